@@ -1,0 +1,37 @@
+# Every target runs `setup` first; setup is idempotent and fast when nothing changed.
+SHELL := /bin/bash
+VENV ?= .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+PYTEST_ARGS ?=
+ENV ?= production
+
+.PHONY: setup plan test test-fast lint golden docs bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+plan: setup  ## the main job: render, validate and size both charts for $(ENV)
+	archangel-helm plan $(ENV)
+
+test: setup  ## every test layer (cluster tests skip with the reason when no cluster is reachable)
+	pytest -n auto $(PYTEST_ARGS)
+
+test-fast: setup  ## template + package tests only
+	pytest -n auto tests/charts tests/package $(PYTEST_ARGS)
+
+lint: setup
+	ruff check python tests bench scripts
+	ruff format --check python tests bench scripts
+	mypy
+
+golden: setup  ## rewrite tests/golden after a deliberate template change
+	archangel-helm golden --update
+
+bench: setup
+	python bench/render.py
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+
+docs: setup  ## regenerate the chart README parameter tables from the @param comments in values.yaml
+	for chart in charts/*/; do node_modules/.bin/readme-generator -v $$chart/values.yaml -r $$chart/README.md >/dev/null; done

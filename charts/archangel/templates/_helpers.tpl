@@ -1,0 +1,124 @@
+{{/*
+Names. The fullname is capped at 30 characters so that "<fullname>-<component>" stays within 52: the limit
+for CronJob names (the controller appends 11 characters to make Job names) and for StatefulSets (whose pods
+carry a 63-character controller-revision-hash label). Component suffixes are at most 21 characters.
+*/}}
+{{- define "archangel.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "archangel.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 30 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 30 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 30 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<fullname>-<component>"; call with (dict "root" $ "component" "core"). */}}
+{{- define "archangel.componentName" -}}
+{{- $component := .component -}}
+{{- if gt (len $component) 21 -}}
+{{- fail (printf "internal: component suffix %q is longer than 21 characters" $component) -}}
+{{- end -}}
+{{- printf "%s-%s" (include "archangel.fullname" .root) $component -}}
+{{- end -}}
+
+{{- define "archangel.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Selector labels: stable for the life of a release (a Deployment's selector is immutable), so they never
+include the chart or app version.
+*/}}
+{{- define "archangel.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "archangel.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "archangel.labels" -}}
+helm.sh/chart: {{ include "archangel.chart" .root }}
+{{ include "archangel.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: archangel
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Standard metadata block: name, namespace, labels, and the common annotations merged with any given.
+Call with (dict "root" $ "component" "core" ["name" "override"] ["annotations" (dict ...)]).
+*/}}
+{{- define "archangel.metadata" -}}
+name: {{ default (include "archangel.componentName" .) .name }}
+namespace: {{ .root.Release.Namespace }}
+labels:
+  {{- include "archangel.labels" . | nindent 2 }}
+{{- $annotations := merge (deepCopy (default (dict) .annotations)) (default (dict) .root.Values.commonAnnotations) }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Image reference: registry/repository:tag, or @digest when a digest is given (the tag is then kept for
+readability: registry/repository:tag@digest). "latest" and empty tags are refused.
+Call with (dict "image" .Values.core.image "root" $ "field" "core.image").
+*/}}
+{{- define "archangel.image" -}}
+{{- $image := .image -}}
+{{- $registry := default .root.Values.global.imageRegistry $image.registry -}}
+{{- $tag := toString (default "" $image.tag) -}}
+{{- if or (eq $tag "") (eq $tag "latest") -}}
+{{- fail (printf "%s.tag: %q is not allowed; pin an exact version (and optionally a digest)" .field $tag) -}}
+{{- end -}}
+{{- $reference := printf "%s:%s" $image.repository $tag -}}
+{{- if $registry -}}
+{{- $reference = printf "%s/%s" $registry $reference -}}
+{{- end -}}
+{{- if $image.digest -}}
+{{- $reference = printf "%s@%s" $reference $image.digest -}}
+{{- end -}}
+{{- $reference -}}
+{{- end -}}
+
+{{/*
+Pod Security Standard "restricted": the pod-level part. Values may add fields (fsGroup, supplementalGroups)
+but not weaken the profile; the schema forbids the keys that would.
+*/}}
+{{- define "archangel.podSecurityContext" -}}
+{{- $defaults := dict "runAsNonRoot" true "seccompProfile" (dict "type" "RuntimeDefault") -}}
+{{- toYaml (mergeOverwrite $defaults (deepCopy (default (dict) .))) -}}
+{{- end -}}
+
+{{/* Pod Security Standard "restricted": the container-level part, with a read-only root filesystem. */}}
+{{- define "archangel.containerSecurityContext" -}}
+{{- $defaults := dict "allowPrivilegeEscalation" false "readOnlyRootFilesystem" true "runAsNonRoot" true "capabilities" (dict "drop" (list "ALL")) "seccompProfile" (dict "type" "RuntimeDefault") -}}
+{{- toYaml (mergeOverwrite $defaults (deepCopy (default (dict) .))) -}}
+{{- end -}}
+
+{{/* The imagePullSecrets field, or nothing; use with `with` so an empty result leaves no blank line. */}}
+{{- define "archangel.imagePullSecrets" -}}
+{{- $secrets := concat (default (list) .Values.global.imagePullSecrets) (default (list) .Values.imagePullSecrets) | uniq -}}
+{{- if $secrets -}}
+imagePullSecrets:
+{{- range $secrets }}
+  - name: {{ . }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the cluster serves an API (group/version/Kind), as Helm and Argo CD report capabilities. */}}
+{{- define "archangel.hasAPI" -}}
+{{- if .root.Capabilities.APIVersions.Has .api -}}true{{- end -}}
+{{- end -}}

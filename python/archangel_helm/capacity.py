@@ -1,0 +1,199 @@
+"""What a rendered release asks of a cluster: replicas, CPU and memory at minimum and maximum scale,
+persistent storage, backup schedules and alert rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from . import yamlio
+from .manifest import K8sObject, Manifest, PodTemplate, annotations_of, labels_of, name_of
+from .quantity import parse_quantity
+
+# Annotations the chart puts on backup CronJobs so tools can read what each one protects and keeps.
+BACKUP_TARGET_ANNOTATION = "archangel.io/backup-target"
+BACKUP_RETENTION_ANNOTATION = "archangel.io/retention"
+RULES_CONFIGMAP_LABEL = "archangel.io/prometheus-rules"
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: Decimal = Decimal(0)  # cores
+    memory: Decimal = Decimal(0)  # bytes
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.cpu + other.cpu, self.memory + other.memory)
+
+    def __mul__(self, factor: int) -> Resources:
+        return Resources(self.cpu * factor, self.memory * factor)
+
+    def max(self, other: Resources) -> Resources:
+        return Resources(max(self.cpu, other.cpu), max(self.memory, other.memory))
+
+
+@dataclass(frozen=True)
+class WorkloadCapacity:
+    release: str
+    kind: str
+    name: str
+    min_replicas: int
+    max_replicas: int
+    scaler: str  # "fixed", "HPA", "KEDA"
+    requests: Resources  # per pod
+    limits: Resources  # per pod
+
+    @property
+    def scale_text(self) -> str:
+        if self.scaler == "fixed":
+            return str(self.min_replicas)
+        return f"{self.min_replicas}-{self.max_replicas} ({self.scaler})"
+
+
+@dataclass(frozen=True)
+class Volume:
+    release: str
+    owner: str
+    claim: str
+    storage_class: str
+    size: Decimal  # bytes per claim
+    count: int
+
+
+@dataclass(frozen=True)
+class BackupSchedule:
+    release: str
+    cronjob: str
+    target: str
+    schedule: str
+    time_zone: str
+    retention: str
+    suspended: bool
+
+
+@dataclass
+class ReleaseCapacity:
+    release: str
+    objects_per_kind: dict[str, int] = field(default_factory=dict)
+    workloads: list[WorkloadCapacity] = field(default_factory=list)
+    volumes: list[Volume] = field(default_factory=list)
+    backups: list[BackupSchedule] = field(default_factory=list)
+    alerts: int = 0
+    recording_rules: int = 0
+
+
+def pod_resources(template: PodTemplate, which: str) -> Resources:
+    """Effective per-pod requests or limits, as the scheduler counts them.
+
+    Regular containers and restartable init containers (native sidecars) run together; a plain init
+    container runs alone, so the pod needs the larger of the two.
+    """
+    running = Resources()
+    init_peak = Resources()
+    spec = template.spec
+    for container in spec.get("containers") or []:
+        running = running + _container_resources(container, which)
+    for container in spec.get("initContainers") or []:
+        amount = _container_resources(container, which)
+        if container.get("restartPolicy") == "Always":
+            running = running + amount
+        else:
+            init_peak = init_peak.max(amount)
+    return running.max(init_peak)
+
+
+def _container_resources(container: dict[str, Any], which: str) -> Resources:
+    values = (container.get("resources") or {}).get(which) or {}
+    cpu = parse_quantity(values["cpu"]) if "cpu" in values else Decimal(0)
+    memory = parse_quantity(values["memory"]) if "memory" in values else Decimal(0)
+    return Resources(cpu, memory)
+
+
+def release_capacity(release: str, manifest: Manifest) -> ReleaseCapacity:
+    report = ReleaseCapacity(release, dict(sorted(manifest.kinds().items())))
+    scalers = _autoscalers(manifest)
+    for template in manifest.pod_templates():
+        if template.owner_kind not in ("Deployment", "StatefulSet"):
+            continue
+        owner = template.owner
+        key = (template.owner_kind, template.owner_name)
+        if key in scalers:
+            low, high, kind = scalers[key]
+        else:
+            replicas = int((owner.get("spec") or {}).get("replicas", 1))
+            low, high, kind = replicas, replicas, "fixed"
+        report.workloads.append(
+            WorkloadCapacity(
+                release,
+                template.owner_kind,
+                template.owner_name,
+                low,
+                high,
+                kind,
+                pod_resources(template, "requests"),
+                pod_resources(template, "limits"),
+            )
+        )
+        if template.owner_kind == "StatefulSet":
+            for claim in (owner.get("spec") or {}).get("volumeClaimTemplates") or []:
+                report.volumes.append(_volume(release, template.ref, claim, high))
+    for claim in manifest.of_kind("PersistentVolumeClaim"):
+        report.volumes.append(_volume(release, "-", claim, 1))
+    for cronjob in manifest.of_kind("CronJob"):
+        annotations = annotations_of(cronjob)
+        if BACKUP_TARGET_ANNOTATION in annotations:
+            spec = cronjob.get("spec") or {}
+            report.backups.append(
+                BackupSchedule(
+                    release,
+                    name_of(cronjob),
+                    annotations[BACKUP_TARGET_ANNOTATION],
+                    str(spec.get("schedule")),
+                    str(spec.get("timeZone", "controller local time")),
+                    annotations.get(BACKUP_RETENTION_ANNOTATION, "-"),
+                    bool(spec.get("suspend", False)),
+                )
+            )
+    report.alerts, report.recording_rules = count_rules(manifest)
+    return report
+
+
+def _volume(release: str, owner: str, claim: K8sObject, count: int) -> Volume:
+    spec = claim.get("spec") or {}
+    size = parse_quantity(((spec.get("resources") or {}).get("requests") or {}).get("storage", 0))
+    return Volume(release, owner, name_of(claim), str(spec.get("storageClassName", "(default)")), size, count)
+
+
+def _autoscalers(manifest: Manifest) -> dict[tuple[str, str], tuple[int, int, str]]:
+    found: dict[tuple[str, str], tuple[int, int, str]] = {}
+    for hpa in manifest.of_kind("HorizontalPodAutoscaler"):
+        spec = hpa.get("spec") or {}
+        target = spec.get("scaleTargetRef") or {}
+        found[(str(target.get("kind")), str(target.get("name")))] = (
+            int(spec.get("minReplicas", 1)),
+            int(spec["maxReplicas"]),
+            "HPA",
+        )
+    for scaled in manifest.of_kind("ScaledObject"):
+        spec = scaled.get("spec") or {}
+        target = spec.get("scaleTargetRef") or {}
+        kind = str(target.get("kind", "Deployment"))
+        found[(kind, str(target.get("name")))] = (
+            int(spec.get("minReplicaCount", 0)),
+            int(spec.get("maxReplicaCount", 100)),
+            "KEDA",
+        )
+    return found
+
+
+def count_rules(manifest: Manifest) -> tuple[int, int]:
+    """(alerting rules, recording rules) in PrometheusRules and in rules ConfigMaps of standalone Prometheus."""
+    groups: list[dict[str, Any]] = []
+    for rule in manifest.of_kind("PrometheusRule"):
+        groups += (rule.get("spec") or {}).get("groups") or []
+    for configmap in manifest.of_kind("ConfigMap"):
+        if labels_of(configmap).get(RULES_CONFIGMAP_LABEL) == "true":
+            for text in (configmap.get("data") or {}).values():
+                groups += (yamlio.load(text) or {}).get("groups") or []
+    rules = [rule for group in groups for rule in group.get("rules") or []]
+    return sum(1 for r in rules if "alert" in r), sum(1 for r in rules if "record" in r)

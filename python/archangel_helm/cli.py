@@ -1,0 +1,233 @@
+"""The `archangel-helm` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import crdfetch, golden
+from .chart import Chart, format_kube_version
+from .environments import find_project_root, load_environment
+from .errors import ArchangelHelmError, RenderError
+from .manifest import Manifest
+from .output import write_objects
+from .plan import kube_version_labels, plan, plan_json, report
+from .render import default_cache, render
+from .validate import CrdSchemas, SchemaValidator, default_crd_directories, supported_kube_versions
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("chart", type=Path, help="chart directory")
+    parser.add_argument(
+        "-f",
+        "--values",
+        dest="values_files",
+        action="append",
+        default=[],
+        type=Path,
+        help="values file (repeatable; later files win)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="PATH=JSON",
+        help="set a value; the right side is parsed as JSON when it can be (--set core.replicas=3)",
+    )
+    parser.add_argument("--release", default="archangel")
+    parser.add_argument("-n", "--namespace", default="archangel")
+    parser.add_argument("--kube-version", help="Capabilities.KubeVersion for the render")
+    parser.add_argument(
+        "-a",
+        "--api-versions",
+        action="append",
+        default=[],
+        help="an API the cluster serves, group/version[/Kind] (repeatable)",
+    )
+
+
+def _add_crd_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--crd-dir",
+        action="append",
+        default=[],
+        type=Path,
+        help="directory of CRD manifests (kubectl get crd -o yaml) or <group>/<version>/<Kind>.json "
+        "schemas (repeatable; default $ARCHANGEL_CRD_SCHEMAS, else `crds fetch` output)",
+    )
+
+
+def _parse_set(pairs: Sequence[str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for pair in pairs:
+        path, sep, raw = pair.partition("=")
+        if not sep or not path:
+            raise ArchangelHelmError(f"--set {pair!r}: expected PATH=VALUE")
+        try:
+            values[path] = json.loads(raw)
+        except ValueError:
+            values[path] = raw
+    return values
+
+
+def _crds(directories: Sequence[Path]) -> CrdSchemas:
+    return CrdSchemas.from_directories(*(directories or default_crd_directories()))
+
+
+def _render(args: argparse.Namespace) -> Manifest:
+    return render(
+        args.chart,
+        args.values_files,
+        _parse_set(args.set_values),
+        release=args.release,
+        namespace=args.namespace,
+        kube_version=args.kube_version,
+        api_versions=args.api_versions,
+    )
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    manifest = _render(args)
+    if args.output:
+        written = write_objects(manifest, args.output)
+        print(f"wrote {len(written)} objects to {args.output}")
+    else:
+        sys.stdout.write(manifest.text)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    chart = Chart.load(args.chart)
+    versions = supported_kube_versions(chart)
+    try:
+        manifest = _render(args)
+    except RenderError as error:
+        print(f"{chart.name}: render failed:\n{error.helm_message}")
+        return EXIT_PROBLEMS
+    problems = SchemaValidator(versions, _crds(args.crd_dir)).validate(manifest)
+    if args.json:
+        print(json.dumps([p.as_dict() for p in problems], indent=2))
+    else:
+        for problem in problems:
+            print(problem)
+        label = " and ".join(format_kube_version(v) for v in versions)
+        print(
+            f"{len(manifest)} objects, {len(problems)} problem(s) (Kubernetes {label} + CRD schemas)", file=sys.stderr
+        )
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    project = args.project or find_project_root()
+    environment = load_environment(project, args.environment)
+    output = (args.output or project / "build") / environment.name
+    result = plan(environment, _crds(args.crd_dir), output)
+    if args.json:
+        print(json.dumps(plan_json(result), indent=2, default=str))
+    else:
+        print(report(result, environment, kube_version_labels(environment)))
+        print(f"\nManifests written to {output}")
+    return EXIT_OK if result.ok else EXIT_PROBLEMS
+
+
+def cmd_golden(args: argparse.Namespace) -> int:
+    project = args.project or find_project_root()
+    results = golden.check(project, update=args.update)
+    stale = golden.stale_files(project)
+    for result in results:
+        if result.updated:
+            print(f"updated {result.shipped.golden_path.relative_to(project)}")
+        elif result.diff:
+            sys.stdout.write(result.diff)
+    if args.update:
+        for path in stale:
+            path.unlink()
+            print(f"removed {path.relative_to(project)} (no shipped values file renders it)")
+        return EXIT_OK
+    changed = [r for r in results if r.diff]
+    for path in stale:
+        print(f"stale golden file {path.relative_to(project)}: no shipped values file renders it")
+    if changed or stale:
+        print(
+            f"{len(changed)} golden file(s) differ from the templates; review the diff, then run "
+            "`archangel-helm golden --update` (make golden)",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
+    print(f"{len(results)} golden files match")
+    return EXIT_OK
+
+
+def cmd_crds_fetch(args: argparse.Namespace) -> int:
+    crdfetch.fetch(args.dir, base_url=args.base_url)
+    return EXIT_OK
+
+
+def cmd_cache_clear(args: argparse.Namespace) -> int:
+    print(f"removed {default_cache().clear()} cached renders")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archangel-helm", description="Render, validate, test and operate the Archangel charts."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("render", help="render a chart; with -o, one file per object")
+    _add_render_arguments(p)
+    p.add_argument("-o", "--output", type=Path, help="directory for <kind>-<name>.yaml files")
+    p.set_defaults(func=cmd_render)
+
+    p = commands.add_parser("validate", help="render and validate against Kubernetes and CRD schemas")
+    _add_render_arguments(p)
+    _add_crd_arguments(p)
+    p.add_argument("--json", action="store_true", help="print problems as JSON")
+    p.set_defaults(func=cmd_validate)
+
+    p = commands.add_parser("plan", help="render + validate an environment, write build/ENV, print capacity")
+    p.add_argument("environment")
+    p.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
+    p.add_argument("-o", "--output", type=Path, help="output root (default PROJECT/build)")
+    p.add_argument("--json", action="store_true")
+    _add_crd_arguments(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = commands.add_parser("golden", help="compare (or --update) the normalized golden manifests in tests/golden")
+    p.add_argument("--update", action="store_true", help="rewrite the golden files from the templates")
+    p.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
+    p.set_defaults(func=cmd_golden)
+
+    crds = commands.add_parser("crds", help="CRD schemas for validation").add_subparsers(
+        dest="crds_command", required=True
+    )
+    p = crds.add_parser("fetch", help="download the pinned upstream CRD manifests")
+    p.add_argument("--dir", type=Path, default=crdfetch.default_fetch_directory())
+    p.add_argument("--base-url", default=crdfetch.RAW_BASE, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_crds_fetch)
+
+    cache = commands.add_parser("cache", help="the render cache").add_subparsers(dest="cache_command", required=True)
+    cache.add_parser("clear", help="remove every cached render").set_defaults(func=cmd_cache_clear)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RenderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except ArchangelHelmError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

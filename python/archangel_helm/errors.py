@@ -1,0 +1,47 @@
+"""Exceptions raised by archangel_helm. Each message names the input and what was expected."""
+
+from __future__ import annotations
+
+
+class ArchangelHelmError(Exception):
+    """Base class: every error this package raises on purpose."""
+
+
+class HelmNotFoundError(ArchangelHelmError):
+    """No usable helm binary (missing, or older than the supported minimum)."""
+
+
+class RenderError(ArchangelHelmError):
+    """`helm template` failed; carries helm's own message."""
+
+    def __init__(self, chart: str, command: list[str], returncode: int, stderr: str) -> None:
+        self.chart = chart
+        self.command = command
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        super().__init__(f"helm template of {chart} failed (exit {returncode}):\n{self.helm_message}")
+
+    @property
+    def helm_message(self) -> str:
+        """helm's error text without Helm 4's slog prefixes, so it reads the same on Helm 3 and 4."""
+        lines = []
+        for line in self.stderr.splitlines():
+            if line.startswith("level=WARN"):
+                continue
+            lines.append(line)
+        return "\n".join(lines).strip()
+
+
+class ObjectNotFoundError(ArchangelHelmError, KeyError):
+    """A (kind, name) asked of a Manifest that it does not contain."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class ConfigurationError(ArchangelHelmError):
+    """Bad input to the package or the CLI (file, environment, argument)."""
+
+
+class SchemaNotFoundError(ArchangelHelmError):
+    """No schema is known for an apiVersion/kind: never a silent pass."""

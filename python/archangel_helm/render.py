@@ -1,0 +1,129 @@
+"""Render a chart with `helm template` and return its objects, cached on everything that shapes the output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .cache import RenderCache
+from .chart import Chart
+from .errors import ConfigurationError, RenderError
+from .helm import Helm, find_helm
+from .manifest import Manifest
+
+_default_cache: RenderCache | None = None
+
+
+def default_cache() -> RenderCache:
+    """The process-wide cache (memory + the shared disk directory)."""
+    global _default_cache  # noqa: PLW0603 - a cache is the one module-level state allowed
+    if _default_cache is None:
+        _default_cache = RenderCache()
+    return _default_cache
+
+
+def render(  # noqa: PLR0917 - the documented signature: render(chart, values_files, set_values, ...)
+    chart: str | os.PathLike[str],
+    values_files: Sequence[str | os.PathLike[str]] = (),
+    set_values: Mapping[str, Any] | None = None,
+    release: str = "archangel",
+    namespace: str = "archangel",
+    kube_version: str | None = None,
+    api_versions: Iterable[str] = (),
+    *,
+    is_upgrade: bool = False,
+    include_crds: bool = False,
+    helm: Helm | None = None,
+    cache: RenderCache | bool | None = True,
+) -> Manifest:
+    """Run `helm template` and parse the result.
+
+    ``set_values`` is merged over the values files; a key may be a dotted path (``{"core.replicas": 2}``),
+    and a nested mapping sets keys that contain dots (``{"ingress": {"annotations": {"a.b/c": "x"}}}``).
+    Raises RenderError with helm's message when the chart fails to render (a `fail`, a schema violation).
+    """
+    helm = helm or find_helm()
+    chart_obj = Chart.load(chart)
+    files = [Path(f).resolve() for f in values_files]
+    for file in files:
+        if not file.is_file():
+            raise ConfigurationError(f"values file {file} does not exist")
+    overrides = expand_dotted(set_values or {})
+    args = ["template", release, str(chart_obj.path), "--namespace", namespace]
+    for file in files:
+        args += ["--values", str(file)]
+    if overrides:
+        args += ["--values", "-"]  # JSON is YAML; stdin keeps types exact, unlike --set
+    if kube_version:
+        args += ["--kube-version", kube_version]
+    for api_version in sorted(set(api_versions)):
+        args += ["--api-versions", api_version]
+    if is_upgrade:
+        args.append("--is-upgrade")
+    if include_crds:
+        args.append("--include-crds")
+    stdin = json.dumps(overrides, sort_keys=True) if overrides else None
+
+    def run_helm() -> dict[str, Any]:
+        result = helm.run(args, stdin=stdin)
+        return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
+
+    chosen_cache = _choose_cache(cache)
+    if chosen_cache is None:
+        record = run_helm()
+    else:
+        key = _cache_key(chart_obj, files, stdin, args, helm)
+        record = chosen_cache.get_or_compute(key, run_helm)
+    if record["returncode"] != 0:
+        raise RenderError(str(chart_obj.path), [helm.executable, *args], record["returncode"], record["stderr"])
+    return Manifest.parse(record["stdout"])
+
+
+def _choose_cache(cache: RenderCache | bool | None) -> RenderCache | None:
+    if cache is True:
+        return default_cache()
+    if cache is False or cache is None:
+        return None
+    return cache
+
+
+def _cache_key(chart: Chart, files: list[Path], stdin: str | None, args: list[str], helm: Helm) -> str:
+    digest = hashlib.sha256()
+    for part in (chart.content_hash(), helm.executable, helm.build, json.dumps(args), stdin or ""):
+        digest.update(part.encode() + b"\0")
+    for file in files:
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def expand_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """{"a.b": 1, "c": {"d.e": 2}} -> {"a": {"b": 1}, "c": {"d.e": 2}} (only top-level keys are split)."""
+    result: dict[str, Any] = {}
+    for dotted, value in values.items():
+        parts = dotted.split(".")
+        node = result
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigurationError(f"set_values: {dotted!r} sets a key below {part!r}, which is already a value")
+            node = child
+        leaf = parts[-1]
+        if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
+            node[leaf] = _deep_merge(node[leaf], value)
+        else:
+            node[leaf] = value
+    return result
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,41 @@
+"""The golden manifests in tests/golden match the templates (normalized), so every template change is seen."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from archangel_helm.golden import check, normalize, stale_files
+from tests.conftest import PROJECT
+
+
+def test_golden_manifests_match_the_templates() -> None:
+    differing = [r for r in check(PROJECT) if r.diff]
+    report = "\n".join(r.diff for r in differing)
+    assert not differing, f"run `make golden` after reviewing:\n{report[:20000]}"
+
+
+def test_no_stale_golden_files() -> None:
+    assert stale_files(PROJECT) == []
+
+
+def test_normalize_hides_only_volatile_lines() -> None:
+    text = "  labels:\n    helm.sh/chart: archangel-0.1.0\n  annotations:\n    checksum/config: abc123\n    image: x:1.2.3\n"
+    assert (
+        normalize(text)
+        == "  labels:\n    helm.sh/chart: <chart>\n  annotations:\n    checksum/config: <checksum>\n    image: x:1.2.3\n"
+    )
+
+
+def test_check_reports_a_changed_template_and_update_rewrites_it(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(
+        PROJECT, project, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "node_modules", "__pycache__")
+    )
+    service = project / "charts" / "archangel" / "templates" / "core" / "service.yaml"
+    service.write_text(service.read_text().replace("protocol: TCP", "protocol: UDP", 1))
+    differing = [r for r in check(project) if r.diff]
+    assert {r.shipped.chart.name for r in differing} == {"archangel"}
+    assert all("-      protocol: TCP" in r.diff and "+      protocol: UDP" in r.diff for r in differing)
+    assert all(r.updated for r in check(project, update=True) if r.diff)
+    assert [r for r in check(project) if r.diff] == []

@@ -1,0 +1,47 @@
+"""The charts render the same objects under Helm 3 (the oldest supported, 3.14) as under Helm 4."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from archangel_helm import Helm, RenderError, find_helm, render
+from tests.conftest import APP_CHART, SHIPPED_VALUES, ShippedValues
+
+HELM3 = shutil.which("helm3")
+pytestmark = pytest.mark.skipif(
+    HELM3 is None, reason="no helm3 binary on PATH (make setup installs Helm 3.14.0 as .venv/bin/helm3)"
+)
+
+
+@pytest.fixture(scope="module")
+def helm3() -> Helm:
+    assert HELM3
+    helm = find_helm(HELM3)
+    assert helm.major == 3
+    return helm
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
+def test_helm3_renders_the_same_objects(shipped: ShippedValues, helm3: Helm, helm: Helm) -> None:
+    def with_helm(binary: Helm) -> list[dict[str, object]]:
+        return list(
+            render(
+                shipped.chart,
+                [shipped.values_file],
+                release=shipped.release,
+                namespace=shipped.namespace,
+                kube_version=shipped.kube_version,
+                api_versions=shipped.api_versions,
+                helm=binary,
+            ).objects
+        )
+
+    assert with_helm(helm3) == with_helm(helm)
+
+
+def test_helm3_enforces_the_values_schema(helm3: Helm) -> None:
+    with pytest.raises(RenderError) as caught:
+        render(APP_CHART, set_values={"core": {"replica": 3}}, helm=helm3)
+    assert "core: Additional property replica is not allowed" in caught.value.helm_message

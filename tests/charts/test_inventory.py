@@ -1,0 +1,39 @@
+"""The exact set of (kind, name) each shipped values file renders: an object appearing or disappearing is
+always a deliberate change made here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from archangel_helm import Manifest
+from tests.conftest import SHIPPED_VALUES, ShippedValues
+
+APP_PRODUCTION = {
+    ("ServiceAccount", "archangel-core"),
+    ("ConfigMap", "archangel-core"),
+    ("Service", "archangel-core"),
+    ("Deployment", "archangel-core"),
+}
+APP_STAGING = set(APP_PRODUCTION)
+MONITORING_PRODUCTION = {("PrometheusRule", "archangel-monitoring-rules-availability")}
+MONITORING_STAGING = set(MONITORING_PRODUCTION)
+
+EXPECTED = {
+    "values/production.yaml": APP_PRODUCTION,
+    "values/staging.yaml": APP_STAGING,
+    "values/monitoring-production.yaml": MONITORING_PRODUCTION,
+    "values/monitoring-staging.yaml": MONITORING_STAGING,
+}
+
+
+def test_every_shipped_values_file_has_an_inventory() -> None:
+    assert {s.id for s in SHIPPED_VALUES if not s.id.startswith("charts/")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("shipped", [s for s in SHIPPED_VALUES if s.id in EXPECTED], ids=lambda s: s.id)
+def test_inventory(shipped: ShippedValues, render_shipped: Callable[..., Manifest]) -> None:
+    manifest = render_shipped(shipped)
+    assert len(manifest.refs()) == len(manifest), "two objects share a kind and name"
+    assert manifest.refs() == EXPECTED[shipped.id]

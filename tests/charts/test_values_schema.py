@@ -1,0 +1,136 @@
+"""values.schema.json: strict, satisfied by every values file we ship, and bad input is refused with a message
+that names the field, before anything is rendered."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from archangel_helm import RenderError
+from archangel_helm.pytest_plugin import RenderChart
+from tests.conftest import APP_CHART, CHARTS, PROJECT, SHIPPED_VALUES, ShippedValues
+
+
+def load_schema(chart: Path) -> dict[str, Any]:
+    return dict(json.loads((chart / "values.schema.json").read_text()))
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda c: c.name)
+def test_schema_is_draft7_for_helm3_compatibility(chart: Path) -> None:
+    # Helm < 3.18 validates with gojsonschema, which knows draft 7 at the newest.
+    schema = load_schema(chart)
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda c: c.name)
+def test_chart_defaults_satisfy_the_schema(chart: Path) -> None:
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    errors = [e.message for e in jsonschema.Draft7Validator(load_schema(chart)).iter_errors(values)]
+    assert errors == []
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
+def test_shipped_values_files_satisfy_the_schema(shipped: ShippedValues) -> None:
+    values = yaml.safe_load(shipped.values_file.read_text()) or {}
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in jsonschema.Draft7Validator(load_schema(shipped.chart)).iter_errors(values)
+    ]
+    assert errors == []
+
+
+def _object_schemas(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        if "properties" in node:
+            yield path, node
+        for key, value in node.items():
+            yield from _object_schemas(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _object_schemas(value, f"{path}/{index}")
+
+
+# Objects that may carry keys the schema does not list, and why.
+OPEN_OBJECTS = {
+    "#/properties/global": "Helm injects global into subcharts; only the keys listed are read",
+    "#/definitions/envVars/items": "Kubernetes EnvVar objects, validated by the Kubernetes schema after rendering",
+}
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda c: c.name)
+def test_every_object_with_properties_rejects_unknown_keys(chart: Path) -> None:
+    open_objects = [
+        path
+        for path, node in _object_schemas(load_schema(chart), "#")
+        if node.get("additionalProperties") is not False and path not in OPEN_OBJECTS
+    ]
+    assert open_objects == []
+
+
+# (values to set, the field the message must name, a word the message must contain)
+BAD_APP_VALUES: list[tuple[dict[str, Any], str, str]] = [
+    ({"replicaCount": 3}, "", "replicaCount"),
+    ({"core": {"replica": 3}}, "core", "replica"),
+    ({"core": {"replicas": "three"}}, "core/replicas", "integer"),
+    ({"core": {"replicas": 0}}, "core/replicas", "minimum"),
+    ({"core": {"image": {"pullPolicy": "Sometimes"}}}, "core/image/pullPolicy", "Always"),
+    ({"core": {"image": {"digest": "md5:abc"}}}, "core/image/digest", "sha256"),
+    ({"core": {"containerPorts": {"http": 70000}}}, "core/containerPorts/http", "maximum"),
+    ({"core": {"resources": {"requests": {"cpu": "lots"}}}}, "core/resources/requests/cpu", "pattern"),
+    ({"core": {"podSecurityContext": {"runAsNonRoot": False}}}, "core/podSecurityContext/runAsNonRoot", "true"),
+    ({"core": {"podSecurityContext": {"runAsUser": 0}}}, "core/podSecurityContext/runAsUser", "minimum"),
+    ({"core": {"containerSecurityContext": {"privileged": True}}}, "core/containerSecurityContext", "privileged"),
+    (
+        {"core": {"containerSecurityContext": {"allowPrivilegeEscalation": True}}},
+        "core/containerSecurityContext/allowPrivilegeEscalation",
+        "false",
+    ),
+    (
+        {"core": {"containerSecurityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}},
+        "core/containerSecurityContext/capabilities/add/0",
+        "NET_BIND_SERVICE",
+    ),
+    ({"core": {"service": {"type": "NodePort"}}}, "core/service/type", "ClusterIP"),
+    ({"core": {"config": {"bad-name": "x"}}}, "core/config", "bad-name"),
+    ({"core": {"readinessProbe": {"httpGet": {"port": None}}}}, "core/readinessProbe/httpGet", "port"),
+    ({"core": {"image": {"tag": ""}}}, "core/image/tag", "minLength"),
+]
+
+
+def assert_names_field(message: str, field: str, word: str) -> None:
+    """Helm 3.18+ says `at '/core/replicas': ...`; older Helm 3 says `core.replicas: ...`. Accept either."""
+    slash = f"'/{field}'" if field else "''"
+    dotted = field.replace("/", ".") if field else "(root)"
+    assert slash in message or re.search(rf"(^|\s|- ){re.escape(dotted)}(\.\d+)?:", message), message
+    assert word.lower() in message.lower(), message
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "word"), BAD_APP_VALUES, ids=[f"{c[1] or 'root'}-{c[2]}" for c in BAD_APP_VALUES]
+)
+def test_bad_values_are_refused_naming_the_field(
+    render_chart: RenderChart, values: dict[str, Any], field: str, word: str
+) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_chart(APP_CHART, [], values)
+    message = caught.value.helm_message
+    assert "values don't meet the specifications of the schema" in message
+    assert_names_field(message, field, word)
+
+
+def test_the_latest_tag_is_refused_by_the_templates(render_chart: RenderChart) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_chart(APP_CHART, [], {"core": {"image": {"tag": "latest"}}})
+    assert 'core.image.tag: "latest" is not allowed; pin an exact version' in caught.value.helm_message
+
+
+def test_values_files_outside_the_repo_are_not_shipped() -> None:
+    assert all(s.values_file.is_relative_to(PROJECT) for s in SHIPPED_VALUES)

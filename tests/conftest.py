@@ -1,0 +1,71 @@
+"""Project-wide test set-up: where the charts, values files and upstream CRD schemas are."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archangel_helm import Manifest
+from archangel_helm.environments import Environment, load_environments
+from archangel_helm.pytest_plugin import RenderChart
+from archangel_helm.shipped import ShippedValues, shipped_values
+from archangel_helm.validate.crds import CRD_DIR_ENV
+
+PROJECT = Path(__file__).resolve().parent.parent
+APP_CHART = PROJECT / "charts" / "archangel"
+MONITORING_CHART = PROJECT / "charts" / "archangel-monitoring"
+CHARTS = (APP_CHART, MONITORING_CHART)
+FIXTURES = PROJECT / "tests" / "fixtures"
+# Upstream CRD schemas provided beside the repository for our tests; read in place, never copied in.
+SHARED_CRD_SCHEMAS = PROJECT.parent / "shared" / "crd-schemas"
+
+if SHARED_CRD_SCHEMAS.is_dir() and not os.environ.get(CRD_DIR_ENV):
+    os.environ[CRD_DIR_ENV] = str(SHARED_CRD_SCHEMAS)
+
+
+SHIPPED_VALUES = shipped_values(PROJECT)
+
+
+@pytest.fixture(scope="session")
+def environments() -> dict[str, Environment]:
+    return load_environments(PROJECT)
+
+
+@pytest.fixture(scope="session")
+def render_shipped(render_chart: RenderChart) -> Callable[..., Manifest]:
+    """render_shipped(shipped, set_values=None, **options): render a shipped values file as it is deployed."""
+
+    def _render(shipped: ShippedValues, set_values: dict[str, Any] | None = None, **options: Any) -> Manifest:
+        settings: dict[str, Any] = {
+            "release": shipped.release,
+            "namespace": shipped.namespace,
+            "api_versions": shipped.api_versions,
+            "kube_version": shipped.kube_version,
+        }
+        settings.update(options)
+        return render_chart(shipped.chart, [shipped.values_file], set_values, **settings)
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def render_env(environments: dict[str, Environment], render_chart: RenderChart) -> Callable[..., Manifest]:
+    """render_env("production", "archangel", set_values=None, **options): one chart as an environment deploys it."""
+
+    def _render(environment: str, chart: str, set_values: dict[str, Any] | None = None, **options: Any) -> Manifest:
+        env = environments[environment]
+        release = env.release_for_chart(chart)
+        settings: dict[str, Any] = {
+            "release": release.name,
+            "namespace": release.namespace,
+            "api_versions": env.api_versions,
+            "kube_version": env.kube_version,
+        }
+        settings.update(options)
+        return render_chart(release.chart, list(release.values_files), set_values, **settings)
+
+    return _render

@@ -1,0 +1,124 @@
+"""The archangel-helm command: render, validate, plan, crds, cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from archangel_helm.cli import main
+from tests.conftest import FIXTURES, PROJECT, SHARED_CRD_SCHEMAS
+
+WORKLOADS = FIXTURES / "charts" / "workloads"
+NEEDS_SHARED = pytest.mark.skipif(
+    not SHARED_CRD_SCHEMAS.is_dir(), reason=f"upstream CRD schemas not present at {SHARED_CRD_SCHEMAS}"
+)
+
+
+def test_render_writes_one_file_per_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(WORKLOADS), "-o", str(tmp_path / "out")]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [
+        "cronjob-nightly.yaml",
+        "daemonset-agent.yaml",
+        "deployment-web.yaml",
+        "job-migrate.yaml",
+        "pod-probe.yaml",
+        "service-web.yaml",
+        "statefulset-db.yaml",
+    ]
+    assert (
+        (tmp_path / "out" / "service-web.yaml").read_text().startswith("# Source: workloads/templates/workloads.yaml\n")
+    )
+    assert "wrote 7 objects" in capsys.readouterr().out
+
+
+def test_render_without_output_prints_helms_yaml(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(WORKLOADS), "--set", "replicas=4"]) == 0
+    assert "replicas: 4" in capsys.readouterr().out
+
+
+def test_validate_is_clean_on_a_good_chart(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(WORKLOADS)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "7 objects, 0 problem(s) (Kubernetes 1.29 and 1.37" in captured.err
+
+
+def test_validate_exits_1_naming_an_unknown_field(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(WORKLOADS), "--set", "unknownField=true"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        "Deployment/web: spec.template.spec.containers[0].imagePullPolice: unknown field (Kubernetes 1.29, 1.37)" in out
+    )
+    assert (
+        "CronJob/nightly: spec.jobTemplate.spec.template.spec.containers[0].imagePullPolice: unknown field (Kubernetes 1.29, 1.37)"
+        in out
+    )
+
+
+def test_validate_exits_1_naming_a_wrong_type(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(WORKLOADS), "--set", "stringReplicas=true"]) == 1
+    assert (
+        capsys.readouterr().out
+        == "Deployment/web: spec.replicas: got string '2', want integer (Kubernetes 1.29, 1.37)\n"
+    )
+
+
+def test_validate_reports_a_kind_without_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(WORKLOADS), "--set", "customResource=true", "--crd-dir", str(tmp_path)]) == 1
+    assert "Widget/mystery: apiVersion: no schema for example.com/v1 Widget" in capsys.readouterr().out
+
+
+def test_validate_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(WORKLOADS), "--set", "stringReplicas=true", "--json"]) == 1
+    (problem,) = json.loads(capsys.readouterr().out)
+    assert problem == {
+        "kind": "Deployment",
+        "name": "web",
+        "path": "spec.replicas",
+        "message": "got string '2', want integer (Kubernetes 1.29, 1.37)",
+        "rule": "schema/kubernetes",
+    }
+
+
+def test_validate_reports_a_failing_render_as_a_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(WORKLOADS), "--set", "failMe=true"]) == 1
+    assert "failMe: the fixture chart was asked to fail" in capsys.readouterr().out
+
+
+def test_bad_usage_exits_2_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(PROJECT / "nope")]) == 2
+    assert "not a chart directory" in capsys.readouterr().err
+
+
+@NEEDS_SHARED
+def test_plan_renders_validates_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["plan", "production", "--project", str(PROJECT), "-o", str(tmp_path), "--crd-dir", str(SHARED_CRD_SCHEMAS)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Validation: clean" in out
+    assert "Workloads and capacity" in out
+    assert (tmp_path / "production" / "archangel" / "deployment-archangel-core.yaml").is_file()
+    plan_data = json.loads((tmp_path / "production" / "plan.json").read_text())
+    assert plan_data["environment"] == "production"
+    assert plan_data["problems"] == []
+
+
+def test_plan_of_an_unknown_environment_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "prod", "--project", str(PROJECT)]) == 2
+    assert "unknown environment 'prod'" in capsys.readouterr().err
+
+
+def test_console_script_is_installed() -> None:
+    executable = shutil.which("archangel-helm")
+    assert executable, "archangel-helm is not on PATH (make setup installs it into .venv/bin)"
+    result = subprocess.run([executable, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    for command in ("render", "validate", "plan", "crds"):
+        assert command in result.stdout

@@ -1,0 +1,85 @@
+"""`archangel-helm crds fetch` against a local HTTP server standing in for raw.githubusercontent.com."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from archangel_helm.cli import main
+from archangel_helm.crdfetch import SOURCES, fetch
+from archangel_helm.errors import ConfigurationError
+from archangel_helm.validate import CrdSchemas
+
+
+def _crd(kind: str) -> dict[str, object]:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"x": {"type": "string"}}}}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{kind.lower()}s.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": kind},
+            "versions": [{"name": "v1", "served": True, "schema": {"openAPIV3Schema": schema}}],
+        },
+    }
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """Serve every pinned source path with CRDs defining the kinds it is pinned for."""
+    root = tmp_path / "upstream"
+    for source in SOURCES:
+        target = root / source.repository / source.commit / source.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump_all([_crd(kind) for kind in source.kinds]))
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetch_writes_every_pinned_source_and_they_load(upstream: tuple[str, Path], tmp_path: Path) -> None:
+    base, _ = upstream
+    written = fetch(tmp_path / "crds", base_url=base, log=lambda _: None)
+    assert len(written) == len(SOURCES)
+    store = CrdSchemas.from_directories(tmp_path / "crds")
+    assert {kind for _, kind in store.schemas} == {kind for s in SOURCES for kind in s.kinds}
+
+
+def test_fetch_refuses_a_file_that_lacks_the_pinned_kind(upstream: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = upstream
+    first = SOURCES[0]
+    (root / first.repository / first.commit / first.path).write_text(yaml.safe_dump(_crd("Other")))
+    with pytest.raises(ConfigurationError, match=r"does not define \['ServiceMonitor'\]"):
+        fetch(tmp_path / "crds", base_url=base, log=lambda _: None)
+
+
+def test_fetch_without_network_explains_the_offline_alternative(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["crds", "fetch", "--dir", str(tmp_path), "--base-url", "http://127.0.0.1:9"]) == 2
+    assert "kubectl get crd -o yaml" in capsys.readouterr().err
+
+
+def test_every_source_is_pinned_to_a_full_commit() -> None:
+    for source in SOURCES:
+        assert len(source.commit) == 40
+        assert all(c in "0123456789abcdef" for c in source.commit)

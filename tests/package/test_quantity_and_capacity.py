@@ -1,0 +1,126 @@
+"""Resource quantities and the capacity figures `plan` prints."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from archangel_helm.capacity import Resources, count_rules, pod_resources, release_capacity
+from archangel_helm.manifest import Manifest, PodTemplate
+from archangel_helm.quantity import format_bytes, format_cpu, parse_quantity
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500m", Decimal("0.5")),
+        ("2", Decimal(2)),
+        ("1.5", Decimal("1.5")),
+        ("1Gi", Decimal(2**30)),
+        ("512Mi", Decimal(2**29)),
+        ("1G", Decimal(10**9)),
+        ("1e3", Decimal(1000)),
+        ("128974848", Decimal(128974848)),
+        (3, Decimal(3)),
+        ("100k", Decimal(100000)),
+    ],
+)
+def test_parse_quantity(text: str, value: Decimal) -> None:
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "1 Gi", "abc", "1Gb", "--1"])
+def test_parse_quantity_rejects_nonsense_naming_it(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a Kubernetes quantity"):
+        parse_quantity(text)
+
+
+def test_formatting() -> None:
+    assert format_cpu(Decimal("0.25")) == "250m"
+    assert format_cpu(Decimal(3)) == "3"
+    assert format_bytes(Decimal(2**31)) == "2Gi"
+    assert format_bytes(Decimal(1536 * 2**20)) == "1.5Gi"
+
+
+def _pod(containers: list[dict[str, object]], init: list[dict[str, object]] | None = None) -> PodTemplate:
+    owner = {
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {"template": {"spec": {"containers": containers, "initContainers": init or []}}},
+    }
+    return PodTemplate(owner, ("spec", "template"))
+
+
+def _c(cpu: str, memory: str, **extra: object) -> dict[str, object]:
+    return {"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory}}, **extra}
+
+
+def test_pod_requests_sum_containers_and_sidecars_and_take_the_larger_init() -> None:
+    template = _pod(
+        [_c("500m", "1Gi"), _c("250m", "256Mi")], [_c("100m", "64Mi", restartPolicy="Always"), _c("2", "128Mi")]
+    )
+    assert pod_resources(template, "requests") == Resources(Decimal("2"), Decimal(2**30 + 2**28 + 2**26))
+
+
+def test_release_capacity_reads_autoscalers_volumes_backups_and_rules() -> None:
+    text = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: agents}
+spec:
+  template: {spec: {containers: [{name: a, resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {cpu: "1", memory: 2Gi}}}]}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: agents}
+spec: {scaleTargetRef: {kind: Deployment, name: agents}, minReplicas: 3, maxReplicas: 20}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 1
+  template: {spec: {containers: [{name: p, resources: {requests: {cpu: "1", memory: 4Gi}}}]}}
+  volumeClaimTemplates: [{metadata: {name: data}, spec: {storageClassName: fast-ssd, resources: {requests: {storage: 100Gi}}}}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: backup
+  annotations: {archangel.io/backup-target: database, archangel.io/retention: 30d}
+spec: {schedule: "0 2 * * *", timeZone: Etc/UTC, jobTemplate: {spec: {template: {spec: {containers: []}}}}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: r}
+spec: {groups: [{name: g, rules: [{alert: A, expr: up == 0}, {record: "x:y", expr: up}]}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: rules, labels: {archangel.io/prometheus-rules: "true"}}
+data:
+  a.yaml: |
+    groups: [{name: h, rules: [{alert: B, expr: up == 0}]}]
+"""
+    report = release_capacity("r", Manifest.parse(text))
+    agents, db = report.workloads
+    assert (agents.min_replicas, agents.max_replicas, agents.scaler, agents.scale_text) == (3, 20, "HPA", "3-20 (HPA)")
+    assert agents.limits == Resources(Decimal(1), Decimal(2 * 2**30))
+    assert (db.min_replicas, db.scaler) == (1, "fixed")
+    (volume,) = report.volumes
+    assert (volume.claim, volume.storage_class, volume.size, volume.count) == (
+        "data",
+        "fast-ssd",
+        Decimal(100 * 2**30),
+        1,
+    )
+    (backup,) = report.backups
+    assert (backup.target, backup.schedule, backup.time_zone, backup.retention) == (
+        "database",
+        "0 2 * * *",
+        "Etc/UTC",
+        "30d",
+    )
+    assert (report.alerts, report.recording_rules) == (2, 1)
+    assert count_rules(Manifest.parse("")) == (0, 0)

@@ -1,6 +1,7 @@
 # Every target runs `setup` first; setup is idempotent and fast when nothing changed.
 SHELL := /bin/bash
 VENV ?= .venv
+export PIP_CONFIG_FILE := /dev/null
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 ENV ?= production

@@ -9,6 +9,9 @@ VENV=${VENV:-.venv}
 CHECKOV_VENV=${CHECKOV_VENV:-.venv-checkov}
 SYSTEM_PACKAGES=(postgresql prometheus prometheus-alertmanager openssl wrk)
 
+# The machine-wide pip configuration may name local indexes that do not exist; PyPI and the lock are all we use.
+export PIP_CONFIG_FILE=/dev/null
+
 log() { printf 'setup: %s\n' "$*"; }
 
 # --- 1. System packages the end-to-end tests use (real servers on 127.0.0.1) -------------------------

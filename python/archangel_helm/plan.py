@@ -114,8 +114,8 @@ def _workloads_section(result: PlanResult) -> str:
         req_max += w.requests * w.max_replicas
         lim_max += w.limits * w.max_replicas
     rows.append(["", "TOTAL", "", "", "", _res(req_min), _res(req_max), _res(lim_max)])
-    minimum = "/".join(str(w.min_replicas) for w in workloads)
-    maximum = "/".join(str(w.max_replicas) for w in workloads)
+    minimum = ", ".join(f"{w.name}={w.min_replicas}" for w in workloads)
+    maximum = ", ".join(f"{w.name}={w.max_replicas}" for w in workloads)
     headers = [
         "release",
         "workload",
@@ -126,7 +126,8 @@ def _workloads_section(result: PlanResult) -> str:
         "requests@max",
         "limits@max",
     ]
-    return f"Workloads and capacity (replicas at minimum {minimum}, at maximum {maximum})\n" + table(headers, rows)
+    heading = f"Workloads and capacity\n  minimum scale: {minimum}\n  maximum scale: {maximum}"
+    return heading + "\n" + table(headers, rows)
 
 
 def _storage_section(result: PlanResult) -> str:

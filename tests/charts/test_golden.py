@@ -32,10 +32,10 @@ def test_check_reports_a_changed_template_and_update_rewrites_it(tmp_path: Path)
     shutil.copytree(
         PROJECT, project, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "node_modules", "__pycache__")
     )
-    service = project / "charts" / "archangel" / "templates" / "core" / "service.yaml"
-    service.write_text(service.read_text().replace("protocol: TCP", "protocol: UDP", 1))
+    extra = project / "charts" / "archangel" / "templates" / "extra.yaml"
+    extra.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: added-by-the-test\n")
     differing = [r for r in check(project) if r.diff]
     assert {r.shipped.chart.name for r in differing} == {"archangel"}
-    assert all("-      protocol: TCP" in r.diff and "+      protocol: UDP" in r.diff for r in differing)
+    assert all("+  name: added-by-the-test" in r.diff for r in differing)
     assert all(r.updated for r in check(project, update=True) if r.diff)
     assert [r for r in check(project) if r.diff] == []

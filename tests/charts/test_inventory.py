@@ -10,13 +10,21 @@ import pytest
 from archangel_helm import Manifest
 from tests.conftest import SHIPPED_VALUES, ShippedValues
 
-APP_PRODUCTION = {
-    ("ServiceAccount", "archangel-core"),
-    ("ConfigMap", "archangel-core"),
-    ("Service", "archangel-core"),
-    ("Deployment", "archangel-core"),
+WORKLOAD_OBJECTS = {
+    (kind, f"archangel-{component}")
+    for component in ("core", "agents")
+    for kind in ("ServiceAccount", "ConfigMap", "Service", "Deployment", "PodDisruptionBudget")
 }
-APP_STAGING = set(APP_PRODUCTION)
+APP_PRODUCTION = WORKLOAD_OBJECTS | {
+    ("HorizontalPodAutoscaler", "archangel-agents"),
+    ("VerticalPodAutoscaler", "archangel-core"),
+    ("PriorityClass", "archangel-critical"),
+    ("PriorityClass", "archangel-high"),
+}
+APP_STAGING = WORKLOAD_OBJECTS | {
+    ("HorizontalPodAutoscaler", "archangel-agents"),
+    ("VerticalPodAutoscaler", "archangel-core"),
+}
 MONITORING_PRODUCTION = {("PrometheusRule", "archangel-monitoring-rules-availability")}
 MONITORING_STAGING = set(MONITORING_PRODUCTION)
 

@@ -37,9 +37,23 @@ def test_chart_defaults_satisfy_the_schema(chart: Path) -> None:
     assert errors == []
 
 
+def coalesce(base: Any, override: Any) -> Any:
+    """Helm's merge of a values file over the chart defaults: maps merge, null deletes, the rest replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = coalesce(base.get(key), value)
+        return merged
+    return override
+
+
 @pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
 def test_shipped_values_files_satisfy_the_schema(shipped: ShippedValues) -> None:
-    values = yaml.safe_load(shipped.values_file.read_text()) or {}
+    defaults = yaml.safe_load((shipped.chart / "values.yaml").read_text())
+    values = coalesce(defaults, yaml.safe_load(shipped.values_file.read_text()) or {})
     errors = [
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
         for e in jsonschema.Draft7Validator(load_schema(shipped.chart)).iter_errors(values)
@@ -62,6 +76,7 @@ def _object_schemas(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]
 OPEN_OBJECTS = {
     "#/properties/global": "Helm injects global into subcharts; only the keys listed are read",
     "#/definitions/envVars/items": "Kubernetes EnvVar objects, validated by the Kubernetes schema after rendering",
+    "#/definitions/containerList/items": "Kubernetes Container and Volume objects, validated after rendering",
 }
 
 
@@ -98,7 +113,25 @@ BAD_APP_VALUES: list[tuple[dict[str, Any], str, str]] = [
         "core/containerSecurityContext/capabilities/add/0",
         "NET_BIND_SERVICE",
     ),
-    ({"core": {"service": {"type": "NodePort"}}}, "core/service/type", "ClusterIP"),
+    ({"core": {"service": {"type": "NodePort"}}}, "core/service", "type"),
+    (
+        {"agents": {"autoscaling": {"cpu": {"averageUtilization": 150}}}},
+        "agents/autoscaling/cpu/averageUtilization",
+        "maximum",
+    ),
+    (
+        {"agents": {"verticalPodAutoscaler": {"updateMode": "Sometimes"}}},
+        "agents/verticalPodAutoscaler/updateMode",
+        "Off",
+    ),
+    ({"agents": {"podAntiAffinity": "strict"}}, "agents/podAntiAffinity", "soft"),
+    (
+        {"agents": {"autoscaling": {"podsMetrics": [{"name": "bad name", "averageValue": "1"}]}}},
+        "agents/autoscaling/podsMetrics/0/name",
+        "pattern",
+    ),
+    ({"agents": {"keda": {"prometheus": {"threshold": 20}}}}, "agents/keda/prometheus/threshold", "string"),
+    ({"priorityClasses": {"items": [{"name": "Bad_Name", "value": 1}]}}, "priorityClasses/items/0/name", "pattern"),
     ({"core": {"config": {"bad-name": "x"}}}, "core/config", "bad-name"),
     ({"core": {"readinessProbe": {"httpGet": {"port": None}}}}, "core/readinessProbe/httpGet", "port"),
     ({"core": {"image": {"tag": ""}}}, "core/image/tag", "minLength"),

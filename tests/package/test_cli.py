@@ -45,17 +45,17 @@ def test_validate_is_clean_on_a_good_chart(capsys: pytest.CaptureFixture[str]) -
     assert main(["validate", str(WORKLOADS)]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "7 objects, 0 problem(s) (Kubernetes 1.29 and 1.37" in captured.err
+    assert "7 objects, 0 problem(s) (Kubernetes 1.30 and 1.37" in captured.err
 
 
 def test_validate_exits_1_naming_an_unknown_field(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(WORKLOADS), "--set", "unknownField=true"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert (
-        "Deployment/web: spec.template.spec.containers[0].imagePullPolice: unknown field (Kubernetes 1.29, 1.37)" in out
+        "Deployment/web: spec.template.spec.containers[0].imagePullPolice: unknown field (Kubernetes 1.30, 1.37)" in out
     )
     assert (
-        "CronJob/nightly: spec.jobTemplate.spec.template.spec.containers[0].imagePullPolice: unknown field (Kubernetes 1.29, 1.37)"
+        "CronJob/nightly: spec.jobTemplate.spec.template.spec.containers[0].imagePullPolice: unknown field (Kubernetes 1.30, 1.37)"
         in out
     )
 
@@ -64,7 +64,7 @@ def test_validate_exits_1_naming_a_wrong_type(capsys: pytest.CaptureFixture[str]
     assert main(["validate", str(WORKLOADS), "--set", "stringReplicas=true"]) == 1
     assert (
         capsys.readouterr().out
-        == "Deployment/web: spec.replicas: got string '2', want integer (Kubernetes 1.29, 1.37)\n"
+        == "Deployment/web: spec.replicas: got string '2', want integer (Kubernetes 1.30, 1.37)\n"
     )
 
 
@@ -80,7 +80,7 @@ def test_validate_json_output(capsys: pytest.CaptureFixture[str]) -> None:
         "kind": "Deployment",
         "name": "web",
         "path": "spec.replicas",
-        "message": "got string '2', want integer (Kubernetes 1.29, 1.37)",
+        "message": "got string '2', want integer (Kubernetes 1.30, 1.37)",
         "rule": "schema/kubernetes",
     }
 
@@ -103,7 +103,9 @@ def test_plan_renders_validates_and_reports(tmp_path: Path, capsys: pytest.Captu
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Validation: clean" in out
-    assert "Workloads and capacity" in out
+    assert "minimum scale: archangel-agents=3, archangel-core=3" in out
+    assert "maximum scale: archangel-agents=20, archangel-core=3" in out
+    assert "3-20 (HPA)" in out
     assert (tmp_path / "production" / "archangel" / "deployment-archangel-core.yaml").is_file()
     plan_data = json.loads((tmp_path / "production" / "plan.json").read_text())
     assert plan_data["environment"] == "production"

@@ -1,0 +1,5 @@
+{{/* Environment only agents get: where core's API is. */}}
+{{- define "archangel.agents.env" -}}
+- name: ARCHANGEL_CORE_URL
+  value: {{ printf "http://%s.%s.svc:%v" (include "archangel.componentName" (dict "root" .root "component" "core")) .root.Release.Namespace .root.Values.core.service.ports.http | quote }}
+{{- end -}}

@@ -1,0 +1,3 @@
+{{/* Environment only core gets (beyond its ConfigMap). */}}
+{{- define "archangel.core.env" -}}
+{{- end -}}

@@ -15,16 +15,25 @@ WORKLOAD_OBJECTS = {
     for component in ("core", "agents")
     for kind in ("ServiceAccount", "ConfigMap", "Service", "Deployment", "PodDisruptionBudget")
 }
-APP_PRODUCTION = WORKLOAD_OBJECTS | {
-    ("HorizontalPodAutoscaler", "archangel-agents"),
-    ("VerticalPodAutoscaler", "archangel-core"),
-    ("PriorityClass", "archangel-critical"),
-    ("PriorityClass", "archangel-high"),
+DATA_OBJECTS = {
+    ("ServiceAccount", "archangel-postgresql"),
+    ("Service", "archangel-postgresql"),
+    ("Service", "archangel-postgresql-hl"),
+    ("StatefulSet", "archangel-postgresql"),
+    ("ServiceAccount", "archangel-qdrant"),
+    ("ConfigMap", "archangel-qdrant"),
+    ("Service", "archangel-qdrant"),
+    ("Service", "archangel-qdrant-hl"),
+    ("StatefulSet", "archangel-qdrant"),
+    ("StorageClass", "fast-ssd"),
+    ("StorageClass", "standard-ssd"),
 }
-APP_STAGING = WORKLOAD_OBJECTS | {
-    ("HorizontalPodAutoscaler", "archangel-agents"),
-    ("VerticalPodAutoscaler", "archangel-core"),
+SECRETS_HOOK = {
+    (kind, "archangel-secrets-hook") for kind in ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job")
 }
+AUTOSCALERS = {("HorizontalPodAutoscaler", "archangel-agents"), ("VerticalPodAutoscaler", "archangel-core")}
+APP_STAGING = WORKLOAD_OBJECTS | DATA_OBJECTS | SECRETS_HOOK | AUTOSCALERS
+APP_PRODUCTION = APP_STAGING | {("PriorityClass", "archangel-critical"), ("PriorityClass", "archangel-high")}
 MONITORING_PRODUCTION = {("PrometheusRule", "archangel-monitoring-rules-availability")}
 MONITORING_STAGING = set(MONITORING_PRODUCTION)
 

@@ -55,15 +55,33 @@ app.kubernetes.io/part-of: archangel
 {{- end -}}
 
 {{/*
-Standard metadata block: name, namespace, labels, and the common annotations merged with any given.
-Call with (dict "root" $ "component" "core" ["name" "override"] ["annotations" (dict ...)]).
+Argo CD sync waves: storage, then data, then the workloads (core before agents), then what observes them.
+Helm ignores the annotation; Argo CD applies lower waves first and waits for them to be healthy.
+*/}}
+{{- define "archangel.syncWave" -}}
+{{- $waves := dict "namespace" "-5" "scheduling" "-4" "storage" "-4" "postgresql" "-2" "qdrant" "-2" "core" "0" "agents" "1" "monitoring" "2" "backup" "2" -}}
+{{- default (get $waves .component) .wave -}}
+{{- end -}}
+
+{{/*
+Standard metadata block: name, namespace, labels, the sync wave, and the common annotations merged with any
+given. Call with (dict "root" $ "component" "core" ["name" "override"] ["annotations" (dict ...)]
+["wave" "2"] ["labels" (dict ...)] ["clusterScoped" true]).
 */}}
 {{- define "archangel.metadata" -}}
 name: {{ default (include "archangel.componentName" .) .name }}
+{{- if not .clusterScoped }}
 namespace: {{ .root.Release.Namespace }}
+{{- end }}
 labels:
   {{- include "archangel.labels" . | nindent 2 }}
+  {{- with .labels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- $annotations := merge (deepCopy (default (dict) .annotations)) (default (dict) .root.Values.commonAnnotations) }}
+{{- with include "archangel.syncWave" . }}
+{{- $_ := set $annotations "argocd.argoproj.io/sync-wave" . }}
+{{- end }}
 {{- with $annotations }}
 annotations:
   {{- toYaml . | nindent 2 }}

@@ -1,3 +1,4 @@
-{{/* Environment only core gets (beyond its ConfigMap). */}}
+{{/* Environment core gets beyond its ConfigMap: the data tier. */}}
 {{- define "archangel.core.env" -}}
+{{- include "archangel.dataEnv" .root -}}
 {{- end -}}

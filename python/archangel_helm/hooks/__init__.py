@@ -1,0 +1,1 @@
+"""Entry points that run inside the cluster as Helm hook Jobs (in the tools image)."""

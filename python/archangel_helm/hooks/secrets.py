@@ -1,0 +1,234 @@
+"""Create the release's generated Secret if it is absent, and add only the keys it lacks.
+
+    python -m archangel_helm.hooks.secrets --spec /etc/archangel/secrets/spec.json [--namespace NS]
+
+Runs as a pre-install/pre-upgrade hook (Argo CD: PreSync), so it runs on every install, upgrade and sync.
+An existing key is never changed, so passwords and encryption keys stay what they were on the first run.
+Two runs racing each other both succeed: a create that finds the Secret already there (409) re-reads it and
+fills the gaps, and a patch carries the resourceVersion it read, so a concurrent write makes it retry
+instead of overwriting.
+
+The spec names the Secret, its labels and annotations, and each key's length and alphabet; this module
+knows nothing of any chart. Exit codes: 0 done (or nothing to do), 1 the API refused, 2 a bad spec or usage.
+Key values are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import secrets
+import string
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .kube import core_v1_api, current_namespace
+
+ALPHABETS: dict[str, str] = {
+    "alphanumeric": string.ascii_letters + string.digits,
+    "urlsafe": string.ascii_letters + string.digits + "-_",
+    "hex": "0123456789abcdef",
+}
+MIN_LENGTH, MAX_LENGTH = 16, 4096
+MAX_ATTEMPTS = 5
+
+
+class SpecError(ValueError):
+    """The spec file is malformed; the message names the field."""
+
+
+class HookError(RuntimeError):
+    """The Kubernetes API refused or kept conflicting; the message says what to check."""
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    name: str
+    length: int
+    alphabet: str
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    keys: tuple[KeySpec, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def parse_spec(document: Any, source: str = "spec") -> SecretSpec:
+    if not isinstance(document, dict):
+        raise SpecError(f"{source}: expected a JSON object with 'secret' and 'keys'")
+    unknown = set(document) - {"secret", "keys"}
+    if unknown:
+        raise SpecError(f"{source}: unknown fields {sorted(unknown)}; allowed: secret, keys")
+    secret = document.get("secret")
+    if not isinstance(secret, dict) or not isinstance(secret.get("name"), str) or not secret["name"]:
+        raise SpecError(f"{source}: secret.name must be a non-empty string")
+    labels = _string_map(secret.get("labels", {}), f"{source}: secret.labels")
+    annotations = _string_map(secret.get("annotations", {}), f"{source}: secret.annotations")
+    raw_keys = document.get("keys")
+    if not isinstance(raw_keys, list) or not raw_keys:
+        raise SpecError(f"{source}: keys must be a non-empty list")
+    keys: list[KeySpec] = []
+    for index, raw in enumerate(raw_keys):
+        where = f"{source}: keys[{index}]"
+        if not isinstance(raw, dict):
+            raise SpecError(f"{where}: expected an object with name, length, alphabet")
+        name, length, alphabet = raw.get("name"), raw.get("length"), raw.get("alphabet")
+        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-._" for c in name):
+            raise SpecError(f"{where}.name: {name!r} is not a valid Secret key (letters, digits, '-', '_', '.')")
+        if not isinstance(length, int) or isinstance(length, bool) or not MIN_LENGTH <= length <= MAX_LENGTH:
+            raise SpecError(f"{where}.length: {length!r} must be an integer from {MIN_LENGTH} to {MAX_LENGTH}")
+        if alphabet not in ALPHABETS:
+            raise SpecError(f"{where}.alphabet: {alphabet!r} must be one of {sorted(ALPHABETS)}")
+        if any(k.name == name for k in keys):
+            raise SpecError(f"{where}.name: {name!r} is listed twice")
+        keys.append(KeySpec(name, length, alphabet))
+    return SecretSpec(secret["name"], tuple(keys), labels, annotations)
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise SpecError(f"{where} must map strings to strings")
+    return dict(value)
+
+
+def load_spec(path: Path) -> SecretSpec:
+    try:
+        document = json.loads(path.read_text())
+    except OSError as error:
+        raise SpecError(f"{path}: cannot read the spec: {error}") from error
+    except ValueError as error:
+        raise SpecError(f"{path}: not valid JSON: {error}") from error
+    return parse_spec(document, str(path))
+
+
+def generate_value(key: KeySpec) -> str:
+    alphabet = ALPHABETS[key.alphabet]
+    return "".join(secrets.choice(alphabet) for _ in range(key.length))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    created: bool
+    added: tuple[str, ...]
+    kept: tuple[str, ...]
+
+    def summary(self, name: str, namespace: str) -> str:
+        if self.created:
+            return f"created secret {namespace}/{name} with keys: {', '.join(self.added)}"
+        if self.added:
+            return (
+                f"added keys {', '.join(self.added)} to secret {namespace}/{name}; "
+                f"kept existing keys unchanged: {', '.join(self.kept) or 'none'}"
+            )
+        return f"secret {namespace}/{name} already has every key ({', '.join(self.kept)}); nothing changed"
+
+
+def _encoded(values: Mapping[str, str]) -> dict[str, str]:
+    return {name: base64.b64encode(value.encode()).decode() for name, value in values.items()}
+
+
+def ensure_secret(
+    api: Any, namespace: str, spec: SecretSpec, generate: Callable[[KeySpec], str] = generate_value
+) -> Outcome:
+    """Make the Secret hold every key of the spec without touching any key it already has."""
+    from kubernetes.client.exceptions import ApiException
+
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            existing = api.read_namespaced_secret(spec.name, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise _explain(error, "read", spec.name, namespace) from error
+            values = {key.name: generate(key) for key in spec.keys}
+            body = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {
+                    "name": spec.name,
+                    "namespace": namespace,
+                    "labels": spec.labels,
+                    "annotations": spec.annotations,
+                },
+                "data": _encoded(values),
+            }
+            try:
+                api.create_namespaced_secret(namespace, body)
+            except ApiException as create_error:
+                if create_error.status == 409:  # another run created it first: read it and fill the gaps
+                    continue
+                raise _explain(create_error, "create", spec.name, namespace) from create_error
+            return Outcome(True, tuple(values), ())
+        data = dict(existing.data or {})
+        missing = [key for key in spec.keys if key.name not in data]
+        kept = tuple(sorted(data))
+        if not missing:
+            return Outcome(False, (), kept)
+        patch: dict[str, Any] = {"data": _encoded({key.name: generate(key) for key in missing})}
+        version = getattr(existing.metadata, "resource_version", None)
+        if version:
+            patch["metadata"] = {"resourceVersion": version}  # a concurrent write makes this fail with 409
+        try:
+            api.patch_namespaced_secret(spec.name, namespace, patch)
+        except ApiException as error:
+            if error.status == 409:
+                continue
+            raise _explain(error, "patch", spec.name, namespace) from error
+        return Outcome(False, tuple(k.name for k in missing), kept)
+    raise HookError(
+        f"secret {namespace}/{spec.name} kept changing under this hook ({MAX_ATTEMPTS} conflicting "
+        "writes); another process is writing it: find it and run the hook again"
+    )
+
+
+def _explain(error: Any, verb: str, name: str, namespace: str) -> HookError:
+    reason = _api_message(error)
+    if error.status == 403:
+        return HookError(
+            f"forbidden to {verb} secret {namespace}/{name}: {reason}. The hook's Role must allow 'create' on "
+            f"secrets and 'get', 'patch' on the secret named {name}"
+        )
+    if error.status == 422:
+        return HookError(f"the API rejected the {verb} of secret {namespace}/{name} (is it immutable?): {reason}")
+    return HookError(f"could not {verb} secret {namespace}/{name}: HTTP {error.status}: {reason}")
+
+
+def _api_message(error: Any) -> str:
+    try:
+        return str(json.loads(error.body).get("message") or error.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(error.reason)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m archangel_helm.hooks.secrets", description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", type=Path, required=True, help="JSON spec: the Secret and the keys to generate")
+    parser.add_argument("--namespace", help="default: $POD_NAMESPACE, else the service account's namespace")
+    args = parser.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as error:
+        print(f"secrets hook: bad spec, nothing was written: {error}", file=sys.stderr)
+        return 2
+    namespace = current_namespace(args.namespace)
+    if not namespace:
+        print("secrets hook: no namespace: pass --namespace or set POD_NAMESPACE", file=sys.stderr)
+        return 2
+    try:
+        outcome = ensure_secret(core_v1_api(), namespace, spec)
+    except HookError as error:
+        print(f"secrets hook: {error}", file=sys.stderr)
+        return 1
+    print(f"secrets hook: {outcome.summary(spec.name, namespace)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Storage classes, PostgreSQL and Qdrant: kept volumes, hardening, credentials from the generated or an existing
+Secret, and the external modes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from archangel_helm import Manifest, RenderError
+from archangel_helm.manifest import PodTemplate, annotations_of
+from archangel_helm.validate.selectors import selected_pod_templates
+
+RenderEnv = Callable[..., Manifest]
+
+
+@pytest.fixture(scope="module")
+def production(render_env: RenderEnv) -> Manifest:
+    return render_env("production", "archangel")
+
+
+def template_of(manifest: Manifest, kind: str, name: str) -> PodTemplate:
+    return next(t for t in manifest.pod_templates() if (t.owner_kind, t.owner_name) == (kind, name))
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+# --- storage classes ---------------------------------------------------------------------------------------
+
+
+def test_production_has_two_encrypted_expandable_storage_classes(production: Manifest) -> None:
+    classes = {o["metadata"]["name"]: o for o in production.of_kind("StorageClass")}
+    assert set(classes) == {"fast-ssd", "standard-ssd"}
+    assert classes["fast-ssd"]["parameters"] == {"type": "io2", "iopsPerGB": "50", "encrypted": "true"}
+    assert classes["standard-ssd"]["parameters"] == {"type": "gp3", "encrypted": "true"}
+    for storage_class in classes.values():
+        assert storage_class["provisioner"] == "ebs.csi.aws.com"
+        assert storage_class["allowVolumeExpansion"] is True
+        assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
+        assert storage_class["reclaimPolicy"] == "Retain"
+        assert "namespace" not in storage_class["metadata"]
+
+
+def test_a_kms_key_is_passed_to_the_provisioner(render_env: RenderEnv) -> None:
+    key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd"
+    manifest = render_env("production", "archangel", {"storage.classes.fast.kmsKeyId": key})
+    assert manifest.get("StorageClass", "fast-ssd")["parameters"]["kmsKeyId"] == key
+
+
+def test_an_unencrypted_ebs_class_is_refused(render_env: RenderEnv) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env(
+            "production", "archangel", {"storage.classes.standard.parameters": {"type": "gp3", "encrypted": "false"}}
+        )
+    assert 'storage.classes.standard.parameters.encrypted must be "true"' in caught.value.helm_message
+
+
+def test_every_claim_uses_a_rendered_storage_class(production: Manifest) -> None:
+    classes = {o["metadata"]["name"] for o in production.of_kind("StorageClass")}
+    claims = [c for s in production.of_kind("StatefulSet") for c in s["spec"]["volumeClaimTemplates"]]
+    assert {c["spec"]["storageClassName"] for c in claims} == classes
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------------
+
+
+def test_postgresql_statefulset_keeps_its_data(production: Manifest) -> None:
+    statefulset = production.get("StatefulSet", "archangel-postgresql")["spec"]
+    assert statefulset["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    (claim,) = statefulset["volumeClaimTemplates"]
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "storageClassName": "fast-ssd",
+        "resources": {"requests": {"storage": "200Gi"}},
+    }
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert claim["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Delete=false"
+
+
+def test_postgresql_runs_the_pinned_official_image_as_the_postgres_user(production: Manifest) -> None:
+    template = template_of(production, "StatefulSet", "archangel-postgresql")
+    postgres = template.containers()[0]
+    assert postgres["image"] == "docker.io/library/postgres:17.6-bookworm"
+    assert template.spec["securityContext"]["runAsUser"] == 999
+    assert template.spec["securityContext"]["fsGroup"] == 999
+    env = env_of(postgres)
+    assert env["PGDATA"] == "/var/lib/postgresql/data/pgdata"
+    assert env["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": "archangel-generated", "key": "database-password"}}
+    mounts = {m["name"]: m["mountPath"] for m in postgres["volumeMounts"]}
+    assert mounts["data"] == "/var/lib/postgresql/data"
+    assert mounts["run"] == "/var/run/postgresql"
+    assert mounts["shm"] == "/dev/shm"
+
+
+def test_postgresql_probes_use_pg_isready(production: Manifest) -> None:
+    postgres = template_of(production, "StatefulSet", "archangel-postgresql").containers()[0]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert "pg_isready" in postgres[probe]["exec"]["command"][-1]
+
+
+def test_postgresql_settings_come_from_values(production: Manifest) -> None:
+    args = template_of(production, "StatefulSet", "archangel-postgresql").containers()[0]["args"]
+    settings = dict(a.split("=", 1) for a in args[1::2])
+    assert args[::2] == ["-c"] * len(settings)
+    assert settings["shared_buffers"] == "2GB"
+    assert settings["max_connections"] == "300"
+
+
+def test_postgresql_has_client_and_headless_services(production: Manifest) -> None:
+    client = production.get("Service", "archangel-postgresql")
+    headless = production.get("Service", "archangel-postgresql-hl")
+    assert headless["spec"]["clusterIP"] == "None"
+    assert production.get("StatefulSet", "archangel-postgresql")["spec"]["serviceName"] == "archangel-postgresql-hl"
+    for service in (client, headless):
+        (selected,) = selected_pod_templates(service["spec"]["selector"], production.pod_templates(), plain=True)
+        assert selected.ref == "StatefulSet/archangel-postgresql"
+    assert {p["name"]: p["port"] for p in client["spec"]["ports"]} == {"postgresql": 5432, "metrics": 9187}
+
+
+def test_postgres_exporter_reads_the_same_password(production: Manifest) -> None:
+    exporter = template_of(production, "StatefulSet", "archangel-postgresql").containers()[1]
+    assert exporter["name"] == "metrics"
+    assert env_of(exporter)["DATA_SOURCE_PASS"] == {
+        "secretKeyRef": {"name": "archangel-generated", "key": "database-password"}
+    }
+
+
+def test_an_existing_password_secret_replaces_the_generated_one(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production", "archangel", {"database.auth": {"existingSecret": "pg-creds", "existingSecretPasswordKey": "pw"}}
+    )
+    reference = {"secretKeyRef": {"name": "pg-creds", "key": "pw"}}
+    assert (
+        env_of(template_of(manifest, "StatefulSet", "archangel-postgresql").containers()[0])["POSTGRES_PASSWORD"]
+        == reference
+    )
+    assert (
+        env_of(template_of(manifest, "Deployment", "archangel-core").containers()[0])["DATABASE_PASSWORD"] == reference
+    )
+    spec = manifest.get("ConfigMap", "archangel-secrets-hook")["data"]["spec.json"]
+    assert "database-password" not in spec
+
+
+def test_external_database_renders_no_statefulset(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production",
+        "archangel",
+        {
+            "database.external": {
+                "enabled": True,
+                "host": "pg.example.internal",
+                "port": 6432,
+                "sslmode": "verify-full",
+            },
+            "database.auth.existingSecret": "pg-external",
+        },
+    )
+    assert manifest.find("StatefulSet", "archangel-postgresql") is None
+    assert manifest.find("Service", "archangel-postgresql") is None
+    env = env_of(template_of(manifest, "Deployment", "archangel-core").containers()[0])
+    assert (env["DATABASE_HOST"], env["DATABASE_PORT"], env["DATABASE_SSLMODE"]) == (
+        "pg.example.internal",
+        "6432",
+        "verify-full",
+    )
+    assert env["DATABASE_PASSWORD"] == {"secretKeyRef": {"name": "pg-external", "key": "password"}}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"database.external": {"enabled": True, "host": "pg.example"}},
+            "database.external.enabled is true: set database.auth.existingSecret",
+        ),
+        (
+            {"database.external.enabled": True, "database.auth.existingSecret": "s"},
+            "database.external.host is required when database.external.enabled is true",
+        ),
+        ({"vectorStore.external.enabled": True}, "vectorStore.external.url is required"),
+    ],
+)
+def test_external_modes_refuse_missing_settings(render_env: RenderEnv, values: dict[str, Any], message: str) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env("production", "archangel", values)
+    assert message in caught.value.helm_message
+
+
+# --- Qdrant ---------------------------------------------------------------------------------------------------
+
+
+def test_qdrant_statefulset(production: Manifest) -> None:
+    template = template_of(production, "StatefulSet", "archangel-qdrant")
+    qdrant = template.containers()[0]
+    assert qdrant["image"] == "docker.io/qdrant/qdrant:v1.16.3-unprivileged"
+    assert {p["name"]: p["containerPort"] for p in qdrant["ports"]} == {"http": 6333, "grpc": 6334}
+    assert qdrant["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    env = env_of(qdrant)
+    assert env["QDRANT__SERVICE__API_KEY"] == {"secretKeyRef": {"name": "archangel-generated", "key": "qdrant-api-key"}}
+    assert env["QDRANT__STORAGE__SNAPSHOTS_PATH"] == "/qdrant/snapshots"
+    assert env["QDRANT_INIT_FILE_PATH"].startswith("/qdrant/init/")
+    mounts = {m["mountPath"] for m in qdrant["volumeMounts"]}
+    assert {"/qdrant/storage", "/qdrant/snapshots", "/qdrant/init", "/tmp"} <= mounts
+    (claim,) = production.get("StatefulSet", "archangel-qdrant")["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["storageClassName"] == "standard-ssd"
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_workloads_reach_qdrant_with_the_api_key(production: Manifest) -> None:
+    for component in ("core", "agents"):
+        env = env_of(template_of(production, "Deployment", f"archangel-{component}").containers()[0])
+        assert env["QDRANT_URL"] == "http://archangel-qdrant.archangel.svc:6333"
+        assert env["QDRANT_API_KEY"] == {"secretKeyRef": {"name": "archangel-generated", "key": "qdrant-api-key"}}
+        assert env["DATABASE_HOST"] == "archangel-postgresql.archangel.svc"
+
+
+def test_external_qdrant(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production",
+        "archangel",
+        {
+            "vectorStore.external": {"enabled": True, "url": "https://qdrant.example:6333"},
+            "vectorStore.auth.existingSecret": "qdrant-cloud",
+        },
+    )
+    assert manifest.find("StatefulSet", "archangel-qdrant") is None
+    env = env_of(template_of(manifest, "Deployment", "archangel-agents").containers()[0])
+    assert env["QDRANT_URL"] == "https://qdrant.example:6333"
+    assert env["QDRANT_API_KEY"] == {"secretKeyRef": {"name": "qdrant-cloud", "key": "api-key"}}
+
+
+def test_every_volume_claim_is_kept(production: Manifest) -> None:
+    claims = [c for s in production.of_kind("StatefulSet") for c in s["spec"]["volumeClaimTemplates"]]
+    claims += production.of_kind("PersistentVolumeClaim")
+    assert claims
+    for claim in claims:
+        assert annotations_of(claim)["helm.sh/resource-policy"] == "keep"
+        assert annotations_of(claim)["argocd.argoproj.io/sync-options"] == "Delete=false"

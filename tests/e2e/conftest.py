@@ -1,0 +1,58 @@
+"""End-to-end fixtures: real processes and servers on 127.0.0.1, started and stopped by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass
+class KubeEmulator:
+    """kmock's stateful Kubernetes API emulator, and a kubeconfig that points the real client at it."""
+
+    server: Any
+    kubeconfig: Path
+
+    async def run(self, *args: str) -> tuple[int, str, str]:
+        """Run `python -m <args>` against the emulator; the event loop keeps serving while it runs."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            *args,
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig), "POD_NAMESPACE": ""},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
+    def writes(self) -> list[Any]:
+        return [
+            r for r in self.server if str(r.method).rsplit(".", 1)[-1].upper() in ("POST", "PUT", "PATCH", "DELETE")
+        ]
+
+
+@pytest.fixture
+async def kube(kmock: Any, tmp_path: Path) -> KubeEmulator:
+    kmock.resources["v1/secrets"] = kmock.ResourceInfo(
+        kind="Secret", namespaced=True, verbs={"get", "list", "create", "patch", "update", "delete"}
+    )
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "emulator",
+        "clusters": [{"name": "emulator", "cluster": {"server": str(kmock.url).rstrip("/")}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "hook"}}],
+        "users": [{"name": "hook", "user": {"token": "test-token"}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    return KubeEmulator(kmock, path)

@@ -28,6 +28,16 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
+def credentials(template: PodTemplate) -> dict[str, dict[str, str]]:
+    """File name under /etc/archangel/credentials -> the Secret and key it comes from."""
+    (volume,) = [v for v in template.spec["volumes"] if v["name"] == "credentials"]
+    return {
+        item["path"]: {"name": source["secret"]["name"], "key": item["key"]}
+        for source in volume["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }
+
+
 # --- storage classes ---------------------------------------------------------------------------------------
 
 
@@ -88,7 +98,11 @@ def test_postgresql_runs_the_pinned_official_image_as_the_postgres_user(producti
     assert template.spec["securityContext"]["fsGroup"] == 999
     env = env_of(postgres)
     assert env["PGDATA"] == "/var/lib/postgresql/data/pgdata"
-    assert env["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": "archangel-generated", "key": "database-password"}}
+    assert env["POSTGRES_PASSWORD_FILE"] == "/etc/archangel/credentials/database-password"
+    assert "POSTGRES_PASSWORD" not in env  # a file, never an environment variable
+    (volume,) = [v for v in template.spec["volumes"] if v["name"] == "password"]
+    assert volume["secret"]["secretName"] == "archangel-generated"
+    assert volume["secret"]["items"] == [{"key": "database-password", "path": "database-password"}]
     mounts = {m["name"]: m["mountPath"] for m in postgres["volumeMounts"]}
     assert mounts["data"] == "/var/lib/postgresql/data"
     assert mounts["run"] == "/var/run/postgresql"
@@ -120,26 +134,22 @@ def test_postgresql_has_client_and_headless_services(production: Manifest) -> No
     assert {p["name"]: p["port"] for p in client["spec"]["ports"]} == {"postgresql": 5432, "metrics": 9187}
 
 
-def test_postgres_exporter_reads_the_same_password(production: Manifest) -> None:
+def test_postgres_exporter_reads_the_same_password_file(production: Manifest) -> None:
     exporter = template_of(production, "StatefulSet", "archangel-postgresql").containers()[1]
     assert exporter["name"] == "metrics"
-    assert env_of(exporter)["DATA_SOURCE_PASS"] == {
-        "secretKeyRef": {"name": "archangel-generated", "key": "database-password"}
-    }
+    assert env_of(exporter)["DATA_SOURCE_PASS_FILE"] == "/etc/archangel/credentials/database-password"
+    assert {"name": "password", "mountPath": "/etc/archangel/credentials", "readOnly": True} in exporter["volumeMounts"]
 
 
 def test_an_existing_password_secret_replaces_the_generated_one(render_env: RenderEnv) -> None:
     manifest = render_env(
         "production", "archangel", {"database.auth": {"existingSecret": "pg-creds", "existingSecretPasswordKey": "pw"}}
     )
-    reference = {"secretKeyRef": {"name": "pg-creds", "key": "pw"}}
-    assert (
-        env_of(template_of(manifest, "StatefulSet", "archangel-postgresql").containers()[0])["POSTGRES_PASSWORD"]
-        == reference
-    )
-    assert (
-        env_of(template_of(manifest, "Deployment", "archangel-core").containers()[0])["DATABASE_PASSWORD"] == reference
-    )
+    statefulset = template_of(manifest, "StatefulSet", "archangel-postgresql")
+    (volume,) = [v for v in statefulset.spec["volumes"] if v["name"] == "password"]
+    assert (volume["secret"]["secretName"], volume["secret"]["items"][0]["key"]) == ("pg-creds", "pw")
+    core = credentials(template_of(manifest, "Deployment", "archangel-core"))
+    assert core["database-password"] == {"name": "pg-creds", "key": "pw"}
     spec = manifest.get("ConfigMap", "archangel-secrets-hook")["data"]["spec.json"]
     assert "database-password" not in spec
 
@@ -166,7 +176,10 @@ def test_external_database_renders_no_statefulset(render_env: RenderEnv) -> None
         "6432",
         "verify-full",
     )
-    assert env["DATABASE_PASSWORD"] == {"secretKeyRef": {"name": "pg-external", "key": "password"}}
+    assert credentials(template_of(manifest, "Deployment", "archangel-core"))["database-password"] == {
+        "name": "pg-external",
+        "key": "password",
+    }
 
 
 @pytest.mark.parametrize(
@@ -209,12 +222,20 @@ def test_qdrant_statefulset(production: Manifest) -> None:
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
-def test_workloads_reach_qdrant_with_the_api_key(production: Manifest) -> None:
+def test_workloads_reach_the_data_tier_with_credentials_as_files(production: Manifest) -> None:
     for component in ("core", "agents"):
-        env = env_of(template_of(production, "Deployment", f"archangel-{component}").containers()[0])
+        template = template_of(production, "Deployment", f"archangel-{component}")
+        main = template.containers()[0]
+        env = env_of(main)
         assert env["QDRANT_URL"] == "http://archangel-qdrant.archangel.svc:6333"
-        assert env["QDRANT_API_KEY"] == {"secretKeyRef": {"name": "archangel-generated", "key": "qdrant-api-key"}}
         assert env["DATABASE_HOST"] == "archangel-postgresql.archangel.svc"
+        assert env["DATABASE_PASSWORD_FILE"] == "/etc/archangel/credentials/database-password"
+        assert env["QDRANT_API_KEY_FILE"] == "/etc/archangel/credentials/qdrant-api-key"
+        assert not [e for e in main["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+        assert credentials(template) == {
+            "database-password": {"name": "archangel-generated", "key": "database-password"},
+            "qdrant-api-key": {"name": "archangel-generated", "key": "qdrant-api-key"},
+        }
 
 
 def test_external_qdrant(render_env: RenderEnv) -> None:
@@ -227,9 +248,9 @@ def test_external_qdrant(render_env: RenderEnv) -> None:
         },
     )
     assert manifest.find("StatefulSet", "archangel-qdrant") is None
-    env = env_of(template_of(manifest, "Deployment", "archangel-agents").containers()[0])
-    assert env["QDRANT_URL"] == "https://qdrant.example:6333"
-    assert env["QDRANT_API_KEY"] == {"secretKeyRef": {"name": "qdrant-cloud", "key": "api-key"}}
+    template = template_of(manifest, "Deployment", "archangel-agents")
+    assert env_of(template.containers()[0])["QDRANT_URL"] == "https://qdrant.example:6333"
+    assert credentials(template)["qdrant-api-key"] == {"name": "qdrant-cloud", "key": "api-key"}
 
 
 def test_every_volume_claim_is_kept(production: Manifest) -> None:

@@ -31,9 +31,25 @@ DATA_OBJECTS = {
 SECRETS_HOOK = {
     (kind, "archangel-secrets-hook") for kind in ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job")
 }
+NETWORK_POLICIES = {
+    ("NetworkPolicy", f"archangel-{name}")
+    for name in ("default-deny", "allow-dns", "core", "agents", "postgresql", "qdrant", "kube-api-clients")
+}
+MONITORS = {("ServiceMonitor", f"archangel-{name}") for name in ("core", "agents", "postgresql", "qdrant")}
+INGRESS = {("Ingress", "archangel-core"), ("ConfigMap", "archangel-security-headers")}
 AUTOSCALERS = {("HorizontalPodAutoscaler", "archangel-agents"), ("VerticalPodAutoscaler", "archangel-core")}
-APP_STAGING = WORKLOAD_OBJECTS | DATA_OBJECTS | SECRETS_HOOK | AUTOSCALERS
-APP_PRODUCTION = APP_STAGING | {("PriorityClass", "archangel-critical"), ("PriorityClass", "archangel-high")}
+APP_STAGING = WORKLOAD_OBJECTS | DATA_OBJECTS | SECRETS_HOOK | AUTOSCALERS | NETWORK_POLICIES | MONITORS | INGRESS
+APP_PRODUCTION = APP_STAGING | {
+    ("PriorityClass", "archangel-critical"),
+    ("PriorityClass", "archangel-high"),
+    ("Service", "archangel-core-public"),
+    ("HTTPRoute", "archangel-core"),
+    ("HTTPRoute", "archangel-core-https-redirect"),
+    ("VirtualService", "archangel-core"),
+    ("DestinationRule", "archangel-core"),
+    ("PeerAuthentication", "archangel-mesh"),
+    ("NetworkPolicy", "archangel-allow-istiod"),
+}
 MONITORING_PRODUCTION = {("PrometheusRule", "archangel-monitoring-rules-availability")}
 MONITORING_STAGING = set(MONITORING_PRODUCTION)
 

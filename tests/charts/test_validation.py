@@ -10,6 +10,7 @@ import pytest
 from archangel_helm import Chart, Manifest
 from archangel_helm.validate import CrdSchemas, SchemaValidator, supported_kube_versions
 from archangel_helm.validate import kubernetes as builtin
+from archangel_helm.validate.graph import check_graph
 from tests.conftest import SHIPPED_VALUES, ShippedValues
 
 
@@ -30,3 +31,9 @@ def test_every_object_has_a_schema_and_is_valid(
     manifest = render_shipped(shipped)
     validator = SchemaValidator(supported_kube_versions(Chart.load(shipped.chart)), crd_schemas)
     assert [str(p) for p in validator.validate(manifest)] == []
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
+def test_object_graph_resolves(shipped: ShippedValues, render_shipped: Callable[..., Manifest]) -> None:
+    """Selectors select, ports named by Services, policies and monitors exist, autoscalers have targets."""
+    assert [str(p) for p in check_graph(render_shipped(shipped))] == []

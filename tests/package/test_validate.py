@@ -191,6 +191,25 @@ def test_crd_unknown_fields_are_errors_except_under_preserve_unknown_fields(widg
     ]
 
 
+def test_crd_root_fields_are_allowed_even_when_the_schema_omits_them(tmp_path: Path) -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"x": {"type": "string"}}}}}
+    folder = tmp_path / "example.com" / "v1"
+    folder.mkdir(parents=True)
+    (folder / "Gadget.json").write_text(json.dumps(schema))  # like Istio's: no apiVersion, kind or metadata listed
+    validator = SchemaValidator([(1, 37)], CrdSchemas.from_directories(tmp_path))
+    gadget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Gadget",
+        "metadata": {"name": "g", "labels": {"a": "b"}},
+        "spec": {"x": "y"},
+    }
+    assert messages(gadget, validator) == []
+    gadget["spec"]["z"] = 1
+    assert messages(gadget, validator) == [
+        "Gadget/g: spec.z: unknown field (not in the example.com/v1 Gadget CRD schema)"
+    ]
+
+
 def test_crd_metadata_is_checked_against_objectmeta(widgets: SchemaValidator) -> None:
     obj = widget()
     obj["metadata"]["labelz"] = {}

@@ -64,16 +64,35 @@ key: qdrant-api-key
   value: {{ .Values.database.auth.username | quote }}
 - name: DATABASE_SSLMODE
   value: {{ ternary .Values.database.external.sslmode "disable" .Values.database.external.enabled | quote }}
-- name: DATABASE_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      {{- include "archangel.database.passwordRef" . | nindent 6 }}
+- name: DATABASE_PASSWORD_FILE
+  value: /etc/archangel/credentials/database-password
 - name: QDRANT_URL
   value: {{ include "archangel.vectorStore.url" . | quote }}
-- name: QDRANT_API_KEY
-  valueFrom:
-    secretKeyRef:
-      {{- include "archangel.vectorStore.apiKeyRef" . | nindent 6 }}
+- name: QDRANT_API_KEY_FILE
+  value: /etc/archangel/credentials/qdrant-api-key
+{{- end -}}
+
+{{/*
+Credentials as files, not environment variables (environments leak into crash reports, /proc and child
+processes): whichever Secrets hold them, they appear under /etc/archangel/credentials with fixed names.
+*/}}
+{{- define "archangel.credentialsVolume" -}}
+{{- $db := include "archangel.database.passwordRef" . | fromYaml -}}
+{{- $qdrant := include "archangel.vectorStore.apiKeyRef" . | fromYaml -}}
+- name: credentials
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ $db.name }}
+          items:
+            - key: {{ $db.key }}
+              path: database-password
+      - secret:
+          name: {{ $qdrant.name }}
+          items:
+            - key: {{ $qdrant.key }}
+              path: qdrant-api-key
 {{- end -}}
 
 {{/*

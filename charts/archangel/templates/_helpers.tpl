@@ -140,3 +140,9 @@ imagePullSecrets:
 {{- define "archangel.hasAPI" -}}
 {{- if .root.Capabilities.APIVersions.Has .api -}}true{{- end -}}
 {{- end -}}
+
+{{/* Labels every pod of the release carries, hooks and jobs included: what the default-deny policy selects. */}}
+{{- define "archangel.releaseSelector" -}}
+app.kubernetes.io/name: {{ include "archangel.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}

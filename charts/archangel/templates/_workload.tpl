@@ -146,7 +146,7 @@ automountServiceAccountToken: {{ $v.serviceAccount.automountToken }}
 apiVersion: v1
 kind: Service
 metadata:
-  {{- include "archangel.metadata" (merge (dict "annotations" $v.service.annotations) .) | nindent 2 }}
+  {{- include "archangel.metadata" (merge (dict "annotations" $v.service.annotations "labels" (dict "archangel.io/metrics" "true")) .) | nindent 2 }}
 spec:
   type: ClusterIP
   selector:
@@ -316,6 +316,9 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            - name: credentials
+              mountPath: /etc/archangel/credentials
+              readOnly: true
             {{- with $v.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -326,6 +329,7 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $v.tmpSizeLimit }}
+        {{- include "archangel.credentialsVolume" .root | nindent 8 }}
         {{- with $v.extraVolumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

@@ -106,6 +106,12 @@ def _crd_documents(document: Any) -> Iterator[dict[str, Any]]:
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of an OpenAPI v3 CRD schema, closed against unknown fields and made JSON-schema exact."""
     result = copy.deepcopy(schema)
+    # Every custom resource has these at its root, whether or not the CRD lists them (Istio's do not list
+    # metadata); metadata itself is checked against ObjectMeta separately.
+    root_properties = result.setdefault("properties", {})
+    root_properties.setdefault("apiVersion", {"type": "string"})
+    root_properties.setdefault("kind", {"type": "string"})
+    root_properties.setdefault("metadata", {"type": "object"})
     _close(result)
     return result
 

@@ -1,0 +1,192 @@
+"""How traffic reaches core: the load balancer, the Ingress with TLS, rate limits and security headers, and the
+Gateway API route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from archangel_helm import Manifest, RenderError
+from archangel_helm.manifest import annotations_of
+from archangel_helm.validate.graph import check_services
+from archangel_helm.validate.selectors import selected_pod_templates
+
+RenderEnv = Callable[..., Manifest]
+HTTPROUTE_API = "gateway.networking.k8s.io/v1/HTTPRoute"
+HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@pytest.fixture(scope="module")
+def production(render_env: RenderEnv) -> Manifest:
+    return render_env("production", "archangel")
+
+
+# --- load balancer ---------------------------------------------------------------------------------------------
+
+
+def test_production_exposes_core_through_an_aws_nlb(production: Manifest) -> None:
+    service = production.get("Service", "archangel-core-public")
+    spec = service["spec"]
+    assert spec["type"] == "LoadBalancer"
+    assert spec["loadBalancerClass"] == "service.k8s.aws/nlb"
+    assert spec["externalTrafficPolicy"] == "Local"
+    assert spec["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    annotations = annotations_of(service)
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    assert (
+        annotations["service.beta.kubernetes.io/aws-load-balancer-attributes"]
+        == "load_balancing.cross_zone.enabled=true"
+    )
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-healthcheck-path"] == "/healthz/ready"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-healthcheck-port"] == "8080"
+    (selected,) = selected_pod_templates(spec["selector"], production.pod_templates(), plain=True)
+    assert selected.ref == "Deployment/archangel-core"
+
+
+def test_session_affinity_and_source_ranges(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production",
+        "archangel",
+        {
+            "loadBalancer": {
+                "sessionAffinity": {"enabled": True, "timeoutSeconds": 600},
+                "loadBalancerSourceRanges": ["203.0.113.0/24"],
+                "aws": {"enabled": False},
+                "annotations": {"example.com/lb": "x"},
+            }
+        },
+    )
+    service = manifest.get("Service", "archangel-core-public")
+    assert service["spec"]["sessionAffinity"] == "ClientIP"
+    assert service["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 600}}
+    assert service["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
+    assert not any(k.startswith("service.beta.kubernetes.io/aws") for k in annotations_of(service))
+    assert annotations_of(service)["example.com/lb"] == "x"
+    # The NetworkPolicy lets exactly those sources reach core's HTTP port.
+    policy = manifest.get("NetworkPolicy", "archangel-core")
+    assert {"ipBlock": {"cidr": "203.0.113.0/24"}} in policy["spec"]["ingress"][0]["from"]
+
+
+def test_no_public_service_unless_enabled(render_env: RenderEnv) -> None:
+    assert render_env("staging", "archangel").find("Service", "archangel-core-public") is None
+
+
+# --- Ingress ---------------------------------------------------------------------------------------------------
+
+
+def test_production_ingress_has_tls_rate_limits_and_security_headers(production: Manifest) -> None:
+    ingress = production.get("Ingress", "archangel-core")
+    spec = ingress["spec"]
+    assert spec["ingressClassName"] == "nginx"
+    assert spec["tls"] == [{"hosts": ["api.archangel.example.com"], "secretName": "archangel-api-tls"}]
+    (rule,) = spec["rules"]
+    assert rule["host"] == "api.archangel.example.com"
+    assert rule["http"]["paths"][0]["backend"] == {"service": {"name": "archangel-core", "port": {"name": "http"}}}
+    annotations = annotations_of(ingress)
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    assert annotations["nginx.ingress.kubernetes.io/limit-rps"] == "50"
+    assert annotations["nginx.ingress.kubernetes.io/limit-connections"] == "20"
+    assert annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] == "5"
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    assert annotations["nginx.ingress.kubernetes.io/custom-headers"] == "archangel/archangel-security-headers"
+    assert not any("snippet" in key for key in annotations)
+    assert production.get("ConfigMap", "archangel-security-headers")["data"] == HEADERS
+
+
+def test_ingress_backend_port_exists_on_the_service(production: Manifest) -> None:
+    backend = production.get("Ingress", "archangel-core")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    service = production.get("Service", backend["name"])
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    assert check_services(production) == []
+
+
+def test_extra_security_headers_and_an_issuer(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production",
+        "archangel",
+        {
+            "securityHeaders.extra": {"Permissions-Policy": "camera=()"},
+            "ingress.tls.certManager": {"issuer": "internal-ca", "clusterIssuer": ""},
+        },
+    )
+    assert manifest.get("ConfigMap", "archangel-security-headers")["data"]["Permissions-Policy"] == "camera=()"
+    annotations = annotations_of(manifest.get("Ingress", "archangel-core"))
+    assert annotations["cert-manager.io/issuer"] == "internal-ca"
+    assert "cert-manager.io/cluster-issuer" not in annotations
+
+
+def test_ingress_with_an_existing_certificate_and_no_controller_annotations(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production",
+        "archangel",
+        {"ingress": {"className": "traefik", "nginx": {"enabled": False}, "tls": {"certManager": {"enabled": False}}}},
+    )
+    ingress = manifest.get("Ingress", "archangel-core")
+    assert ingress["spec"]["ingressClassName"] == "traefik"
+    assert not any(k.startswith(("nginx.", "cert-manager.")) for k in annotations_of(ingress))
+    assert manifest.find("ConfigMap", "archangel-security-headers") is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"ingress.tls.hosts": ["other.example.com"]},
+            'ingress.tls.hosts: "other.example.com" is not one of the rule hosts [api.archangel.example.com]',
+        ),
+        ({"ingress.hosts": []}, "ingress.enabled is true but ingress.hosts is empty"),
+        ({"gateway.parentRefs": []}, "gateway.enabled is true but gateway.parentRefs is empty"),
+    ],
+)
+def test_routes_that_point_at_nothing_are_refused(render_env: RenderEnv, values: dict[str, Any], message: str) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env("production", "archangel", values)
+    assert message in caught.value.helm_message
+
+
+def test_ingress_paths_are_checked_by_the_schema(render_env: RenderEnv) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env(
+            "production",
+            "archangel",
+            {"ingress.hosts": [{"host": "Bad_Host", "paths": [{"path": "/", "pathType": "Prefix"}]}]},
+        )
+    assert "/ingress/hosts/0/host" in caught.value.helm_message
+
+
+# --- Gateway API -------------------------------------------------------------------------------------------------
+
+
+def test_production_httproute_with_headers_and_timeouts(production: Manifest) -> None:
+    route = production.get("HTTPRoute", "archangel-core")["spec"]
+    assert route["parentRefs"] == [{"name": "public", "namespace": "gateway-system", "sectionName": "https"}]
+    assert route["hostnames"] == ["api.archangel.example.com"]
+    (rule,) = route["rules"]
+    assert rule["backendRefs"] == [{"name": "archangel-core", "port": 80}]
+    assert rule["timeouts"] == {"request": "60s", "backendRequest": "55s"}
+    (headers,) = rule["filters"]
+    assert headers["type"] == "ResponseHeaderModifier"
+    assert {h["name"]: h["value"] for h in headers["responseHeaderModifier"]["set"]} == HEADERS
+
+
+def test_plain_http_redirects_to_https(production: Manifest) -> None:
+    redirect = production.get("HTTPRoute", "archangel-core-https-redirect")["spec"]
+    assert redirect["parentRefs"][0]["sectionName"] == "http"
+    assert redirect["rules"] == [
+        {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
+    ]
+
+
+def test_httproute_only_where_the_gateway_api_is_served(render_env: RenderEnv, environments: Any) -> None:
+    apis = [a for a in environments["production"].api_versions if a != HTTPROUTE_API]
+    assert render_env("production", "archangel", api_versions=apis).of_kind("HTTPRoute") == []
+    annotations = annotations_of(render_env("production", "archangel").get("HTTPRoute", "archangel-core"))
+    assert annotations["argocd.argoproj.io/sync-options"] == "SkipDryRunOnMissingResource=true"

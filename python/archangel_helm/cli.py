@@ -138,7 +138,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_golden(args: argparse.Namespace) -> int:
     project = args.project or find_project_root()
-    results = golden.check(project, update=args.update)
+    results = golden.check(project, update=args.update, charts=tuple(args.chart))
     stale = golden.stale_files(project)
     for result in results:
         if result.updated:
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("golden", help="compare (or --update) the normalized golden manifests in tests/golden")
     p.add_argument("--update", action="store_true", help="rewrite the golden files from the templates")
+    p.add_argument("--chart", action="append", default=[], help="only this chart's files (repeatable)")
     p.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
     p.set_defaults(func=cmd_golden)
 

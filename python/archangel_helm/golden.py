@@ -46,12 +46,13 @@ class GoldenResult:
     updated: bool
 
 
-def check(project: Path, update: bool = False) -> list[GoldenResult]:
+def check(project: Path, update: bool = False, charts: tuple[str, ...] = ()) -> list[GoldenResult]:
+    """Compare (or rewrite) the golden file of every shipped values file, or only those of the named charts."""
     results = []
-    expected_files = set()
     for shipped in shipped_values(project):
+        if charts and shipped.chart.name not in charts:
+            continue
         path = shipped.golden_path
-        expected_files.add(path)
         current = golden_text(shipped)
         previous = path.read_text() if path.exists() else ""
         diff = "".join(

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 CHECKOV_VENV=${CHECKOV_VENV:-.venv-checkov}
-SYSTEM_PACKAGES=(postgresql prometheus prometheus-alertmanager openssl wrk)
+SYSTEM_PACKAGES=(postgresql prometheus prometheus-alertmanager prometheus-pushgateway openssl wrk)
 
 # The machine-wide pip configuration may name local indexes that do not exist; PyPI and the lock are all we use.
 export PIP_CONFIG_FILE=/dev/null
@@ -22,6 +22,7 @@ missing_system_packages() {
   command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null && command -v pg_dump >/dev/null || missing+=(postgresql)
   command -v wrk >/dev/null || missing+=(wrk)
+  command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
   echo "${missing[@]}"
 }
 missing=$(missing_system_packages)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import crdfetch, golden
+from .backup import command as backup_commands
+from .backup.errors import BackupError
 from .chart import Chart, format_kube_version
 from .environments import find_project_root, load_environment
 from .errors import ArchangelHelmError, RenderError
@@ -213,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default=crdfetch.RAW_BASE, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_crds_fetch)
 
+    backup_commands.add_commands(commands)
+
     cache = commands.add_parser("cache", help="the render cache").add_subparsers(dest="cache_command", required=True)
     cache.add_parser("clear", help="remove every cached render").set_defaults(func=cmd_cache_clear)
     return parser
@@ -222,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     except RenderError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_PROBLEMS

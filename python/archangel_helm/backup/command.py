@@ -1,0 +1,234 @@
+"""`archangel-helm backup ...`: the commands the backup CronJobs run and operators use for disaster recovery.
+
+Every setting has a flag and an environment variable (the chart sets the variables); keys only come from files
+or the environment. Exit codes: 0 done, 1 failed, 2 bad configuration, 3 integrity check failed, 4 refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from . import database, metrics, vectorstore
+from .catalog import Catalog, check_target, plan_prune
+from .errors import BackupConfigError, BackupError
+from .keys import load_keys
+from .postgres import Connection
+from .qdrant import QdrantClient
+from .storage import ObjectStore, StoreConfig
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    store = parser.add_argument_group("backup bucket")
+    store.add_argument("--bucket", default=_env("ARCHANGEL_BACKUP_BUCKET"), help="S3 bucket ($ARCHANGEL_BACKUP_BUCKET)")
+    store.add_argument("--prefix", default=_env("ARCHANGEL_BACKUP_PREFIX", "archangel"), help="key prefix")
+    store.add_argument("--region", default=_env("AWS_REGION"))
+    store.add_argument("--endpoint-url", default=_env("ARCHANGEL_BACKUP_ENDPOINT_URL"), help="S3-compatible endpoint")
+    store.add_argument("--sse", default=_env("ARCHANGEL_BACKUP_SSE"), help="server-side encryption: AES256 or aws:kms")
+    store.add_argument("--kms-key-id", default=_env("ARCHANGEL_BACKUP_KMS_KEY_ID"))
+    keys = parser.add_argument_group("keys (files; or $ARCHANGEL_BACKUP_ENCRYPTION_KEY / $ARCHANGEL_BACKUP_MAC_KEY)")
+    keys.add_argument("--encryption-key-file", default=_env("ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE"))
+    keys.add_argument("--mac-key-file", default=_env("ARCHANGEL_BACKUP_MAC_KEY_FILE"))
+    pg = parser.add_argument_group("PostgreSQL (libpq variables are the defaults)")
+    pg.add_argument("--pg-host", default=_env("PGHOST", "127.0.0.1"))
+    pg.add_argument("--pg-port", type=int, default=int(_env("PGPORT", "5432") or 5432))
+    pg.add_argument("--pg-user", default=_env("PGUSER", "postgres"))
+    pg.add_argument("--pg-database", default=_env("PGDATABASE", "archangel"))
+    pg.add_argument("--pg-password-file", default=_env("ARCHANGEL_PG_PASSWORD_FILE"))
+    pg.add_argument("--pg-sslmode", default=_env("PGSSLMODE"))
+    qd = parser.add_argument_group("Qdrant")
+    qd.add_argument("--qdrant-url", default=_env("QDRANT_URL", "http://127.0.0.1:6333"))
+    qd.add_argument("--qdrant-api-key-file", default=_env("QDRANT_API_KEY_FILE"))
+    out = parser.add_argument_group("reporting")
+    out.add_argument("--pushgateway", default=_env("ARCHANGEL_PUSHGATEWAY_URL"), help="Pushgateway URL for push-add")
+    out.add_argument("--compression-level", type=int, default=int(_env("ARCHANGEL_BACKUP_COMPRESSION_LEVEL", "6") or 6))
+
+
+def catalog_from(args: argparse.Namespace) -> Catalog:
+    # Keys first: a missing key must stop the run before any connection is made.
+    keys = load_keys(_path(args.encryption_key_file), _path(args.mac_key_file))
+    if not 1 <= args.compression_level <= 9:
+        raise BackupConfigError(f"--compression-level {args.compression_level}: use 1 (fastest) to 9 (smallest)")
+    store = ObjectStore(
+        StoreConfig(args.bucket or "", args.prefix, args.region, args.endpoint_url, args.sse or None, args.kms_key_id)
+    )
+    return Catalog(store, keys, compression_level=args.compression_level)
+
+
+def connection_from(args: argparse.Namespace) -> Connection:
+    return Connection(
+        args.pg_host, args.pg_port, args.pg_user, args.pg_database, _path(args.pg_password_file), args.pg_sslmode
+    )
+
+
+def qdrant_from(args: argparse.Namespace) -> QdrantClient:
+    key = None
+    if args.qdrant_api_key_file:
+        try:
+            key = Path(args.qdrant_api_key_file).read_text().strip()
+        except OSError as error:
+            raise BackupConfigError(f"Qdrant API key file {args.qdrant_api_key_file}: {error.strerror}") from error
+    return QdrantClient(args.qdrant_url, key)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    target = check_target(args.target)
+    catalog = catalog_from(args)
+    started = time.monotonic()
+    try:
+        if target == "database":
+            manifest = database.backup(catalog, connection_from(args))
+        else:
+            manifest = vectorstore.backup(catalog, qdrant_from(args))
+    except BackupError:
+        metrics.failure(target, args.pushgateway)
+        raise
+    metrics.success(target, manifest.total_bytes, time.monotonic() - started, args.pushgateway)
+    print(f"backup id: {manifest.backup_id}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    target = check_target(args.target)
+    catalog = catalog_from(args)
+    backup_id = catalog.resolve(target, args.backup_id)
+    if args.restore:
+        if target == "database":
+            database.verify_restore(catalog, connection_from(args), backup_id, jobs=args.jobs)
+        else:
+            vectorstore.verify_restore(catalog, qdrant_from(args), backup_id)
+        metrics.verified(target, args.pushgateway)
+    elif target == "database":
+        with tempfile.TemporaryDirectory(prefix="archangel-verify-") as tmp:
+            database.verify(catalog, backup_id, Path(tmp))
+    else:
+        manifest = catalog.manifest(target, backup_id)
+        with tempfile.TemporaryDirectory(prefix="archangel-verify-") as tmp:
+            for artifact in manifest.artifacts:
+                sealed = catalog.fetch(manifest, artifact, Path(tmp))
+                catalog.unseal(manifest, sealed, Path(tmp) / f"{artifact.name}.snapshot")
+    print(f"verified: {target} {backup_id}{' (test restore)' if args.restore else ''}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    target = check_target(args.target)
+    catalog = catalog_from(args)
+    if target == "database":
+        result = database.restore(
+            catalog,
+            connection_from(args),
+            args.backup_id,
+            database=args.into or args.pg_database,
+            force=args.force,
+            jobs=args.jobs,
+        )
+        print(
+            f"restored {result.backup_id} into database {result.database}: {len(result.row_counts)} tables, "
+            f"{sum(result.row_counts.values()):,} rows, {result.seconds:.1f} s"
+        )
+    else:
+        restored = vectorstore.restore(
+            catalog, qdrant_from(args), args.backup_id, collections=args.collection or None, force=args.force
+        )
+        print(f"restored collections: {', '.join(f'{k} ({v:,} points)' for k, v in restored.items())}")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    target = check_target(args.target)
+    if args.retention_days < 1:
+        raise BackupConfigError(f"--retention-days {args.retention_days}: must be at least 1")
+    catalog = catalog_from(args)
+    ids = catalog.backup_ids(target)
+    plan = plan_prune(
+        ids,
+        complete=set(catalog.complete_ids(target)),
+        verified=set(catalog.verified_ids(target)),
+        retention=timedelta(days=args.retention_days),
+        keep_verified=args.keep_verified,
+        now=datetime.now(UTC),
+    )
+    for backup_id in ids:
+        action = "delete" if backup_id in plan.delete else "keep"
+        print(f"{action:6} {target}/{backup_id}: {plan.reasons[backup_id]}")
+    if not args.dry_run:
+        for backup_id in plan.delete:
+            catalog.discard(target, backup_id)
+    print(f"{'would delete' if args.dry_run else 'deleted'} {len(plan.delete)}, kept {len(plan.keep)}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    target = check_target(args.target)
+    catalog = catalog_from(args)
+    complete, verified = set(catalog.complete_ids(target)), set(catalog.verified_ids(target))
+    for backup_id in catalog.backup_ids(target):
+        state = "verified" if backup_id in verified else "complete" if backup_id in complete else "incomplete"
+        print(f"{target}/{backup_id}  {state}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The post-install check: keys present and usable, bucket reachable and writable. An empty bucket is fine."""
+    catalog = catalog_from(args)
+    print(f"keys: encryption and MAC keys present ({len(catalog.keys.encryption)} and {len(catalog.keys.mac)} bytes)")
+    print(catalog.store.check_access())
+    for target in args.targets:
+        ids = catalog.complete_ids(check_target(target))
+        print(f"{target}: {len(ids)} backups" + (f", newest {ids[-1]}" if ids else " yet (the first runs on schedule)"))
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backup = subparsers.add_parser("backup", help="back up, verify, restore and prune (PostgreSQL, Qdrant)")
+    commands = backup.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
+    for target in ("database", "vectorstore"):
+        p = commands.add_parser(target, help=f"back up the {target}")
+        add_arguments(p)
+        p.set_defaults(func=cmd_backup, target=target)
+    p = commands.add_parser("verify", help="check a backup's HMAC and contents; --restore also test-restores it")
+    p.add_argument("target", choices=("database", "vectorstore"))
+    p.add_argument("--backup-id", default="latest")
+    p.add_argument(
+        "--restore", action="store_true", help="restore into a scratch database/collection and compare counts"
+    )
+    p.add_argument("--jobs", type=int, default=2)
+    add_arguments(p)
+    p.set_defaults(func=cmd_verify)
+    p = commands.add_parser("restore", help="disaster recovery: restore a backup into the database or Qdrant")
+    p.add_argument("target", choices=("database", "vectorstore"))
+    p.add_argument("--backup-id", default="latest", help="an id, latest or latest-verified")
+    p.add_argument("--into", help="database to restore into (default --pg-database)")
+    p.add_argument("--collection", action="append", default=[], help="only these collections (vectorstore)")
+    p.add_argument("--force", action="store_true", help="overwrite a database or collection that has data")
+    p.add_argument("--jobs", type=int, default=2, help="parallel pg_restore jobs")
+    add_arguments(p)
+    p.set_defaults(func=cmd_restore)
+    p = commands.add_parser("prune", help="delete backups past retention, keeping the newest verified ones")
+    p.add_argument("target", choices=("database", "vectorstore"))
+    p.add_argument("--retention-days", type=int, required=True)
+    p.add_argument("--keep-verified", type=int, default=3)
+    p.add_argument("--dry-run", action="store_true")
+    add_arguments(p)
+    p.set_defaults(func=cmd_prune)
+    p = commands.add_parser("list", help="list the backups of a target")
+    p.add_argument("target", choices=("database", "vectorstore"))
+    add_arguments(p)
+    p.set_defaults(func=cmd_list)
+    p = commands.add_parser("check", help="check keys and bucket access (the post-install hook)")
+    p.add_argument("--targets", nargs="*", default=["database", "vectorstore"])
+    add_arguments(p)
+    p.set_defaults(func=cmd_check)

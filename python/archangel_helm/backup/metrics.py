@@ -1,0 +1,56 @@
+"""Backup health as metrics: pushed to a Pushgateway with push-add (POST), so a failed run records its
+failure without erasing the last success, and printed in the text format for the job log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest, pushadd_to_gateway
+
+JOB = "archangel-backup"
+
+
+def _registry(target: str, values: dict[str, float]) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    docs = {
+        "archangel_backup_last_success_timestamp_seconds": "End of the last successful backup.",
+        "archangel_backup_last_failure_timestamp_seconds": "End of the last failed backup.",
+        "archangel_backup_size_bytes": "Size of the last successful backup (encrypted).",
+        "archangel_backup_duration_seconds": "Duration of the last successful backup.",
+        "archangel_backup_restore_verified_timestamp_seconds": "End of the last verified test restore.",
+    }
+    for name, value in values.items():
+        Gauge(name, docs[name], ["target"], registry=registry).labels(target=target).set(value)
+    return registry
+
+
+def report(target: str, values: dict[str, float], gateway: str | None, log: Callable[[str], None] = print) -> None:
+    registry = _registry(target, values)
+    log(generate_latest(registry).decode().strip())
+    if gateway:
+        pushadd_to_gateway(gateway, job=JOB, grouping_key={"target": target}, registry=registry, timeout=15)
+        log(f"metrics pushed to {gateway} (job {JOB}, target {target})")
+
+
+def success(
+    target: str, size_bytes: int, duration_seconds: float, gateway: str | None, log: Callable[[str], None] = print
+) -> None:
+    report(
+        target,
+        {
+            "archangel_backup_last_success_timestamp_seconds": time.time(),
+            "archangel_backup_size_bytes": size_bytes,
+            "archangel_backup_duration_seconds": duration_seconds,
+        },
+        gateway,
+        log,
+    )
+
+
+def failure(target: str, gateway: str | None, log: Callable[[str], None] = print) -> None:
+    report(target, {"archangel_backup_last_failure_timestamp_seconds": time.time()}, gateway, log)
+
+
+def verified(target: str, gateway: str | None, log: Callable[[str], None] = print) -> None:
+    report(target, {"archangel_backup_restore_verified_timestamp_seconds": time.time()}, gateway, log)

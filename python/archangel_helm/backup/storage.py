@@ -1,0 +1,155 @@
+"""The backup bucket: streamed multipart uploads, manifests, listings and downloads, through boto3.
+
+Credentials and region come from boto3's usual chain (IRSA web identity, AWS_* variables, profiles); an
+endpoint URL makes it work with any S3-compatible store (MinIO, moto in the tests).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import BackupConfigError, BackupError
+
+MiB = 1 << 20
+MIN_PART = 8 * MiB  # S3's floor is 5 MiB
+MAX_PARTS = 10_000  # S3's ceiling
+UPLOAD_THREADS = 4
+
+
+def part_size_for(expected_bytes: int | None) -> int:
+    """A part size that keeps a streamed upload under S3's 10,000-part limit, with 10 % headroom.
+
+    A stream's length is unknown when the upload starts; the caller's estimate (the database size) sizes the
+    parts, as `aws s3 cp - --expected-size` does. Memory used is about part size x (threads + 1).
+    """
+    if not expected_bytes:
+        return MIN_PART * 2
+    needed = math.ceil(expected_bytes * 1.1 / (MAX_PARTS * 0.9))
+    return max(MIN_PART, math.ceil(needed / MiB) * MiB)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    bucket: str
+    prefix: str = "archangel"
+    region: str | None = None
+    endpoint_url: str | None = None
+    sse: str | None = None  # "AES256" or "aws:kms"
+    kms_key_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.bucket or len(self.bucket) < 3:
+            raise BackupConfigError(
+                f"bucket {self.bucket!r}: set --bucket or ARCHANGEL_BACKUP_BUCKET to an S3 bucket name"
+            )
+        if self.sse not in (None, "", "AES256", "aws:kms"):
+            raise BackupConfigError(f"server-side encryption {self.sse!r}: use AES256 or aws:kms")
+
+
+class ObjectStore:
+    def __init__(self, config: StoreConfig, client: Any | None = None) -> None:
+        self.config = config
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3", region_name=config.region, endpoint_url=config.endpoint_url)
+        self.client: Any = client  # boto3 S3 client (typed loosely: the stubs reject **kwargs of optional fields)
+
+    def key(self, *parts: str) -> str:
+        return "/".join(p.strip("/") for p in (self.config.prefix, *parts) if p)
+
+    def _extra(self) -> dict[str, str]:
+        extra = {}
+        if self.config.sse:
+            extra["ServerSideEncryption"] = self.config.sse
+        if self.config.sse == "aws:kms" and self.config.kms_key_id:
+            extra["SSEKMSKeyId"] = self.config.kms_key_id
+        return extra
+
+    def upload_stream(self, key: str, stream: IO[bytes] | io.RawIOBase, expected_bytes: int | None = None) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        part = part_size_for(expected_bytes)
+        config = TransferConfig(
+            multipart_threshold=part, multipart_chunksize=part, max_concurrency=UPLOAD_THREADS, use_threads=True
+        )
+        try:
+            self.client.upload_fileobj(stream, self.config.bucket, key, ExtraArgs=self._extra() or None, Config=config)
+        except Exception as error:
+            raise BackupError(f"upload of s3://{self.config.bucket}/{key} failed: {error}") from error
+
+    def put_json(self, key: str, document: dict[str, Any]) -> None:
+        body = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+        self.client.put_object(
+            Bucket=self.config.bucket, Key=key, Body=body, ContentType="application/json", **self._extra()
+        )
+
+    def get_json(self, key: str) -> dict[str, Any]:
+        try:
+            response = self.client.get_object(Bucket=self.config.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey as error:
+            raise BackupError(f"s3://{self.config.bucket}/{key} does not exist") from error
+        document: dict[str, Any] = json.loads(response["Body"].read())
+        return document
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.config.bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def download(self, key: str, path: Path) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        try:
+            self.client.download_file(
+                self.config.bucket, key, str(path), Config=TransferConfig(max_concurrency=UPLOAD_THREADS)
+            )
+        except Exception as error:
+            raise BackupError(f"download of s3://{self.config.bucket}/{key} failed: {error}") from error
+
+    def list_keys(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        keys = []
+        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix.rstrip("/") + "/"):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        return keys
+
+    def list_children(self, prefix: str) -> list[str]:
+        """The next path segment under prefix (backup ids under a target)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        children = []
+        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix.rstrip("/") + "/", Delimiter="/"):
+            children += [p["Prefix"].rstrip("/").rsplit("/", 1)[-1] for p in page.get("CommonPrefixes", [])]
+        return sorted(children)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list_keys(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self.client.delete_objects(Bucket=self.config.bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
+    def check_access(self) -> str:
+        """Prove the bucket is reachable and writable: head it, list it, write and delete a probe object."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        probe = self.key(".archangel-backup-check")
+        try:
+            self.client.head_bucket(Bucket=self.config.bucket)
+            self.client.list_objects_v2(Bucket=self.config.bucket, Prefix=self.key(""), MaxKeys=1)
+            self.client.put_object(Bucket=self.config.bucket, Key=probe, Body=b"ok", **self._extra())
+            self.client.delete_object(Bucket=self.config.bucket, Key=probe)
+        except (ClientError, BotoCoreError) as error:
+            raise BackupError(f"bucket s3://{self.config.bucket}: {error}") from error
+        return f"s3://{self.config.bucket}/{self.key('')} is reachable and writable"

@@ -1,0 +1,173 @@
+"""Real local servers for the end-to-end tests, each on 127.0.0.1 and a free port, started and stopped by
+fixtures: a throwaway PostgreSQL cluster, moto's S3 server, and Prometheus' Pushgateway."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from archangel_helm.backup.postgres import Connection
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def postgres_bin() -> Path | None:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    return versions[-1].parent if versions else None
+
+
+def missing_postgres_reason() -> str | None:
+    if postgres_bin() is None:
+        return "no PostgreSQL server binaries under /usr/lib/postgresql (make setup installs the Debian package postgresql)"
+    for client in ("psql", "pg_dump", "pg_restore", "pg_dumpall"):
+        if shutil.which(client) is None:
+            return f"{client} is not on PATH (postgresql-client)"
+    return None
+
+
+@dataclass
+class PostgresServer:
+    directory: Path
+    port: int
+    password_file: Path
+    owner: str | None
+
+    def connection(self, database: str = "postgres") -> Connection:
+        return Connection("127.0.0.1", self.port, "postgres", database, self.password_file)
+
+
+def _as_owner(owner: str | None, command: list[str]) -> list[str]:
+    # initdb refuses to run as root: when the tests run as root, the cluster belongs to the postgres user.
+    return ["runuser", "-u", owner, "--", *command] if owner else command
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    binaries = postgres_bin()
+    assert binaries is not None
+    owner = "postgres" if os.geteuid() == 0 else None
+    directory = Path(tempfile.mkdtemp(prefix="archangel-pg-"))
+    password = "backup-test-" + os.urandom(8).hex()
+    password_file = directory / "password"
+    password_file.write_text(password)
+    if owner:
+        entry = pwd.getpwnam(owner)
+        os.chown(directory, entry.pw_uid, entry.pw_gid)
+        os.chown(password_file, entry.pw_uid, entry.pw_gid)
+    port = free_port()
+    data = directory / "data"
+    subprocess.run(
+        _as_owner(
+            owner,
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                f"--pwfile={password_file}",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        ),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c full_page_writes=off"
+    subprocess.run(
+        _as_owner(
+            owner,
+            [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-o", options, "start"],
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield PostgresServer(directory, port, password_file, owner)
+    finally:
+        subprocess.run(
+            _as_owner(owner, [str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one INFO line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield S3Server(f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+@dataclass
+class Pushgateway:
+    url: str
+
+    def metrics(self) -> str:
+        return requests.get(f"{self.url}/metrics", timeout=5).text
+
+
+@contextmanager
+def pushgateway() -> Iterator[Pushgateway]:
+    binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
+    assert binary is not None
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the Pushgateway did not become ready")
+        yield Pushgateway(url)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from .assertions import Snapshot
 from .chart import Chart
 from .helm import Helm, find_helm
 from .manifest import Manifest
@@ -46,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         help="directory of CRD schemas/manifests for validating custom resources (repeatable)",
+    )
+    group.addoption(
+        "--update-snapshots",
+        action="store_true",
+        default=False,
+        help="rewrite match_snapshot snapshots that differ from the render (also: ARCHANGEL_UPDATE_SNAPSHOTS=1)",
     )
 
 
@@ -98,3 +105,13 @@ def schema_validator_for(crd_schemas: CrdSchemas) -> Callable[[str | os.PathLike
         return validators[loaded.path]
 
     return _for
+
+
+@pytest.fixture
+def snapshot(request: pytest.FixtureRequest) -> Snapshot:
+    """This test's snapshots, in __snapshots__/<module>/<test name>.yaml beside the test: snapshot.match(target).
+
+    --update-snapshots rewrites those that differ; without it, $ARCHANGEL_UPDATE_SNAPSHOTS decides.
+    """
+    update = True if request.config.getoption("update_snapshots") else None
+    return Snapshot.for_test(request.path, request.node.name, update)

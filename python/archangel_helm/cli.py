@@ -14,6 +14,7 @@ from .backup.errors import BackupError
 from .chart import Chart, format_kube_version
 from .environments import find_project_root, load_environment
 from .errors import ArchangelHelmError, RenderError
+from .loadcheck import command as loadcheck_command
 from .manifest import Manifest
 from .output import write_objects
 from .plan import kube_version_labels, plan, plan_json, report
@@ -216,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_crds_fetch)
 
     backup_commands.add_commands(commands)
+
+    p = commands.add_parser("loadcheck", help="N concurrent requests for T seconds against a URL; P50/P95/P99, errors")
+    loadcheck_command.add_arguments(p)
+    p.set_defaults(func=loadcheck_command.run_command)
 
     cache = commands.add_parser("cache", help="the render cache").add_subparsers(dest="cache_command", required=True)
     cache.add_parser("clear", help="remove every cached render").set_defaults(func=cmd_cache_clear)

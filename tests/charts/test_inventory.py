@@ -38,7 +38,22 @@ NETWORK_POLICIES = {
 MONITORS = {("ServiceMonitor", f"archangel-{name}") for name in ("core", "agents", "postgresql", "qdrant")}
 INGRESS = {("Ingress", "archangel-core"), ("ConfigMap", "archangel-security-headers")}
 AUTOSCALERS = {("HorizontalPodAutoscaler", "archangel-agents"), ("VerticalPodAutoscaler", "archangel-core")}
-APP_STAGING = WORKLOAD_OBJECTS | DATA_OBJECTS | SECRETS_HOOK | AUTOSCALERS | NETWORK_POLICIES | MONITORS | INGRESS
+BACKUPS = {
+    ("ServiceAccount", "archangel-backup"),
+    ("CronJob", "archangel-backup-database"),
+    ("CronJob", "archangel-backup-vectorstore"),
+    ("CronJob", "archangel-backup-verify"),
+    ("Job", "archangel-backup-check"),
+    ("NetworkPolicy", "archangel-backup-jobs"),
+    ("NetworkPolicy", "archangel-pushgateway-clients"),
+    ("ServiceAccount", "archangel-volume-snapshots"),
+    ("Role", "archangel-volume-snapshots"),
+    ("RoleBinding", "archangel-volume-snapshots"),
+    ("CronJob", "archangel-volume-snapshots"),
+}
+APP_STAGING = (
+    BACKUPS | WORKLOAD_OBJECTS | DATA_OBJECTS | SECRETS_HOOK | AUTOSCALERS | NETWORK_POLICIES | MONITORS | INGRESS
+)
 APP_PRODUCTION = APP_STAGING | {
     ("PriorityClass", "archangel-critical"),
     ("PriorityClass", "archangel-high"),
@@ -49,6 +64,7 @@ APP_PRODUCTION = APP_STAGING | {
     ("DestinationRule", "archangel-core"),
     ("PeerAuthentication", "archangel-mesh"),
     ("NetworkPolicy", "archangel-allow-istiod"),
+    ("VolumeSnapshotClass", "archangel-snapshots"),
 }
 MONITORING_PRODUCTION = {("PrometheusRule", "archangel-monitoring-rules-availability")}
 MONITORING_STAGING = set(MONITORING_PRODUCTION)

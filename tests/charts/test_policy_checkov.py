@@ -27,6 +27,7 @@ WAIVERS: dict[tuple[str, str], str] = {
     ("CKV_K8S_15", "*"): "pinned tags never move, so IfNotPresent is safe and keeps pods starting when the "
     "registry is down",
     ("CKV_K8S_38", "Job/archangel-secrets-hook"): "the hook's whole job is to call the Kubernetes API",
+    ("CKV_K8S_38", "CronJob/archangel-volume-snapshots"): "creates and prunes VolumeSnapshots through the API",
     ("CKV_K8S_40", "StatefulSet/archangel-postgresql"): "the official postgres image's user (999) owns its files",
     ("CKV_K8S_40", "StatefulSet/archangel-qdrant"): "the official Qdrant image's user (1000) owns its files",
     ("CKV_K8S_35", "StatefulSet/archangel-qdrant"): "Qdrant reads its API key only from the environment (no *_FILE)",

@@ -101,7 +101,7 @@ def backup_once(backup_env: BackupEnv, env: dict[str, str]) -> str:
 def test_backup_then_restore_round_trips_schema_and_every_row(
     backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str]
 ) -> None:
-    connection, name = source_db
+    _, name = source_db
     env = pg_env(backup_env, postgres, name)
     backup_id = backup_once(backup_env, env)
     keys = set(backup_env.objects())
@@ -266,7 +266,7 @@ def test_the_engine_restores_a_backup_made_with_the_shell_tools(
             {},
         )
     )
-    code, out, err = backup_env.run(
+    code, _, err = backup_env.run(
         "backup",
         "restore",
         "database",

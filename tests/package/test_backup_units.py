@@ -125,7 +125,7 @@ def test_bad_keys_are_refused(
 
 
 def test_an_unreadable_key_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(BackupConfigError, match="encryption key file .*nope"):
+    with pytest.raises(BackupConfigError, match=r"encryption key file .*nope"):
         load_keys(tmp_path / "nope", tmp_path / "also-nope")
 
 

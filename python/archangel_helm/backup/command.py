@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     store.add_argument("--endpoint-url", default=_env("ARCHANGEL_BACKUP_ENDPOINT_URL"), help="S3-compatible endpoint")
     store.add_argument("--sse", default=_env("ARCHANGEL_BACKUP_SSE"), help="server-side encryption: AES256 or aws:kms")
     store.add_argument("--kms-key-id", default=_env("ARCHANGEL_BACKUP_KMS_KEY_ID"))
+    store.add_argument("--s3-access-key-file", default=_env("ARCHANGEL_S3_ACCESS_KEY_FILE"))
+    store.add_argument("--s3-secret-key-file", default=_env("ARCHANGEL_S3_SECRET_KEY_FILE"))
     keys = parser.add_argument_group("keys (files; or $ARCHANGEL_BACKUP_ENCRYPTION_KEY / $ARCHANGEL_BACKUP_MAC_KEY)")
     keys.add_argument("--encryption-key-file", default=_env("ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE"))
     keys.add_argument("--mac-key-file", default=_env("ARCHANGEL_BACKUP_MAC_KEY_FILE"))
@@ -62,7 +64,16 @@ def catalog_from(args: argparse.Namespace) -> Catalog:
     if not 1 <= args.compression_level <= 9:
         raise BackupConfigError(f"--compression-level {args.compression_level}: use 1 (fastest) to 9 (smallest)")
     store = ObjectStore(
-        StoreConfig(args.bucket or "", args.prefix, args.region, args.endpoint_url, args.sse or None, args.kms_key_id)
+        StoreConfig(
+            args.bucket or "",
+            args.prefix,
+            args.region,
+            args.endpoint_url,
+            args.sse or None,
+            args.kms_key_id,
+            access_key_file=_path(args.s3_access_key_file),
+            secret_key_file=_path(args.s3_secret_key_file),
+        )
     )
     return Catalog(store, keys, compression_level=args.compression_level)
 
@@ -192,6 +203,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    from ..hooks.kube import core_v1_api, current_namespace
+    from .snapshots import VolumeSnapshotter
+
+    if args.retention_days < 1 or args.keep_ready < 0:
+        raise BackupConfigError("--retention-days must be at least 1 and --keep-ready at least 0")
+    namespace = current_namespace(args.namespace)
+    if not namespace:
+        raise BackupConfigError("no namespace: pass --namespace or set POD_NAMESPACE")
+    import kubernetes
+
+    core = core_v1_api()  # loads the in-cluster (or kubeconfig) configuration
+    snapshotter = VolumeSnapshotter(kubernetes.client.CustomObjectsApi(), core, namespace, args.snapshot_class or None)
+    try:
+        report = snapshotter.run(args.selector, timedelta(days=args.retention_days), args.keep_ready, args.timeout)
+    except BackupError:
+        metrics.report_snapshots({}, args.pushgateway, failed=True)
+        raise
+    metrics.report_snapshots(report.ready_at, args.pushgateway)
+    print(f"snapshots: {len(report.created)} created, {len(report.deleted)} deleted, {len(report.kept)} kept")
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     backup = subparsers.add_parser("backup", help="back up, verify, restore and prune (PostgreSQL, Qdrant)")
     commands = backup.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
@@ -228,6 +262,15 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("target", choices=("database", "vectorstore"))
     add_arguments(p)
     p.set_defaults(func=cmd_list)
+    p = commands.add_parser("snapshots", help="VolumeSnapshots of the data volumes: create, wait, prune")
+    p.add_argument("--namespace")
+    p.add_argument("--selector", required=True, help="label selector of the claims, e.g. app.kubernetes.io/instance=x")
+    p.add_argument("--snapshot-class", default=_env("ARCHANGEL_VOLUME_SNAPSHOT_CLASS"))
+    p.add_argument("--retention-days", type=int, default=7)
+    p.add_argument("--keep-ready", type=int, default=3, help="always keep this many ready snapshots per claim")
+    p.add_argument("--timeout", type=float, default=900, help="seconds to wait for each snapshot to be ready")
+    p.add_argument("--pushgateway", default=_env("ARCHANGEL_PUSHGATEWAY_URL"))
+    p.set_defaults(func=cmd_snapshots)
     p = commands.add_parser("check", help="check keys and bucket access (the post-install hook)")
     p.add_argument("--targets", nargs="*", default=["database", "vectorstore"])
     add_arguments(p)

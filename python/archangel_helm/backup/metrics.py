@@ -54,3 +54,28 @@ def failure(target: str, gateway: str | None, log: Callable[[str], None] = print
 
 def verified(target: str, gateway: str | None, log: Callable[[str], None] = print) -> None:
     report(target, {"archangel_backup_restore_verified_timestamp_seconds": time.time()}, gateway, log)
+
+
+def report_snapshots(
+    ready_at: dict[str, float], gateway: str | None, failed: bool = False, log: Callable[[str], None] = print
+) -> None:
+    """archangel_volume_snapshot_last_success_timestamp_seconds per claim (job archangel-volume-snapshots)."""
+    registry = CollectorRegistry()
+    success = Gauge(
+        "archangel_volume_snapshot_last_success_timestamp_seconds",
+        "When the last VolumeSnapshot of the claim became ready.",
+        ["pvc"],
+        registry=registry,
+    )
+    for pvc, when in ready_at.items():
+        success.labels(pvc=pvc).set(when)
+    failure = Gauge(
+        "archangel_volume_snapshot_last_failure_timestamp_seconds",
+        "When the last snapshot run failed.",
+        registry=registry,
+    )
+    if failed:
+        failure.set(time.time())
+    log(generate_latest(registry).decode().strip())
+    if gateway:
+        pushadd_to_gateway(gateway, job="archangel-volume-snapshots", registry=registry, timeout=15)

@@ -41,6 +41,9 @@ class StoreConfig:
     endpoint_url: str | None = None
     sse: str | None = None  # "AES256" or "aws:kms"
     kms_key_id: str | None = None
+    # Static credentials as mounted files (a Secret); without them boto3's chain applies (IRSA, instance role).
+    access_key_file: Path | None = None
+    secret_key_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.bucket or len(self.bucket) < 3:
@@ -49,6 +52,17 @@ class StoreConfig:
             )
         if self.sse not in (None, "", "AES256", "aws:kms"):
             raise BackupConfigError(f"server-side encryption {self.sse!r}: use AES256 or aws:kms")
+        if (self.access_key_file is None) != (self.secret_key_file is None):
+            raise BackupConfigError("set both S3 credential files (access key and secret key) or neither")
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """(access key, secret key) from the credential files, or (None, None) for boto3's own chain."""
+        if self.access_key_file is None or self.secret_key_file is None:
+            return None, None
+        try:
+            return self.access_key_file.read_text().strip(), self.secret_key_file.read_text().strip()
+        except OSError as error:
+            raise BackupConfigError(f"S3 credential file: {error.filename}: {error.strerror}") from error
 
 
 class ObjectStore:
@@ -57,7 +71,14 @@ class ObjectStore:
         if client is None:
             import boto3
 
-            client = boto3.client("s3", region_name=config.region, endpoint_url=config.endpoint_url)
+            access_key, secret_key = config.credentials()
+            client = boto3.client(
+                "s3",
+                region_name=config.region,
+                endpoint_url=config.endpoint_url,
+                aws_access_key_id=access_key,
+                aws_secret_access_key=secret_key,
+            )
         self.client: Any = client  # boto3 S3 client (typed loosely: the stubs reject **kwargs of optional fields)
 
     def key(self, *parts: str) -> str:

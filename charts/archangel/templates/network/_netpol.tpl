@@ -34,6 +34,12 @@
 {{- end -}}
 
 
-{{/* Job pods (backups, restores) that read the data tier carry archangel.io/data-client; none yet. */}}
+{{/* Job pods (backups, restores, verifications) that read the data tier carry archangel.io/data-client. */}}
 {{- define "archangel.netpol.dataClients" -}}
+{{- if or .Values.backup.enabled .Values.restore.enabled -}}
+- podSelector:
+    matchLabels:
+      {{- include "archangel.releaseSelector" . | nindent 6 }}
+      archangel.io/data-client: "true"
+{{- end -}}
 {{- end -}}

@@ -1,0 +1,228 @@
+{{/*
+Backup, verification, restore and snapshot jobs share one pod shape: the tools image, the data tier's
+credentials and the backup keys as files, scratch disk, and the labels the NetworkPolicies key on.
+*/}}
+
+{{- define "archangel.backup.checks" -}}
+{{- if not .Values.backup.s3.bucket -}}
+{{- fail "backup.s3.bucket is required when backup.enabled is true (or restore.enabled is true)" -}}
+{{- end -}}
+{{- if and (eq .Values.backup.s3.sse "aws:kms") .Values.backup.s3.endpoint (not .Values.backup.s3.kmsKeyId) -}}
+{{- fail "backup.s3.sse is aws:kms with a custom backup.s3.endpoint: set backup.s3.kmsKeyId, or sse to AES256 or \"\" for an S3-compatible store" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "archangel.backup.keysRef" -}}
+{{- if .Values.backup.encryption.existingSecret -}}
+name: {{ .Values.backup.encryption.existingSecret }}
+encryption: {{ .Values.backup.encryption.encryptionKeyKey }}
+mac: {{ .Values.backup.encryption.macKeyKey }}
+{{- else -}}
+name: {{ include "archangel.generatedSecretName" . }}
+encryption: backup-encryption-key
+mac: backup-mac-key
+{{- end -}}
+{{- end -}}
+
+{{- define "archangel.backup.serviceAccountName" -}}
+{{- include "archangel.componentName" (dict "root" . "component" "backup") -}}
+{{- end -}}
+
+{{/* Environment of every backup job: where the bucket, the keys, PostgreSQL and Qdrant are. */}}
+{{- define "archangel.backup.env" -}}
+{{- $b := .Values.backup -}}
+- name: ARCHANGEL_BACKUP_BUCKET
+  value: {{ $b.s3.bucket | quote }}
+- name: ARCHANGEL_BACKUP_PREFIX
+  value: {{ printf "%s/%s" $b.s3.prefix .Release.Name | quote }}
+- name: AWS_REGION
+  value: {{ $b.s3.region | quote }}
+{{- with $b.s3.endpoint }}
+- name: ARCHANGEL_BACKUP_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $b.s3.sse }}
+- name: ARCHANGEL_BACKUP_SSE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $b.s3.kmsKeyId }}
+- name: ARCHANGEL_BACKUP_KMS_KEY_ID
+  value: {{ . | quote }}
+{{- end }}
+{{- if $b.s3.existingSecret }}
+- name: ARCHANGEL_S3_ACCESS_KEY_FILE
+  value: /etc/archangel/s3/accessKeyId
+- name: ARCHANGEL_S3_SECRET_KEY_FILE
+  value: /etc/archangel/s3/secretAccessKey
+{{- end }}
+- name: ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE
+  value: /etc/archangel/backup-keys/encryption-key
+- name: ARCHANGEL_BACKUP_MAC_KEY_FILE
+  value: /etc/archangel/backup-keys/mac-key
+- name: ARCHANGEL_BACKUP_COMPRESSION_LEVEL
+  value: {{ $b.compressionLevel | quote }}
+- name: PGHOST
+  value: {{ include "archangel.database.host" . | quote }}
+- name: PGPORT
+  value: {{ include "archangel.database.port" . | quote }}
+- name: PGUSER
+  value: {{ .Values.database.auth.username | quote }}
+- name: PGDATABASE
+  value: {{ .Values.database.auth.database | quote }}
+- name: PGSSLMODE
+  value: {{ ternary .Values.database.external.sslmode "disable" .Values.database.external.enabled | quote }}
+- name: ARCHANGEL_PG_PASSWORD_FILE
+  value: /etc/archangel/credentials/database-password
+- name: QDRANT_URL
+  value: {{ include "archangel.vectorStore.url" . | quote }}
+- name: QDRANT_API_KEY_FILE
+  value: /etc/archangel/credentials/qdrant-api-key
+{{- with $b.pushgateway.url }}
+- name: ARCHANGEL_PUSHGATEWAY_URL
+  value: {{ . | quote }}
+{{- end }}
+# Restores and verifications decrypt whole dumps: to the scratch volume, not the container's filesystem.
+- name: TMPDIR
+  value: /scratch
+{{- end -}}
+
+{{- define "archangel.backup.volumes" -}}
+{{- $keys := include "archangel.backup.keysRef" . | fromYaml -}}
+{{- include "archangel.credentialsVolume" . }}
+- name: backup-keys
+  secret:
+    secretName: {{ $keys.name }}
+    defaultMode: 0440
+    items:
+      - key: {{ $keys.encryption }}
+        path: encryption-key
+      - key: {{ $keys.mac }}
+        path: mac-key
+{{- with .Values.backup.s3.existingSecret }}
+- name: s3-credentials
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: accessKeyId
+        path: accessKeyId
+      - key: secretAccessKey
+        path: secretAccessKey
+{{- end }}
+- name: scratch
+  emptyDir:
+    sizeLimit: {{ .Values.backup.scratch.sizeLimit }}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end -}}
+
+{{- define "archangel.backup.volumeMounts" -}}
+- name: credentials
+  mountPath: /etc/archangel/credentials
+  readOnly: true
+- name: backup-keys
+  mountPath: /etc/archangel/backup-keys
+  readOnly: true
+{{- if .Values.backup.s3.existingSecret }}
+- name: s3-credentials
+  mountPath: /etc/archangel/s3
+  readOnly: true
+{{- end }}
+- name: scratch
+  mountPath: /scratch
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{/*
+The pod template of a backup job. (dict "root" $ "component" "backup-database" "command" (list ...)
+["serviceAccount" name] ["kubeApi" true]). A kubeApi job (the snapshot job) talks to the API server and the
+Pushgateway only: it gets no data-tier credentials, no backup keys and no route to the data tier.
+*/}}
+{{- define "archangel.backup.podTemplate" -}}
+{{- $root := .root -}}
+{{- $data := not .kubeApi -}}
+metadata:
+  labels:
+    {{- include "archangel.labels" . | nindent 4 }}
+    # What the NetworkPolicies let this pod reach.
+    archangel.io/pushgateway-client: "true"
+    {{- if $data }}
+    archangel.io/data-client: "true"
+    archangel.io/object-storage-client: "true"
+    {{- else }}
+    archangel.io/kube-api-client: "true"
+    {{- end }}
+spec:
+  restartPolicy: Never
+  serviceAccountName: {{ default (include "archangel.backup.serviceAccountName" $root) .serviceAccount }}
+  automountServiceAccountToken: {{ not $data }}
+  enableServiceLinks: false
+  {{- with include "archangel.imagePullSecrets" $root }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  securityContext:
+    {{- include "archangel.podSecurityContext" $root.Values.tools.podSecurityContext | nindent 4 }}
+  containers:
+    - name: {{ .component }}
+      image: {{ include "archangel.image" (dict "image" $root.Values.tools.image "root" $root "field" "tools.image") }}
+      imagePullPolicy: {{ $root.Values.tools.image.pullPolicy }}
+      command:
+        {{- toYaml .command | nindent 8 }}
+      env:
+        {{- if $data }}
+        {{- include "archangel.backup.env" $root | nindent 8 }}
+        {{- else }}
+        {{- with $root.Values.backup.pushgateway.url }}
+        - name: ARCHANGEL_PUSHGATEWAY_URL
+          value: {{ . | quote }}
+        {{- end }}
+        {{- end }}
+        - name: POD_NAMESPACE
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.namespace
+      resources:
+        {{- toYaml $root.Values.backup.resources | nindent 8 }}
+      securityContext:
+        {{- include "archangel.containerSecurityContext" (dict) | nindent 8 }}
+      volumeMounts:
+        {{- if $data }}
+        {{- include "archangel.backup.volumeMounts" $root | nindent 8 }}
+        {{- else }}
+        - name: tmp
+          mountPath: /tmp
+        {{- end }}
+  volumes:
+    {{- if $data }}
+    {{- include "archangel.backup.volumes" $root | nindent 4 }}
+    {{- else }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- end }}
+{{- end -}}
+
+{{/* A CronJob around the pod template. Adds the annotations `plan` and the alerts read. */}}
+{{- define "archangel.backup.cronJob" -}}
+{{- $root := .root -}}
+{{- $jobs := $root.Values.backup.jobs -}}
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  {{- include "archangel.metadata" (merge (dict "wave" "2" "annotations" (dict "archangel.io/backup-target" .target "archangel.io/retention" (default "-" .retention))) .) | nindent 2 }}
+spec:
+  schedule: {{ .schedule | quote }}
+  timeZone: {{ $root.Values.backup.timeZone }}
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: {{ $jobs.startingDeadlineSeconds }}
+  successfulJobsHistoryLimit: {{ $jobs.successfulJobsHistoryLimit }}
+  failedJobsHistoryLimit: {{ $jobs.failedJobsHistoryLimit }}
+  jobTemplate:
+    spec:
+      backoffLimit: {{ $jobs.backoffLimit }}
+      activeDeadlineSeconds: {{ $jobs.activeDeadlineSeconds }}
+      template:
+        {{- include "archangel.backup.podTemplate" . | nindent 8 }}
+{{- end -}}

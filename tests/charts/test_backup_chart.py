@@ -1,0 +1,254 @@
+"""The backup, verification, snapshot and restore jobs the chart renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from archangel_helm import Manifest, RenderError
+from archangel_helm.argo import hook_report
+from archangel_helm.manifest import K8sObject, PodTemplate, annotations_of, labels_of
+from archangel_helm.validate.pod_security import check_pod_security
+from archangel_helm.validate.selectors import matches
+
+RenderEnv = Callable[..., Manifest]
+SNAPSHOT_API = "snapshot.storage.k8s.io/v1/VolumeSnapshot"
+
+
+@pytest.fixture(scope="module")
+def production(render_env: RenderEnv) -> Manifest:
+    return render_env("production", "archangel")
+
+
+def template(manifest: Manifest, kind: str, name: str) -> PodTemplate:
+    return next(t for t in manifest.pod_templates() if (t.owner_kind, t.owner_name) == (kind, name))
+
+
+def env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container["env"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "schedule", "target", "retention"),
+    [
+        ("archangel-backup-database", "0 2 * * *", "database", "30d (keep newest 3 verified)"),
+        ("archangel-backup-vectorstore", "0 3 * * 0", "vectorstore", "56d (keep newest 2 verified)"),
+        ("archangel-backup-verify", "0 5 * * 6", "verify-restore", "-"),
+        ("archangel-volume-snapshots", "30 1 * * *", "volumes", "7d (keep newest 3 ready)"),
+    ],
+)
+def test_production_cronjobs(production: Manifest, name: str, schedule: str, target: str, retention: str) -> None:
+    cronjob = production.get("CronJob", name)
+    spec = cronjob["spec"]
+    assert spec["schedule"] == schedule
+    assert spec["timeZone"] == "Etc/UTC"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["startingDeadlineSeconds"] == 3600
+    assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (3, 3)
+    job = spec["jobTemplate"]["spec"]
+    assert (job["backoffLimit"], job["activeDeadlineSeconds"]) == (1, 14400)
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+    assert annotations_of(cronjob)["archangel.io/backup-target"] == target
+    assert annotations_of(cronjob)["archangel.io/retention"] == retention
+    assert len(name) <= 52
+
+
+def test_backup_commands_back_up_then_apply_retention(production: Manifest) -> None:
+    def command(name: str) -> str:
+        return " ".join(template(production, "CronJob", name).containers()[0]["command"])
+
+    assert command("archangel-backup-database").endswith(
+        "archangel-helm backup database && archangel-helm backup prune database --retention-days 30 --keep-verified 3"
+    )
+    assert "prune vectorstore --retention-days 56 --keep-verified 2" in command("archangel-backup-vectorstore")
+    assert command("archangel-backup-verify").endswith(
+        "archangel-helm backup verify database --restore --backup-id latest && "
+        "archangel-helm backup verify vectorstore --restore --backup-id latest"
+    )
+
+
+def test_backup_pods_get_keys_and_credentials_as_files_and_no_api_access(production: Manifest) -> None:
+    pod = template(production, "CronJob", "archangel-backup-database")
+    container = pod.containers()[0]
+    variables = env(container)
+    assert variables["ARCHANGEL_BACKUP_BUCKET"] == "archangel-backups-prod"
+    assert variables["ARCHANGEL_BACKUP_PREFIX"] == "archangel/archangel"
+    assert variables["ARCHANGEL_BACKUP_SSE"] == "aws:kms"
+    assert variables["ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE"] == "/etc/archangel/backup-keys/encryption-key"
+    assert variables["PGHOST"] == "archangel-postgresql.archangel.svc"
+    assert variables["QDRANT_API_KEY_FILE"] == "/etc/archangel/credentials/qdrant-api-key"
+    assert variables["TMPDIR"] == "/scratch"
+    assert not [e for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    (keys,) = [v for v in pod.spec["volumes"] if v["name"] == "backup-keys"]
+    assert keys["secret"]["secretName"] == "archangel-generated"
+    assert keys["secret"]["items"] == [
+        {"key": "backup-encryption-key", "path": "encryption-key"},
+        {"key": "backup-mac-key", "path": "mac-key"},
+    ]
+    assert pod.spec["automountServiceAccountToken"] is False
+    assert pod.spec["serviceAccountName"] == "archangel-backup"
+    account = production.get("ServiceAccount", "archangel-backup")
+    assert annotations_of(account)["eks.amazonaws.com/role-arn"].endswith(":role/archangel-backup")
+
+
+@pytest.mark.parametrize(
+    "kind_name",
+    [
+        ("CronJob", "archangel-backup-database"),
+        ("CronJob", "archangel-backup-vectorstore"),
+        ("CronJob", "archangel-backup-verify"),
+        ("CronJob", "archangel-volume-snapshots"),
+        ("Job", "archangel-backup-check"),
+    ],
+)
+def test_job_pods_meet_pod_security_restricted(production: Manifest, kind_name: tuple[str, str]) -> None:
+    assert check_pod_security(template(production, *kind_name)) == []
+
+
+def test_the_snapshot_job_may_only_manage_snapshots(production: Manifest) -> None:
+    pod = template(production, "CronJob", "archangel-volume-snapshots")
+    assert pod.spec["automountServiceAccountToken"] is True
+    assert labels_of(pod.template)["archangel.io/kube-api-client"] == "true"
+    assert "archangel.io/data-client" not in pod.labels
+    assert {v["name"] for v in pod.spec["volumes"]} == {"tmp"}  # no data-tier credentials, no backup keys
+    command = pod.containers()[0]["command"]
+    assert command[:3] == ["archangel-helm", "backup", "snapshots"]
+    assert "app.kubernetes.io/name=archangel,app.kubernetes.io/instance=archangel" in command
+    assert command[command.index("--snapshot-class") + 1] == "archangel-snapshots"
+    assert production.get("Role", "archangel-volume-snapshots")["rules"] == [
+        {
+            "apiGroups": ["snapshot.storage.k8s.io"],
+            "resources": ["volumesnapshots"],
+            "verbs": ["create", "get", "list", "watch", "delete"],
+        },
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list"]},
+    ]
+    snapshot_class = production.get("VolumeSnapshotClass", "archangel-snapshots")
+    assert (snapshot_class["driver"], snapshot_class["deletionPolicy"]) == ("ebs.csi.aws.com", "Retain")
+
+
+def test_the_snapshot_selector_matches_the_data_volumes(production: Manifest) -> None:
+    command = template(production, "CronJob", "archangel-volume-snapshots").containers()[0]["command"]
+    selector = dict(term.split("=") for term in command[command.index("--selector") + 1].split(","))
+    claims = [c for s in production.of_kind("StatefulSet") for c in s["spec"]["volumeClaimTemplates"]]
+    assert claims
+    assert all(matches({"matchLabels": selector}, c["metadata"]["labels"]) for c in claims)
+
+
+def test_no_snapshot_job_without_the_snapshot_api(render_env: RenderEnv, environments: Any) -> None:
+    apis = [a for a in environments["production"].api_versions if not a.startswith("snapshot.storage")]
+    manifest = render_env("production", "archangel", api_versions=apis)
+    assert manifest.find("CronJob", "archangel-volume-snapshots") is None
+    assert manifest.find("CronJob", "archangel-backup-database") is not None
+
+
+def test_the_backup_check_runs_after_install_and_upgrade(production: Manifest) -> None:
+    check = production.get("Job", "archangel-backup-check")
+    assert annotations_of(check)["helm.sh/hook"] == "post-install,post-upgrade"
+    assert template(production, "Job", "archangel-backup-check").containers()[0]["command"] == [
+        "archangel-helm",
+        "backup",
+        "check",
+        "--targets",
+        "database",
+        "vectorstore",
+    ]
+    report = {h.name: h for h in hook_report(production)}
+    assert report["archangel-backup-check"].argo_phases == ("PostSync",)
+
+
+def test_backup_jobs_reach_the_data_tier_the_bucket_and_the_pushgateway_only(production: Manifest) -> None:
+    backup = production.get("NetworkPolicy", "archangel-backup-jobs")["spec"]
+    s3 = backup["egress"][-1]
+    assert s3["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}]
+    assert s3["ports"] == [{"port": 443, "protocol": "TCP"}]
+    pods = {t.ref for t in production.pod_templates() if matches(backup["podSelector"], t.labels)}
+    assert pods == {
+        "CronJob/archangel-backup-database",
+        "CronJob/archangel-backup-vectorstore",
+        "CronJob/archangel-backup-verify",
+        "Job/archangel-backup-check",
+    }
+    pushgateway = production.get("NetworkPolicy", "archangel-pushgateway-clients")["spec"]["egress"][0]
+    assert pushgateway["ports"] == [{"port": 9091, "protocol": "TCP"}]
+    postgres_ingress = production.get("NetworkPolicy", "archangel-postgresql")["spec"]["ingress"][0]["from"]
+    assert any(
+        p.get("podSelector", {}).get("matchLabels", {}).get("archangel.io/data-client") == "true"
+        for p in postgres_ingress
+    )
+
+
+def test_restore_job_only_when_asked(production: Manifest, render_env: RenderEnv) -> None:
+    assert [j for j in production.of_kind("Job") if "restore" in j["metadata"]["name"]] == []
+    manifest = render_env(
+        "production",
+        "archangel",
+        {
+            "restore": {
+                "enabled": True,
+                "target": "database",
+                "backupId": "20261101T020000Z",
+                "intoDatabase": "recovered",
+            }
+        },
+    )
+    job: K8sObject = manifest.get("Job", "archangel-restore-database")
+    assert job["spec"]["backoffLimit"] == 0
+    assert template(manifest, "Job", "archangel-restore-database").containers()[0]["command"] == [
+        "archangel-helm",
+        "backup",
+        "restore",
+        "database",
+        "--backup-id",
+        "20261101T020000Z",
+        "--jobs",
+        "2",
+        "--into",
+        "recovered",
+    ]
+
+
+def test_restore_of_named_collections_with_force(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production",
+        "archangel",
+        {"restore": {"enabled": True, "target": "vectorstore", "collections": ["memories"], "force": True}},
+    )
+    command = template(manifest, "Job", "archangel-restore-vectorstore").containers()[0]["command"]
+    assert command[-4:] == ["2", "--collection", "memories", "--force"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"backup.s3.bucket": ""}, "backup.s3.bucket is required when backup.enabled is true"),
+        (
+            {"backup.s3.endpoint": "https://minio.example", "backup.s3.kmsKeyId": ""},
+            "backup.s3.sse is aws:kms with a custom",
+        ),
+        (
+            {"restore": {"enabled": True, "target": "database", "collections": ["x"]}},
+            "restore.collections applies to restore.target vectorstore only",
+        ),
+    ],
+)
+def test_bad_backup_settings_are_refused(render_env: RenderEnv, values: dict[str, Any], message: str) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env("production", "archangel", values)
+    assert message in caught.value.helm_message
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"backup.database.schedule": "daily"}, "/backup/database/schedule"),
+        ({"backup.s3.bucket": "Bad_Bucket"}, "/backup/s3/bucket"),
+        ({"restore.backupId": "yesterday"}, "/restore/backupId"),
+    ],
+)
+def test_bad_backup_values_are_refused_by_the_schema(render_env: RenderEnv, values: dict[str, Any], field: str) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env("production", "archangel", values)
+    assert field in caught.value.helm_message

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import crdfetch, golden
+from . import checkreport, crdfetch, golden
 from .backup import command as backup_commands
 from .backup.errors import BackupError
 from .chart import Chart, format_kube_version
@@ -20,6 +20,8 @@ from .output import write_objects
 from .plan import kube_version_labels, plan, plan_json, report
 from .render import default_cache, render
 from .validate import CrdSchemas, SchemaValidator, default_crd_directories, supported_kube_versions
+from .validate.references import ExternalObjects
+from .validate.rules import Release, load_waivers, run_checks
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -126,6 +128,41 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    chart = Chart.load(args.chart)
+    versions = supported_kube_versions(chart)
+    try:
+        manifest = _render(args)
+    except RenderError as error:
+        print(f"{chart.name}: render failed:\n{error.helm_message}")
+        return EXIT_PROBLEMS
+
+    def rerender() -> str:
+        return render(
+            args.chart,
+            args.values_files,
+            _parse_set(args.set_values),
+            release=args.release,
+            namespace=args.namespace,
+            kube_version=args.kube_version,
+            api_versions=args.api_versions,
+            cache=False,
+        ).text
+
+    validator = SchemaValidator(versions, _crds(args.crd_dir))
+    release = Release(chart, manifest, rerender, ExternalObjects(set(args.external)))
+    waivers = load_waivers(args.waivers) if args.waivers else []
+    result = run_checks(release, waivers, extra=lambda r: validator.validate(r.manifest))
+    subject = f"{chart.name} ({', '.join(str(f) for f in args.values_files) or 'chart defaults'})"
+    formatter = {"text": checkreport.text, "json": checkreport.as_json, "junit": checkreport.junit}[args.format]
+    report = formatter(result, subject)
+    if args.output_file:
+        args.output_file.write_text(report + "\n")
+    else:
+        print(report)
+    return EXIT_OK if result.ok else EXIT_PROBLEMS
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     project = args.project or find_project_root()
     environment = load_environment(project, args.environment)
@@ -193,6 +230,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_crd_arguments(p)
     p.add_argument("--json", action="store_true", help="print problems as JSON")
     p.set_defaults(func=cmd_validate)
+
+    p = commands.add_parser(
+        "check",
+        help="every whole-release rule (graph, references, availability, pod security, "
+        "GitOps, schema discipline) plus schema validation; waivable per object",
+    )
+    _add_render_arguments(p)
+    _add_crd_arguments(p)
+    p.add_argument("--waivers", type=Path, help="YAML: waivers: [{rule, object (Kind/name, globs), reason}]")
+    p.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        metavar="KIND/NAME",
+        help="an object pods use that the release does not render (e.g. Secret/pg-credentials)",
+    )
+    p.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    p.add_argument("--output-file", type=Path, help="write the report here instead of stdout")
+    p.set_defaults(func=cmd_check)
 
     p = commands.add_parser("plan", help="render + validate an environment, write build/ENV, print capacity")
     p.add_argument("environment")

@@ -16,6 +16,7 @@ from .environments import find_project_root, load_environment
 from .errors import ArchangelHelmError, RenderError
 from .loadcheck import command as loadcheck_command
 from .manifest import Manifest
+from .operate import command as operate_commands
 from .output import write_objects
 from .plan import kube_version_labels, plan, plan_json, report
 from .render import default_cache, render
@@ -273,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_crds_fetch)
 
     backup_commands.add_commands(commands)
+
+    operate_commands.add_commands(commands)
 
     p = commands.add_parser("loadcheck", help="N concurrent requests for T seconds against a URL; P50/P95/P99, errors")
     loadcheck_command.add_arguments(p)

@@ -22,11 +22,25 @@ class ReleaseSpec:
 
 
 @dataclass(frozen=True)
+class VerifySpec:
+    """Where post-deploy verification looks: Prometheus (through the API server's service proxy) and the URL the
+    load check drives."""
+
+    prometheus_namespace: str = "monitoring"
+    prometheus_service: str = "prometheus-operated"
+    prometheus_port: int = 9090
+    load_url: str | None = None
+    load_concurrency: int = 50
+    load_duration: float = 30.0
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     kube_version: str
     api_versions: tuple[str, ...]
     releases: tuple[ReleaseSpec, ...]
+    verify: VerifySpec = VerifySpec()
 
     def release(self, name: str) -> ReleaseSpec:
         for release in self.releases:
@@ -75,10 +89,10 @@ def _environment(project: Path, path: Path, name: str, entry: Any) -> Environmen
     where = f"{path}: environments.{name}"
     if not isinstance(entry, dict):
         raise ConfigurationError(f"{where}: expected a mapping")
-    unknown = set(entry) - {"kubeVersion", "apiVersions", "releases"}
+    unknown = set(entry) - {"kubeVersion", "apiVersions", "releases", "verify"}
     if unknown:
         raise ConfigurationError(
-            f"{where}: unknown keys {sorted(unknown)}; allowed: kubeVersion, apiVersions, releases"
+            f"{where}: unknown keys {sorted(unknown)}; allowed: kubeVersion, apiVersions, releases, verify"
         )
     releases = []
     for index, release in enumerate(entry.get("releases") or []):
@@ -98,4 +112,52 @@ def _environment(project: Path, path: Path, name: str, entry: Any) -> Environmen
         kube_version=str(entry.get("kubeVersion") or ""),
         api_versions=tuple(str(a) for a in entry.get("apiVersions") or ()),
         releases=tuple(releases),
+        verify=_verify({} if entry.get("verify") is None else entry["verify"], f"{where}.verify"),
+    )
+
+
+def _mapping(entry: Any, where: str, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise ConfigurationError(f"{where}: expected a mapping")
+    if set(entry) - allowed:
+        raise ConfigurationError(f"{where}: unknown keys {sorted(set(entry) - allowed)}; allowed: {sorted(allowed)}")
+    return entry
+
+
+def _number(entry: dict[str, Any], key: str, default: float, where: str, *, minimum: float, maximum: float) -> float:
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
+        raise ConfigurationError(f"{where}.{key}: {value!r} is not a number from {minimum:g} to {maximum:g}")
+    return float(value)
+
+
+def _verify(entry: Any, where: str) -> VerifySpec:
+    entry = _mapping(entry, where, {"prometheus", "loadCheck"})
+    prometheus = _mapping(
+        {} if entry.get("prometheus") is None else entry["prometheus"],
+        f"{where}.prometheus",
+        {"namespace", "service", "port"},
+    )
+    load = _mapping(
+        {} if entry.get("loadCheck") is None else entry["loadCheck"],
+        f"{where}.loadCheck",
+        {"url", "concurrency", "durationSeconds"},
+    )
+    url = load.get("url")
+    if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        raise ConfigurationError(f"{where}.loadCheck.url: {url!r} is not an http:// or https:// URL")
+    for key in ("namespace", "service"):
+        if key in prometheus and not (isinstance(prometheus[key], str) and prometheus[key]):
+            raise ConfigurationError(f"{where}.prometheus.{key}: expected a non-empty name")
+    port = _number(prometheus, "port", 9090, f"{where}.prometheus", minimum=1, maximum=65535)
+    concurrency = _number(load, "concurrency", 50, f"{where}.loadCheck", minimum=1, maximum=10000)
+    if port != int(port) or concurrency != int(concurrency):
+        raise ConfigurationError(f"{where}: port and loadCheck.concurrency must be whole numbers")
+    return VerifySpec(
+        prometheus_namespace=prometheus.get("namespace", "monitoring"),
+        prometheus_service=prometheus.get("service", "prometheus-operated"),
+        prometheus_port=int(port),
+        load_url=url,
+        load_concurrency=int(concurrency),
+        load_duration=_number(load, "durationSeconds", 30, f"{where}.loadCheck", minimum=1, maximum=3600),
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from .capacity import ReleaseCapacity, Resources, release_capacity
 from .chart import Chart, format_kube_version
-from .environments import Environment
+from .environments import Environment, ReleaseSpec
 from .manifest import Manifest
 from .output import table, write_objects
 from .quantity import format_bytes, format_cpu
@@ -32,18 +32,23 @@ class PlanResult:
         return not self.problems
 
 
+def render_release(release: ReleaseSpec, kube_version: str | None, api_versions: Sequence[str]) -> Manifest:
+    """One release of an environment rendered as it would install on a cluster of that version and APIs."""
+    return render(
+        release.chart,
+        release.values_files,
+        release=release.name,
+        namespace=release.namespace,
+        kube_version=kube_version,
+        api_versions=api_versions,
+    )
+
+
 def plan(environment: Environment, crds: CrdSchemas, output: Path | None) -> PlanResult:
     result = PlanResult(environment.name)
     for release in environment.releases:
         chart = Chart.load(release.chart)
-        manifest = render(
-            chart.path,
-            release.values_files,
-            release=release.name,
-            namespace=release.namespace,
-            kube_version=environment.kube_version or None,
-            api_versions=environment.api_versions,
-        )
+        manifest = render_release(release, environment.kube_version or None, environment.api_versions)
         validator = SchemaValidator(supported_kube_versions(chart), crds)
         result.problems += [(release.name, p) for p in validator.validate(manifest)]
         result.manifests[release.name] = manifest

@@ -15,6 +15,7 @@ import yaml
 
 from archangel_helm import RenderError
 from archangel_helm.pytest_plugin import RenderChart
+from archangel_helm.values import coalesce
 from tests.conftest import APP_CHART, CHARTS, PROJECT, SHIPPED_VALUES, ShippedValues
 
 
@@ -35,19 +36,6 @@ def test_chart_defaults_satisfy_the_schema(chart: Path) -> None:
     values = yaml.safe_load((chart / "values.yaml").read_text())
     errors = [e.message for e in jsonschema.Draft7Validator(load_schema(chart)).iter_errors(values)]
     assert errors == []
-
-
-def coalesce(base: Any, override: Any) -> Any:
-    """Helm's merge of a values file over the chart defaults: maps merge, null deletes, the rest replaces."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = coalesce(base.get(key), value)
-        return merged
-    return override
 
 
 @pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)

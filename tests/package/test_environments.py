@@ -52,3 +52,36 @@ def test_bad_environment_files_name_the_field(tmp_path: Path, text: str, message
 def test_unknown_environment_lists_the_known_ones() -> None:
     with pytest.raises(ConfigurationError, match=r"unknown environment 'prod'.*\['production', 'staging'\]"):
         load_environment(PROJECT, "prod")
+
+
+def test_shipped_environments_say_where_verification_looks() -> None:
+    production = load_environment(PROJECT, "production").verify
+    assert (production.prometheus_namespace, production.prometheus_service, production.prometheus_port) == (
+        "monitoring",
+        "prometheus-operated",
+        9090,
+    )
+    assert production.load_url == "https://api.archangel.example.com/healthz/ready"
+    assert production.load_concurrency == 50
+
+
+@pytest.mark.parametrize(
+    ("verify", "message"),
+    [
+        ("[]", r"\.verify: expected a mapping"),
+        ("{smoke: {}}", r"\.verify: unknown keys \['smoke'\]"),
+        ("{prometheus: {url: x}}", r"\.verify\.prometheus: unknown keys \['url'\]"),
+        ("{prometheus: {port: 70000}}", r"\.verify\.prometheus\.port: 70000 is not a number from 1 to 65535"),
+        ("{prometheus: {port: '9090'}}", r"\.verify\.prometheus\.port: '9090' is not a number"),
+        ("{prometheus: {service: ''}}", r"\.verify\.prometheus\.service: expected a non-empty name"),
+        ("{loadCheck: {url: 'ftp://x'}}", r"\.verify\.loadCheck\.url: 'ftp://x' is not an http:// or https:// URL"),
+        ("{loadCheck: {concurrency: 0}}", r"\.verify\.loadCheck\.concurrency: 0 is not a number from 1 to 10000"),
+        ("{loadCheck: {concurrency: 2.5}}", r"loadCheck\.concurrency must be whole numbers"),
+        ("{loadCheck: {durationSeconds: true}}", r"\.verify\.loadCheck\.durationSeconds: True is not a number"),
+    ],
+)
+def test_bad_verify_blocks_name_the_field(tmp_path: Path, verify: str, message: str) -> None:
+    (tmp_path / "v.yaml").write_text("{}\n")
+    text = f"environments: {{prod: {{verify: {verify}, releases: [{{name: a, chart: c, namespace: n, valuesFiles: [v.yaml]}}]}}}}"
+    with pytest.raises(ConfigurationError, match=message):
+        load_environments(_write(tmp_path, text))

@@ -1,0 +1,88 @@
+"""What a cluster offers, read through its API: version, served APIs (as Helm reports them to charts),
+namespaces and StorageClasses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# The optional APIs the charts can use, and what each is called in reports.
+OPTIONAL_APIS: dict[str, str] = {
+    "autoscaling.k8s.io/v1/VerticalPodAutoscaler": "Vertical Pod Autoscaler",
+    "monitoring.coreos.com/v1/ServiceMonitor": "prometheus-operator (ServiceMonitor)",
+    "monitoring.coreos.com/v1/PrometheusRule": "prometheus-operator (PrometheusRule)",
+    "monitoring.coreos.com/v1/PodMonitor": "prometheus-operator (PodMonitor)",
+    "monitoring.coreos.com/v1alpha1/AlertmanagerConfig": "prometheus-operator (AlertmanagerConfig)",
+    "networking.istio.io/v1/VirtualService": "Istio (VirtualService)",
+    "networking.istio.io/v1/DestinationRule": "Istio (DestinationRule)",
+    "security.istio.io/v1/PeerAuthentication": "Istio (PeerAuthentication)",
+    "gateway.networking.k8s.io/v1/HTTPRoute": "Gateway API (HTTPRoute)",
+    "snapshot.storage.k8s.io/v1/VolumeSnapshot": "CSI snapshots (VolumeSnapshot)",
+    "snapshot.storage.k8s.io/v1/VolumeSnapshotClass": "CSI snapshots (VolumeSnapshotClass)",
+    "keda.sh/v1alpha1/ScaledObject": "KEDA (ScaledObject)",
+    "metrics.k8s.io/v1beta1": "resource metrics (metrics-server)",
+    "custom.metrics.k8s.io/v1beta1": "custom metrics (e.g. prometheus-adapter)",
+}
+
+
+@dataclass
+class ClusterInfo:
+    version: tuple[int, int]
+    git_version: str
+    api_versions: set[str] = field(default_factory=set)  # "group/version" and "group/version/Kind"
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> labels
+    storage_classes: dict[str, bool] = field(default_factory=dict)  # name -> is default
+
+    def serves(self, api: str) -> bool:
+        return api in self.api_versions
+
+
+def _call(api_client: Any, path: str) -> dict[str, Any]:
+    from .connect import get_json
+
+    return dict(get_json(api_client, path))
+
+
+def discover(api_client: Any, namespaces: Iterable[str] = ()) -> ClusterInfo:
+    """Read the cluster through an ApiClient (the real kubernetes client; kmock in the tests).
+
+    Only the named namespaces are read (get, not list: the deployer needs no cluster-wide namespace access).
+    """
+    import kubernetes
+
+    version = _call(api_client, "/version")
+    minor = int("".join(c for c in str(version.get("minor", "0")) if c.isdigit()) or 0)
+    info = ClusterInfo((int(version.get("major", 1)), minor), str(version.get("gitVersion", "")))
+    info.api_versions.add("v1")
+    groups = _call(api_client, "/apis").get("groups") or []
+    for group in groups:
+        for group_version in group.get("versions") or []:
+            name = group_version["groupVersion"]
+            info.api_versions.add(name)
+            try:
+                resources = _call(api_client, f"/apis/{name}").get("resources") or []
+            except kubernetes.client.exceptions.ApiException:
+                continue
+            for resource in resources:
+                if "/" not in resource.get("name", "") and resource.get("kind"):
+                    info.api_versions.add(f"{name}/{resource['kind']}")
+    for name in namespaces:
+        try:
+            metadata = _call(api_client, f"/api/v1/namespaces/{name}").get("metadata") or {}
+        except kubernetes.client.exceptions.ApiException as error:
+            if error.status == 404:
+                continue
+            raise
+        info.namespaces[name] = dict(metadata.get("labels") or {})
+    try:
+        storage_classes = _call(api_client, "/apis/storage.k8s.io/v1/storageclasses").get("items") or []
+    except kubernetes.client.exceptions.ApiException:
+        storage_classes = []
+    for storage_class in storage_classes:
+        metadata = storage_class.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        info.storage_classes[str(metadata.get("name"))] = (
+            annotations.get("storageclass.kubernetes.io/is-default-class") == "true"
+        )
+    return info

@@ -1,0 +1,158 @@
+"""`archangel-helm deploy|verify|status ENV`. Exit codes: 0 done, 1 a step failed, 2 bad input or no cluster."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..environments import Environment, find_project_root, load_environment
+from ..errors import ConfigurationError
+from ..helm import find_helm
+from . import report as reports
+from . import verify
+from .checks import CheckResult, Status, table
+from .connect import connect
+from .deploy import Deployer, DeployOptions
+from .report import DeployReport
+
+
+def _environment(args: argparse.Namespace) -> tuple[Path, Environment]:
+    project = args.project or find_project_root()
+    return project, load_environment(project, args.environment)
+
+
+def _write_report(report: DeployReport, project: Path, args: argparse.Namespace) -> None:
+    directory = args.report_dir or project / "build" / report.environment / "report"
+    for path in reports.write(report, directory):
+        print(f"report: {path}")
+
+
+def _options(args: argparse.Namespace, dry_run: bool = False) -> DeployOptions:
+    return DeployOptions(
+        dry_run=dry_run,
+        timeout=getattr(args, "timeout", "15m"),
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        load_url=args.load_url,
+        skip_load=args.skip_load_check,
+    )
+
+
+def _connect_or_report(deployer: Deployer, args: argparse.Namespace) -> Any:
+    """The cluster connection, or None after recording the failure as the first preflight check."""
+    try:
+        return connect(args.kubeconfig, args.context)
+    except ConfigurationError as error:
+        deployer.report.checks.append(CheckResult("preflight", "cluster", Status.FAIL, str(error)))
+        print("Preflight\n" + table(deployer.report.checks))
+        deployer.stop(
+            "preflight",
+            [
+                str(error),
+                "check KUBECONFIG / --kubeconfig and --context, and that the API server is reachable from here",
+            ],
+        )
+        return None
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    project, environment = _environment(args)
+    deployer = Deployer(environment, find_helm(), _options(args, args.dry_run))
+    api_client = _connect_or_report(deployer, args)  # fails fast, before anything else
+    report = deployer.report if api_client is None else asyncio.run(deployer.run(api_client))
+    _write_report(report, project, args)
+    return 0 if report.outcome.startswith(("succeeded", "dry run")) else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    project, environment = _environment(args)
+    deployer = Deployer(environment, find_helm(), _options(args))
+    deployer.report.mode = "verify"
+    api_client = _connect_or_report(deployer, args)
+    if api_client is None:
+        _write_report(deployer.report, project, args)
+        return 1
+
+    async def run() -> DeployReport:
+        from .cluster import discover
+
+        cluster = await asyncio.to_thread(discover, api_client, {r.namespace for r in environment.releases})
+        return await deployer.verify_and_measure(verify.api_getter(api_client), cluster)
+
+    report = asyncio.run(run())
+    _write_report(report, project, args)
+    return 0 if report.outcome == "succeeded" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _, environment = _environment(args)
+    api_client = connect(args.kubeconfig, args.context)
+    get = verify.api_getter(api_client)
+    rows: list[list[str]] = []
+    for release in environment.releases:
+        rows.append([release.name, "helm", _helm_status(release.name, release.namespace, args)])
+        for result in verify.check_rollouts(get, release.namespace, release.name):
+            if "no Deployment" not in result.detail:
+                rows.append([release.name, result.name.removeprefix("rollout "), result.detail])
+        for result in verify.check_autoscalers(get, release.namespace, release.name):
+            rows.append([release.name, result.name, result.detail])
+        for result in verify.check_backups(get, release.namespace, release.name, datetime.now(UTC)):
+            rows.append([release.name, result.name, result.detail])
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    for row in rows:
+        print(f"{row[0].ljust(width[0])}  {row[1].ljust(width[1])}  {row[2]}")
+    return 0
+
+
+def _helm_status(name: str, namespace: str, args: argparse.Namespace) -> str:
+    from pyhelm3 import Client
+    from pyhelm3.errors import ReleaseNotFoundError
+
+    client = Client(
+        executable=find_helm().executable,
+        kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        kubecontext=args.context,
+    )
+
+    async def current() -> Any:
+        return await client.get_current_revision(name, namespace=namespace)
+
+    try:
+        revision = asyncio.run(current())
+    except ReleaseNotFoundError:
+        return "not installed"
+    return f"revision {revision.revision} {revision.status} ({revision.updated})"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("environment")
+    parser.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    parser.add_argument("--context", help="kubeconfig context")
+
+
+def _verification(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--load-url", help="URL the load check drives (default: environments.yaml verify.loadCheck.url)"
+    )
+    parser.add_argument("--skip-load-check", action="store_true")
+    parser.add_argument("--report-dir", type=Path, help="where report.md/.json/.html go (default build/ENV/report)")
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("deploy", help="preflight, install/upgrade both charts, verify, load-check, report")
+    _common(p)
+    _verification(p)
+    p.add_argument("--dry-run", action="store_true", help="preflight and render against the cluster; change nothing")
+    p.add_argument("--timeout", default="15m", help="how long Helm waits for each release (Go duration)")
+    p.set_defaults(func=cmd_deploy)
+    p = subparsers.add_parser("verify", help="post-deploy verification, load check and report (no changes)")
+    _common(p)
+    _verification(p)
+    p.set_defaults(func=cmd_verify)
+    p = subparsers.add_parser("status", help="a short table: releases, workloads, autoscalers, backups")
+    _common(p)
+    p.set_defaults(func=cmd_status)

@@ -1,0 +1,281 @@
+"""`archangel-helm deploy ENV`: preflight, install or upgrade both charts through Helm (pyhelm3), verify,
+load-check, report. Stops at the first failing step and says how to roll back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..chart import Chart, format_kube_version
+from ..environments import Environment, ReleaseSpec
+from ..helm import Helm
+from ..plan import render_release
+from ..validate import SchemaValidator, default_crd_directories, supported_kube_versions
+from ..validate.crds import CrdSchemas
+from ..values import coalesce
+from . import verify
+from .checks import CheckResult, Status, failed, table
+from .cluster import ClusterInfo, discover
+from .preflight import run_preflight
+from .report import DeployReport
+
+PROGRESS_SECONDS = 5.0
+
+
+@dataclass
+class DeployOptions:
+    dry_run: bool = False
+    timeout: str = "15m"
+    kubeconfig: str | None = None
+    context: str | None = None
+    load_url: str | None = None
+    skip_load: bool = False
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def overlay_values(release: ReleaseSpec) -> dict[str, Any]:
+    """The environment's values files merged in order (Helm adds the chart's defaults itself)."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    for file in release.values_files:
+        values = coalesce(values, yaml.safe_load(file.read_text()) or {})
+    return values
+
+
+def cluster_kube_version(cluster: ClusterInfo) -> str:
+    return ".".join(map(str, cluster.version)) + ".0"
+
+
+def core_service(environment: Environment, cluster: ClusterInfo) -> dict[str, tuple[str, int]]:
+    """The core Service of each app release, read from a render (names depend on the release name)."""
+    found = {}
+    for release in environment.releases:
+        if release.chart.name != "archangel":
+            continue
+        manifest = render_release(release, cluster_kube_version(cluster), sorted(cluster.api_versions))
+        for service in manifest.of_kind("Service"):
+            labels = service["metadata"].get("labels", {})
+            if labels.get("app.kubernetes.io/component") == "core" and service["spec"].get("type") == "ClusterIP":
+                port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http")
+                found[release.name] = (service["metadata"]["name"], int(port))
+    return found
+
+
+class Deployer:
+    def __init__(self, environment: Environment, helm: Helm, options: DeployOptions, printer: Any = print) -> None:
+        self.environment = environment
+        self.helm = helm
+        self.options = options
+        self.print = printer
+        self.report = DeployReport(
+            environment.name,
+            "dry-run" if options.dry_run else "deploy",
+            _now(),
+            "",
+            "running",
+            versions={"helm": helm.build},
+        )
+
+    def stop(self, step: str, advice: list[str]) -> DeployReport:
+        self.report.outcome = f"failed at {step}"
+        self.report.finished_at = _now()
+        self.report.next_steps = advice
+        self.print(f"\nFAILED at {step}.")
+        for line in advice:
+            self.print(f"  - {line}")
+        return self.report
+
+    async def run(self, api_client: Any) -> DeployReport:
+        cluster = await asyncio.to_thread(discover, api_client, {r.namespace for r in self.environment.releases})
+        self.report.versions["kubernetes"] = cluster.git_version or format_kube_version(cluster.version)
+        preflight = run_preflight(self.environment, cluster, self.helm)
+        self.report.checks += preflight
+        self.print("Preflight\n" + table(preflight))
+        if failed(preflight):
+            return self.stop("preflight", [f"{r.name}: {r.detail}" for r in failed(preflight)])
+        if self.options.dry_run:
+            return self._dry_run(cluster)
+        get = verify.api_getter(api_client)
+        for release in self.environment.releases:
+            outcome = await self._install(release, get)
+            if outcome is not None:
+                return outcome
+        return await self.verify_and_measure(get, cluster)
+
+    def _dry_run(self, cluster: ClusterInfo) -> DeployReport:
+        kube_version = cluster_kube_version(cluster)
+        crds = CrdSchemas.from_directories(*[d for d in default_crd_directories() if d.is_dir()])
+        for release in self.environment.releases:
+            chart = Chart.load(release.chart)
+            manifest = render_release(release, kube_version, sorted(cluster.api_versions))
+            problems = SchemaValidator(supported_kube_versions(chart), crds).validate(manifest)
+            objects = dict(sorted(manifest.kinds().items()))
+            self.report.releases[release.name] = {
+                "chart": f"{chart.name}-{chart.version}",
+                "namespace": release.namespace,
+                "revision": "-",
+                "objects": objects,
+            }
+            status = Status.FAIL if problems else Status.PASS
+            detail = f"{len(manifest)} objects would be applied" + (
+                f"; {len(problems)} schema problems" if problems else ""
+            )
+            self.report.checks.append(CheckResult("render", release.name, status, detail))
+            self.print(f"{release.name}: {detail} ({', '.join(f'{v} {k}' for k, v in objects.items())})")
+        self.report.outcome = "dry run: nothing was changed"
+        self.report.finished_at = _now()
+        self.report.next_steps = [f"run `archangel-helm deploy {self.environment.name}` to apply"]
+        return self.report
+
+    async def _install(self, release: ReleaseSpec, get: verify.Get) -> DeployReport | None:
+        from pyhelm3 import Client
+        from pyhelm3.errors import Error as HelmError
+        from pyhelm3.errors import ReleaseNotFoundError
+
+        client = Client(
+            executable=self.helm.executable,
+            kubeconfig=Path(self.options.kubeconfig) if self.options.kubeconfig else None,
+            kubecontext=self.options.context,
+            default_timeout=self.options.timeout,
+        )
+        chart = await client.get_chart(release.chart)
+        try:
+            previous: int | None = (
+                await client.get_current_revision(release.name, namespace=release.namespace)
+            ).revision
+        except ReleaseNotFoundError:
+            previous = None
+        action = "upgrading" if previous else "installing"
+        self.print(f"\n{action} {release.name} ({chart.metadata.name} {chart.metadata.version}) in {release.namespace}")
+        watcher = asyncio.create_task(self._watch(get, release))
+        try:
+            revision = await client.install_or_upgrade_release(
+                release.name,
+                chart,
+                overlay_values(release),
+                namespace=release.namespace,
+                create_namespace=True,
+                wait=True,
+                timeout=self.options.timeout,
+            )
+        except HelmError as error:
+            message = error.stderr.decode(errors="replace").strip() if isinstance(error.stderr, bytes) else str(error)
+            self.report.checks.append(CheckResult("deploy", release.name, Status.FAIL, message[-1500:]))
+            rollback = (
+                f"roll back: helm rollback {release.name} {previous} -n {release.namespace} --wait"
+                if previous
+                else f"remove the failed install: helm uninstall {release.name} -n {release.namespace}"
+            )
+            return self.stop(
+                f"deploy of {release.name}",
+                [
+                    f"helm failed: {message.splitlines()[-1] if message else error}",
+                    rollback,
+                    f"inspect: kubectl -n {release.namespace} get events --sort-by=.lastTimestamp",
+                ],
+            )
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        self.report.checks.append(
+            CheckResult("deploy", release.name, Status.PASS, f"revision {revision.revision} {revision.status}")
+        )
+        self.report.releases[release.name] = {
+            "chart": f"{chart.metadata.name}-{chart.metadata.version}",
+            "namespace": release.namespace,
+            "revision": revision.revision,
+            "previous_revision": previous,
+        }
+        self.report.versions[release.name] = (
+            f"{chart.metadata.name} {chart.metadata.version}, app {chart.metadata.app_version}"
+        )
+        return None
+
+    async def _watch(self, get: verify.Get, release: ReleaseSpec) -> None:
+        """Print each workload's ready count whenever it changes, while Helm waits."""
+        seen: dict[str, str] = {}
+        while True:
+            try:
+                rows = await asyncio.to_thread(verify.check_rollouts, get, release.namespace, release.name)
+            except Exception:  # progress is best-effort; Helm's own wait decides
+                rows = []
+            for row in rows:
+                if seen.get(row.name) != row.detail and "no Deployment" not in row.detail:
+                    seen[row.name] = row.detail
+                    self.print(f"  {row.name}: {row.detail}")
+            await asyncio.sleep(PROGRESS_SECONDS)
+
+    async def verify_and_measure(self, get: verify.Get, cluster: ClusterInfo) -> DeployReport:
+        cores = core_service(self.environment, cluster)
+        results: list[CheckResult] = []
+        for release in self.environment.releases:
+            if release.chart.name == "archangel":
+                results += await asyncio.to_thread(
+                    verify.verify_release,
+                    get,
+                    environment=self.environment,
+                    namespace=release.namespace,
+                    release=release.name,
+                    core=cores.get(release.name),
+                )
+        results += await asyncio.to_thread(verify.check_prometheus, get, self.environment)
+        self.report.checks += results
+        self.print("\nVerification\n" + table(results))
+        if failed(results):
+            return self.stop("verification", [f"{r.name}: {r.detail}" for r in failed(results)] + self._rollbacks())
+        load_failed = await self._load_check()
+        if load_failed:
+            return self.stop("load check", [load_failed, *self._rollbacks()])
+        self.report.outcome = "succeeded"
+        self.report.finished_at = _now()
+        self.report.next_steps = [
+            "watch the overview dashboard for an hour; the SLO burn-rate alerts cover the rest",
+            "the next database backup runs on schedule; `archangel-helm status "
+            f"{self.environment.name}` shows its time",
+        ]
+        return self.report
+
+    def _rollbacks(self) -> list[str]:
+        return [
+            f"roll back: helm rollback {name} {info['previous_revision']} -n {info['namespace']} --wait"
+            for name, info in self.report.releases.items()
+            if info.get("previous_revision")
+        ]
+
+    async def _load_check(self) -> str | None:
+        url = self.options.load_url or self.environment.verify.load_url
+        if self.options.skip_load or not url:
+            self.report.checks.append(
+                CheckResult("load", "load check", Status.SKIP, "no URL configured" if not url else "skipped")
+            )
+            return None
+        from ..loadcheck import LoadCheckConfig, format_summary, run_load_check_async
+
+        config = LoadCheckConfig(
+            url,
+            concurrency=self.environment.verify.load_concurrency,
+            duration=self.environment.verify.load_duration,
+            warmup=2.0,
+        )
+        result = await run_load_check_async(config)
+        self.report.load = result.as_dict()
+        self.print("\nLoad check\n" + format_summary(result))
+        status = Status.PASS if result.passed else Status.FAIL
+        self.report.checks.append(
+            CheckResult("load", "load check", status, "; ".join(c.describe() for c in result.verdict.checks))
+        )
+        return (
+            None
+            if result.passed
+            else "the load check missed its thresholds: "
+            + "; ".join(c.describe() for c in result.verdict.checks if not c.passed)
+        )

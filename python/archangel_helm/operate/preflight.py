@@ -1,0 +1,260 @@
+"""Preflight: is this cluster what the environment's charts and values expect? Every check is printed as
+pass / warn / fail, and a feature enabled in the values whose API the cluster lacks is a failure that names
+the value to change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..chart import Chart, format_kube_version, kube_version_bounds
+from ..environments import Environment
+from ..helm import MINIMUM_HELM, Helm
+from ..values import get, merged_values
+from .checks import CheckResult, Status
+from .cluster import OPTIONAL_APIS, ClusterInfo
+
+STEP = "preflight"
+
+
+@dataclass(frozen=True)
+class Feature:
+    chart: str
+    value: str  # dotted path of the value that enables it
+    api: str
+    enabled: Callable[[dict[str, Any]], bool]
+    advice: str
+
+
+def _on(path: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda values: bool(get(values, path))
+
+
+def _both(first: str, second: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda values: bool(get(values, first)) and bool(get(values, second))
+
+
+FEATURES: tuple[Feature, ...] = (
+    *(
+        Feature(
+            "archangel",
+            f"{c}.verticalPodAutoscaler.enabled",
+            "autoscaling.k8s.io/v1/VerticalPodAutoscaler",
+            _on(f"{c}.verticalPodAutoscaler.enabled"),
+            "install the Vertical Pod Autoscaler",
+        )
+        for c in ("core", "agents")
+    ),
+    *(
+        Feature(
+            "archangel", f"{c}.keda.enabled", "keda.sh/v1alpha1/ScaledObject", _on(f"{c}.keda.enabled"), "install KEDA"
+        )
+        for c in ("core", "agents")
+    ),
+    *(
+        Feature(
+            "archangel",
+            f"{c}.autoscaling.enabled",
+            "metrics.k8s.io/v1beta1",
+            _on(f"{c}.autoscaling.enabled"),
+            "install metrics-server (the HPA reads CPU and memory from it)",
+        )
+        for c in ("core", "agents")
+    ),
+    *(
+        Feature(
+            "archangel",
+            f"{c}.autoscaling.podsMetrics",
+            "custom.metrics.k8s.io/v1beta1",
+            _both(f"{c}.autoscaling.enabled", f"{c}.autoscaling.podsMetrics"),
+            "install prometheus-adapter with the rule in charts/archangel/README.md",
+        )
+        for c in ("core", "agents")
+    ),
+    Feature(
+        "archangel",
+        "metrics.serviceMonitor.enabled",
+        "monitoring.coreos.com/v1/ServiceMonitor",
+        _on("metrics.serviceMonitor.enabled"),
+        "install prometheus-operator (kube-prometheus-stack)",
+    ),
+    Feature(
+        "archangel",
+        "istio.virtualService.enabled",
+        "networking.istio.io/v1/VirtualService",
+        _on("istio.virtualService.enabled"),
+        "install Istio >= 1.22",
+    ),
+    Feature(
+        "archangel",
+        "istio.destinationRule.enabled",
+        "networking.istio.io/v1/DestinationRule",
+        _on("istio.destinationRule.enabled"),
+        "install Istio >= 1.22",
+    ),
+    Feature(
+        "archangel",
+        "istio.peerAuthentication.enabled",
+        "security.istio.io/v1/PeerAuthentication",
+        _on("istio.peerAuthentication.enabled"),
+        "install Istio >= 1.22",
+    ),
+    Feature(
+        "archangel",
+        "gateway.enabled",
+        "gateway.networking.k8s.io/v1/HTTPRoute",
+        _on("gateway.enabled"),
+        "install the Gateway API CRDs and a Gateway implementation",
+    ),
+    Feature(
+        "archangel",
+        "backup.volumeSnapshots.enabled",
+        "snapshot.storage.k8s.io/v1/VolumeSnapshot",
+        _both("backup.enabled", "backup.volumeSnapshots.enabled"),
+        "install the snapshot-controller and CSI snapshot CRDs",
+    ),
+    Feature(
+        "archangel-monitoring",
+        "mode",
+        "monitoring.coreos.com/v1/PrometheusRule",
+        lambda values: get(values, "mode") == "operator",
+        "install prometheus-operator, or set mode: standalone",
+    ),
+)
+
+
+def run_preflight(environment: Environment, cluster: ClusterInfo, helm: Helm) -> list[CheckResult]:
+    results = [
+        CheckResult(
+            STEP,
+            "helm",
+            Status.PASS if helm.version >= MINIMUM_HELM else Status.FAIL,
+            f"{helm.build} (>= {'.'.join(map(str, MINIMUM_HELM))} required)",
+        ),
+    ]
+    results += _kube_version(environment, cluster)
+    results += _apis(environment, cluster)
+    for release in environment.releases:
+        values = merged_values(release.chart, release.values_files)
+        results += _namespace(release.namespace, cluster, values if release.chart.name == "archangel" else None)
+        results += _features(release.chart.name, values, release.values_files[-1].name, cluster)
+        if release.chart.name == "archangel":
+            results += _storage(values, cluster)
+    return results
+
+
+def _kube_version(environment: Environment, cluster: ClusterInfo) -> list[CheckResult]:
+    results = []
+    server = format_kube_version(cluster.version)
+    for release in environment.releases:
+        chart = Chart.load(release.chart)
+        lower, upper = kube_version_bounds(chart.kube_version_constraint)
+        ok = cluster.version >= lower and (upper is None or cluster.version <= upper)
+        results.append(
+            CheckResult(
+                STEP,
+                f"kubernetes version ({chart.name})",
+                Status.PASS if ok else Status.FAIL,
+                f"server {cluster.git_version or server}; chart needs {chart.kube_version_constraint}",
+            )
+        )
+    return results
+
+
+def _apis(environment: Environment, cluster: ClusterInfo) -> list[CheckResult]:
+    results = []
+    declared = set(environment.api_versions)
+    for api, label in OPTIONAL_APIS.items():
+        served = cluster.serves(api)
+        if api in declared and not served:
+            status, detail = Status.FAIL, f"missing: environments.yaml says {environment.name} clusters serve {api}"
+        else:
+            status, detail = Status.PASS, f"{'served' if served else 'not served'} ({api})"
+        results.append(CheckResult(STEP, f"API: {label}", status, detail))
+    return results
+
+
+def _namespace(namespace: str, cluster: ClusterInfo, app_values: dict[str, Any] | None) -> list[CheckResult]:
+    name = f"namespace {namespace}"
+    if namespace not in cluster.namespaces:
+        created_by_chart = app_values is not None and bool(get(app_values, "namespace.create"))
+        if created_by_chart:
+            return [CheckResult(STEP, name, Status.PASS, "absent; the chart creates it with Pod Security labels")]
+        return [
+            CheckResult(
+                STEP,
+                name,
+                Status.WARN,
+                "absent; it will be created without Pod Security Admission labels "
+                "(label it pod-security.kubernetes.io/enforce=restricted, or set namespace.create)",
+            )
+        ]
+    enforce = cluster.namespaces[namespace].get("pod-security.kubernetes.io/enforce")
+    if enforce == "restricted":
+        return [CheckResult(STEP, name, Status.PASS, "exists, Pod Security enforce=restricted")]
+    return [
+        CheckResult(
+            STEP, name, Status.WARN, f"exists, Pod Security enforce={enforce or 'not set'} (restricted expected)"
+        )
+    ]
+
+
+def _features(chart: str, values: dict[str, Any], values_file: str, cluster: ClusterInfo) -> list[CheckResult]:
+    results = []
+    for feature in FEATURES:
+        if feature.chart != chart or not feature.enabled(values):
+            continue
+        name = f"{chart}: {feature.value}"
+        if cluster.serves(feature.api):
+            results.append(CheckResult(STEP, name, Status.PASS, f"enabled, and the cluster serves {feature.api}"))
+        else:
+            results.append(
+                CheckResult(
+                    STEP,
+                    name,
+                    Status.FAIL,
+                    f"enabled in {values_file} but the cluster does not serve {feature.api}: "
+                    f"{feature.advice}, or set {feature.value} to false/empty",
+                )
+            )
+    return results
+
+
+def _storage(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:
+    results = []
+    defaults = [name for name, default in cluster.storage_classes.items() if default]
+    results.append(
+        CheckResult(
+            STEP,
+            "default StorageClass",
+            Status.PASS if defaults else Status.WARN,
+            ", ".join(defaults) if defaults else "none: every claim must name its class",
+        )
+    )
+    if get(values, "storage.classes.create"):
+        for key in ("fast", "standard"):
+            name = get(values, f"storage.classes.{key}.name")
+            if name in cluster.storage_classes:
+                results.append(
+                    CheckResult(
+                        STEP,
+                        f"StorageClass {name}",
+                        Status.WARN,
+                        "already exists: the chart will try to own it (another release may)",
+                    )
+                )
+        return results
+    for path in ("database.postgresql.persistence.storageClassName", "vectorStore.qdrant.persistence.storageClassName"):
+        name = get(values, path)
+        if name and name not in cluster.storage_classes:
+            results.append(
+                CheckResult(
+                    STEP,
+                    f"StorageClass {name}",
+                    Status.FAIL,
+                    f"{path} names it but the cluster has none; set storage.classes.create=true "
+                    "or name an existing class",
+                )
+            )
+    return results

@@ -1,0 +1,232 @@
+"""Post-deploy verification, as a library: the same promises tests/cluster makes, checked on a live cluster
+through its API (the service proxy reaches in-cluster HTTP endpoints without a port-forward)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..environments import Environment
+from .checks import CheckResult, Status
+
+STEP = "verify"
+Get = Callable[[str], Any]  # GET a path of the Kubernetes API, returning parsed JSON (or text for proxies)
+
+
+def api_getter(api_client: Any) -> Get:
+    from .connect import get_json
+
+    def get(path: str) -> Any:
+        return get_json(api_client, path)
+
+    return get
+
+
+def _items(get: Get, path: str) -> list[dict[str, Any]]:
+    return list((get(path) or {}).get("items") or [])
+
+
+def _selector(release: str) -> str:
+    return f"labelSelector=app.kubernetes.io%2Finstance%3D{release}"
+
+
+def check_rollouts(get: Get, namespace: str, release: str) -> list[CheckResult]:
+    results = []
+    for kind, path in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
+        for obj in _items(get, f"/apis/apps/v1/namespaces/{namespace}/{path}?{_selector(release)}"):
+            name = obj["metadata"]["name"]
+            spec, status = obj.get("spec") or {}, obj.get("status") or {}
+            desired = int(spec.get("replicas", 1))
+            ready = int(status.get("readyReplicas", 0))
+            updated = int(status.get("updatedReplicas", status.get("currentReplicas", 0)) or 0)
+            ok = ready >= desired and updated >= desired
+            results.append(
+                CheckResult(
+                    STEP,
+                    f"rollout {kind}/{name}",
+                    Status.PASS if ok else Status.FAIL,
+                    f"{ready}/{desired} ready, {updated} updated",
+                )
+            )
+    if not results:
+        results.append(CheckResult(STEP, f"rollouts ({release})", Status.FAIL, "no Deployment or StatefulSet found"))
+    return results
+
+
+def check_endpoints(get: Get, namespace: str, release: str) -> list[CheckResult]:
+    results = []
+    for service in _items(get, f"/api/v1/namespaces/{namespace}/services?{_selector(release)}"):
+        name = service["metadata"]["name"]
+        if not (service.get("spec") or {}).get("selector"):
+            continue
+        slices = _items(
+            get,
+            f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
+            f"?labelSelector=kubernetes.io%2Fservice-name%3D{name}",
+        )
+        ready = sum(1 for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready"))
+        results.append(
+            CheckResult(
+                STEP, f"endpoints Service/{name}", Status.PASS if ready else Status.FAIL, f"{ready} ready endpoint(s)"
+            )
+        )
+    return results
+
+
+def check_health(get: Get, namespace: str, service: str, port: int, path: str) -> CheckResult:
+    url = f"/api/v1/namespaces/{namespace}/services/http:{service}:{port}/proxy{path}"
+    try:
+        get(url)
+    except Exception as error:  # any failure of the probe is the finding
+        return CheckResult(STEP, f"health {service}{path}", Status.FAIL, f"GET through the API proxy failed: {error}")
+    return CheckResult(STEP, f"health {service}{path}", Status.PASS, "answered 2xx")
+
+
+def check_autoscalers(get: Get, namespace: str, release: str) -> list[CheckResult]:
+    results = []
+    for hpa in _items(
+        get, f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers?{_selector(release)}"
+    ):
+        name = hpa["metadata"]["name"]
+        status = hpa.get("status") or {}
+        metrics = status.get("currentMetrics") or []
+        conditions = {c.get("type"): c for c in status.get("conditions") or []}
+        active = (conditions.get("ScalingActive") or {}).get("status") == "True"
+        expected = len((hpa.get("spec") or {}).get("metrics") or [])
+        ok = active and len(metrics) >= expected
+        detail = (
+            f"{len(metrics)}/{expected} metrics reported, {status.get('currentReplicas', '?')} replicas "
+            f"({hpa['spec'].get('minReplicas')}-{hpa['spec'].get('maxReplicas')})"
+        )
+        if not active:
+            detail += f"; ScalingActive: {(conditions.get('ScalingActive') or {}).get('message', 'not reported')}"
+        results.append(CheckResult(STEP, f"HPA {name}", Status.PASS if ok else Status.FAIL, detail))
+    return results
+
+
+def check_disruption_budgets(get: Get, namespace: str, release: str) -> list[CheckResult]:
+    results = []
+    for pdb in _items(get, f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets?{_selector(release)}"):
+        allowed = int((pdb.get("status") or {}).get("disruptionsAllowed", 0))
+        results.append(
+            CheckResult(
+                STEP,
+                f"PDB {pdb['metadata']['name']}",
+                Status.PASS if allowed >= 1 else Status.FAIL,
+                f"{allowed} disruption(s) allowed",
+            )
+        )
+    return results
+
+
+def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list[CheckResult]:
+    results = []
+    for cronjob in _items(get, f"/apis/batch/v1/namespaces/{namespace}/cronjobs?{_selector(release)}"):
+        name = cronjob["metadata"]["name"]
+        spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
+        if spec.get("suspend"):
+            results.append(CheckResult(STEP, f"CronJob {name}", Status.FAIL, "suspended"))
+            continue
+        last = status.get("lastSuccessfulTime")
+        if last:
+            age = now - datetime.fromisoformat(str(last).replace("Z", "+00:00"))
+            status_ = (
+                Status.PASS
+                if age.total_seconds() < 26 * 3600 or "verify" in name or "vectorstore" in name
+                else Status.WARN
+            )
+            results.append(
+                CheckResult(STEP, f"CronJob {name}", status_, f"last success {age.total_seconds() / 3600:.1f} h ago")
+            )
+        else:
+            results.append(
+                CheckResult(
+                    STEP,
+                    f"CronJob {name}",
+                    Status.PASS,
+                    f"scheduled ({spec.get('schedule')} {spec.get('timeZone', '')}), no run yet",
+                )
+            )
+    return results
+
+
+def check_prometheus(get: Get, environment: Environment) -> list[CheckResult]:
+    spec = environment.verify
+    service = f"http:{spec.prometheus_service}:{spec.prometheus_port}"
+    base = f"/api/v1/namespaces/{spec.prometheus_namespace}/services/{service}/proxy"
+    try:
+        targets = _json(get(f"{base}/api/v1/targets?state=active"))
+        alerts = _json(get(f"{base}/api/v1/alerts"))
+    except Exception as error:  # an unreachable Prometheus is the finding
+        return [CheckResult(STEP, "Prometheus", Status.FAIL, f"not reachable through the API proxy: {error}")]
+    active = targets.get("data", {}).get("activeTargets", [])
+    ours = [
+        t for t in active if t.get("labels", {}).get("component") or "archangel" in t.get("labels", {}).get("job", "")
+    ]
+    down = [
+        t.get("labels", {}).get("job", "?") + "/" + t.get("labels", {}).get("pod", "?")
+        for t in ours
+        if t.get("health") != "up"
+    ]
+    firing = [
+        a["labels"].get("alertname", "?")
+        for a in alerts.get("data", {}).get("alerts", [])
+        if a.get("state") == "firing" and a.get("labels", {}).get("severity") == "critical"
+    ]
+    return [
+        CheckResult(
+            STEP,
+            "Prometheus targets",
+            Status.PASS if ours and not down else Status.FAIL,
+            f"{len(ours) - len(down)}/{len(ours)} Archangel targets up"
+            + (f"; down: {', '.join(down)}" if down else ""),
+        ),
+        CheckResult(
+            STEP,
+            "critical alerts",
+            Status.FAIL if firing else Status.PASS,
+            f"firing: {', '.join(sorted(set(firing)))}" if firing else "none firing",
+        ),
+    ]
+
+
+def _json(data: Any) -> dict[str, Any]:
+    if isinstance(data, str):
+        parsed: dict[str, Any] = json.loads(data)
+        return parsed
+    return dict(data or {})
+
+
+def _guarded(name: str, check: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+    """Run one check; an API error (a 403 from narrow RBAC, a 404 for an API the cluster lacks) becomes a failed
+    row naming what could not be read, so one unreadable kind does not hide the other checks."""
+    try:
+        return check()
+    except Exception as error:
+        status = getattr(error, "status", None)
+        reason = getattr(error, "reason", None) or type(error).__name__
+        detail = f"could not read: {status} {reason}" if status else f"could not read: {reason}: {error}"
+        return [CheckResult(STEP, name, Status.FAIL, detail.strip())]
+
+
+def verify_release(
+    get: Get,
+    *,
+    environment: Environment,
+    namespace: str,
+    release: str,
+    core: tuple[str, int] | None,
+    now: datetime | None = None,
+) -> list[CheckResult]:
+    moment = now or datetime.now(UTC)
+    results = _guarded(f"rollouts ({release})", lambda: check_rollouts(get, namespace, release))
+    results += _guarded(f"endpoints ({release})", lambda: check_endpoints(get, namespace, release))
+    if core is not None:
+        name, port = core
+        results += _guarded(f"health {name}", lambda: [check_health(get, namespace, name, port, "/healthz/ready")])
+    results += _guarded(f"autoscalers ({release})", lambda: check_autoscalers(get, namespace, release))
+    results += _guarded(f"disruption budgets ({release})", lambda: check_disruption_budgets(get, namespace, release))
+    results += _guarded(f"backups ({release})", lambda: check_backups(get, namespace, release, moment))
+    return results

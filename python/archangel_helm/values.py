@@ -1,0 +1,38 @@
+"""Chart values as Helm computes them: the chart's values.yaml, then each values file over it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def coalesce(base: Any, override: Any) -> Any:
+    """Helm's merge of one values layer over another: maps merge, null deletes a key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = coalesce(base.get(key), value)
+        return merged
+    return override
+
+
+def merged_values(chart: Path, values_files: Sequence[Path]) -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((chart / "values.yaml").read_text()) or {}
+    for file in values_files:
+        values = coalesce(values, yaml.safe_load(Path(file).read_text()) or {})
+    return values
+
+
+def get(values: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    node: Any = values
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node

@@ -1,0 +1,369 @@
+"""deploy / verify against a Kubernetes API emulator (kmock): preflight over clusters that lack each optional
+API, Helm interplay through a recording helm (real helm for reading charts, recorded upgrades), and
+verification over a recorded cluster state."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import kmock as kmock_lib
+import pytest
+
+from archangel_helm.helm import find_helm
+from archangel_helm.operate.cluster import OPTIONAL_APIS
+from tests.conftest import PROJECT
+from tests.e2e.conftest import KubeEmulator
+
+ALL_APIS = [api for api in OPTIONAL_APIS if api.count("/") == 2]
+RESOURCE_NAMES = {
+    "VerticalPodAutoscaler": "verticalpodautoscalers",
+    "ServiceMonitor": "servicemonitors",
+    "PrometheusRule": "prometheusrules",
+    "PodMonitor": "podmonitors",
+    "AlertmanagerConfig": "alertmanagerconfigs",
+    "VirtualService": "virtualservices",
+    "DestinationRule": "destinationrules",
+    "PeerAuthentication": "peerauthentications",
+    "HTTPRoute": "httproutes",
+    "VolumeSnapshot": "volumesnapshots",
+    "VolumeSnapshotClass": "volumesnapshotclasses",
+    "ScaledObject": "scaledobjects",
+}
+
+
+def make_cluster(kube: KubeEmulator, *, without: set[str] = frozenset(), minor: str = "33") -> None:  # type: ignore[assignment]
+    server = kube.server
+    server["get /version"] << {"major": "1", "minor": minor, "gitVersion": f"v1.{minor}.4"}
+    for api in ALL_APIS:
+        if api in without:
+            continue
+        group_version, kind = api.rsplit("/", 1)
+        server.resources[f"{group_version}/{RESOURCE_NAMES[kind]}"] = server.ResourceInfo(
+            kind=kind, namespaced=True, verbs={"get", "list"}
+        )
+    for api, kind, plural in (
+        ("metrics.k8s.io/v1beta1", "PodMetrics", "pods"),
+        ("custom.metrics.k8s.io/v1beta1", "MetricValueList", "pods"),
+    ):
+        if api not in without:
+            server.resources[f"{api}/{plural}"] = server.ResourceInfo(kind=kind, namespaced=True, verbs={"get", "list"})
+    for plural, kind in (("deployments", "Deployment"), ("statefulsets", "StatefulSet")):
+        server.resources[f"apps/v1/{plural}"] = server.ResourceInfo(kind=kind, namespaced=True, verbs={"get", "list"})
+    server.resources["storage.k8s.io/v1/storageclasses"] = server.ResourceInfo(
+        kind="StorageClass", namespaced=False, verbs={"get", "list"}
+    )
+    # kmock cannot serve Namespace objects themselves (its path parser reads /namespaces/<n> as a scope): answer the
+    # two GETs the deployer makes directly.
+    server["get /api/v1/namespaces/archangel"] << {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "archangel", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+    }
+    server["get /api/v1/namespaces/monitoring"] << kmock_lib.KubernetesNotFoundError()
+    server.objects[kmock_lib.resource("storage.k8s.io", "v1", "storageclasses"), None, "gp3"] = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "provisioner": "ebs.csi.aws.com",
+        "metadata": {"name": "gp3", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    }
+
+
+def rows(out: str) -> list[str]:
+    """Report lines with the table padding folded to single spaces."""
+    return [" ".join(line.split()) for line in out.splitlines()]
+
+
+async def deploy(kube: KubeEmulator, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    extra = {"ARCHANGEL_CRD_SCHEMAS": os.environ.get("ARCHANGEL_CRD_SCHEMAS", ""), **(env or {})}
+    old = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        return await kube.run(
+            "archangel_helm.cli", *args, "--kubeconfig", str(kube.kubeconfig), "--project", str(PROJECT)
+        )
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+async def test_preflight_table_lists_every_optional_api(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube, without={"keda.sh/v1alpha1/ScaledObject"})
+    _code, out, _err = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    assert "PASS API: KEDA (ScaledObject) not served (keda.sh/v1alpha1/ScaledObject)" in rows(out)
+    for api, label in OPTIONAL_APIS.items():
+        row = next(line for line in out.splitlines() if f"API: {label}" in line)
+        assert ("not served" in row) == (api == "keda.sh/v1alpha1/ScaledObject"), row
+    assert any(r.startswith("PASS kubernetes version (archangel) server v1.33.4") for r in rows(out))
+    assert "PASS namespace archangel exists, Pod Security enforce=restricted" in rows(out)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["checks"][0]["step"] == "preflight"
+
+
+@pytest.mark.parametrize(
+    ("missing", "value"),
+    [
+        ("autoscaling.k8s.io/v1/VerticalPodAutoscaler", "archangel: core.verticalPodAutoscaler.enabled"),
+        ("custom.metrics.k8s.io/v1beta1", "archangel: agents.autoscaling.podsMetrics"),
+        ("metrics.k8s.io/v1beta1", "archangel: agents.autoscaling.enabled"),
+        ("networking.istio.io/v1/VirtualService", "archangel: istio.virtualService.enabled"),
+        ("gateway.networking.k8s.io/v1/HTTPRoute", "archangel: gateway.enabled"),
+        ("snapshot.storage.k8s.io/v1/VolumeSnapshot", "archangel: backup.volumeSnapshots.enabled"),
+        ("monitoring.coreos.com/v1/ServiceMonitor", "archangel: metrics.serviceMonitor.enabled"),
+    ],
+)
+async def test_an_enabled_feature_without_its_api_fails_naming_the_value(
+    kube: KubeEmulator, tmp_path: Path, missing: str, value: str
+) -> None:
+    make_cluster(kube, without={missing})
+    code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    assert code == 1
+    row = next(line for line in out.splitlines() if value in line)
+    assert row.strip().startswith("FAIL")
+    assert f"enabled in production.yaml but the cluster does not serve {missing}" in row
+    assert "FAILED at preflight." in out
+
+
+async def test_an_unsupported_kubernetes_version_fails(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube, minor="28")
+    code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    assert code == 1
+    assert "FAIL kubernetes version (archangel) server v1.28.4; chart needs >=1.30.0-0" in rows(out)
+
+
+async def test_dry_run_renders_against_the_clusters_apis_and_changes_nothing(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    make_cluster(kube)
+    code, out, err = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    assert code == 0, out + err
+    assert "archangel: " in out
+    assert "objects would be applied" in out
+    assert kube.writes() == []
+    report = (tmp_path / "report.md").read_text()
+    assert "**Outcome: dry run: nothing was changed**" in report
+
+
+# --- Helm interplay: a recording helm ---------------------------------------------------------------------------
+
+
+def recording_helm(tmp_path: Path, existing_revision: int | None, fail_release: str | None = None) -> tuple[Path, Path]:
+    """A helm that runs the real one for local work (version, show) and records what would touch the cluster.
+
+    Its status JSON has the fields `helm status -o json` prints; like Helm it omits empty notes (`omitempty`)."""
+    log = tmp_path / "helm-calls.jsonl"
+    real = find_helm().executable
+    script = tmp_path / "helm"
+    script.write_text(f"""#!{os.sys.executable}
+import json, os, sys
+args = sys.argv[1:]
+if args[:1] in (["version"], ["show"], ["template"]):
+    os.execv({real!r}, [{real!r}, *args])
+stdin = sys.stdin.read() if "-" in args else ""
+with open({str(log)!r}, "a") as handle:
+    handle.write(json.dumps({{"args": args, "values": json.loads(stdin) if stdin else None}}) + "\\n")
+name = args[1]
+namespace = args[args.index("--namespace") + 1] if "--namespace" in args else "default"
+def status(version):
+    return {{"name": name, "namespace": namespace, "version": version, "config": {{}}, "manifest": "", "hooks": [],
+            "info": {{"status": "deployed", "last_deployed": "2026-11-28T05:00:00Z", "description": "recorded"}}, "chart": {{"metadata": {{"apiVersion": "v2", "name": name, "version": "0.1.0", "appVersion": "1.0.0"}}}}}}
+if args[0] == "status":
+    if {existing_revision!r} is None:
+        sys.stderr.write("Error: release: not found\\n"); sys.exit(1)
+    print(json.dumps(status({existing_revision!r})))
+elif args[0] == "upgrade":
+    if name == {fail_release!r}:
+        sys.stderr.write("Error: UPGRADE FAILED: context deadline exceeded waiting for Deployment archangel-core\\n"); sys.exit(1)
+    print(json.dumps(status(({existing_revision!r} or 0) + 1)))
+else:
+    sys.stderr.write("unexpected helm call: " + " ".join(args) + "\\n"); sys.exit(3)
+""")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script, log
+
+
+def calls(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+async def test_deploy_upgrades_monitoring_then_archangel_with_the_environment_values(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    make_cluster(kube)
+    helm, log = recording_helm(tmp_path, existing_revision=4)
+    code, out, _err = await deploy(
+        kube,
+        "deploy",
+        "production",
+        "--skip-load-check",
+        "--timeout",
+        "7m",
+        "--report-dir",
+        str(tmp_path),
+        env={"ARCHANGEL_HELM": str(helm)},
+    )
+    upgrades = [c for c in calls(log) if c["args"][0] == "upgrade"]
+    assert [c["args"][1] for c in upgrades] == ["archangel-monitoring", "archangel"]
+    for call in upgrades:
+        args = call["args"]
+        assert "--install" in args
+        assert "--create-namespace" in args
+        assert "--wait" in args
+        assert args[args.index("--timeout") + 1] == "7m"
+        assert args[args.index("--values") + 1] == "-"
+    archangel = upgrades[1]
+    assert archangel["args"][args_index(archangel, "--namespace") + 1] == "archangel"
+    assert archangel["values"]["core"]["replicas"] == 3  # values/production.yaml, merged and sent on stdin
+    assert archangel["values"]["agents"]["autoscaling"]["maxReplicas"] == 20
+    # The emulator runs no controllers: verification finds nothing ready and says how to roll back.
+    assert code == 1
+    assert "FAILED at verification." in out
+    # Services were never declared in the emulator: the unreadable kind is a named failure, not a traceback.
+    assert any(r.startswith("FAIL endpoints (archangel) could not read: 404") for r in rows(out)), out
+    assert any(r.startswith("FAIL rollouts (archangel) no Deployment or StatefulSet found") for r in rows(out)), out
+    assert "roll back: helm rollback archangel 4 -n archangel --wait" in out
+
+
+def args_index(call: dict[str, Any], flag: str) -> int:
+    return int(call["args"].index(flag))
+
+
+async def test_a_failed_helm_upgrade_stops_and_says_how_to_roll_back(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    helm, log = recording_helm(tmp_path, existing_revision=7, fail_release="archangel-monitoring")
+    code, out, _ = await deploy(
+        kube, "deploy", "production", "--report-dir", str(tmp_path), env={"ARCHANGEL_HELM": str(helm)}
+    )
+    assert code == 1
+    assert "FAILED at deploy of archangel-monitoring." in out
+    assert "roll back: helm rollback archangel-monitoring 7 -n monitoring --wait" in out
+    assert [c["args"][1] for c in calls(log) if c["args"][0] == "upgrade"] == ["archangel-monitoring"]  # stopped there
+
+
+async def test_a_first_install_that_fails_says_how_to_clean_up(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    helm, _ = recording_helm(tmp_path, existing_revision=None, fail_release="archangel-monitoring")
+    code, out, _ = await deploy(
+        kube, "deploy", "production", "--report-dir", str(tmp_path), env={"ARCHANGEL_HELM": str(helm)}
+    )
+    assert code == 1
+    assert "remove the failed install: helm uninstall archangel-monitoring -n monitoring" in out
+
+
+# --- verification over a recorded, healthy cluster state ------------------------------------------------------------
+
+
+def healthy(kube: KubeEmulator) -> None:
+    server = kube.server
+    for plural, kind in (
+        ("services", "Service"),
+        ("poddisruptionbudgets", "PodDisruptionBudget"),
+        ("horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+        ("cronjobs", "CronJob"),
+        ("endpointslices", "EndpointSlice"),
+    ):
+        group = {
+            "services": "v1",
+            "poddisruptionbudgets": "policy/v1",
+            "horizontalpodautoscalers": "autoscaling/v2",
+            "cronjobs": "batch/v1",
+            "endpointslices": "discovery.k8s.io/v1",
+        }[plural]
+        server.resources[f"{group}/{plural}"] = server.ResourceInfo(kind=kind, namespaced=True, verbs={"get", "list"})
+    labels = {"app.kubernetes.io/instance": "archangel"}
+
+    def put(group: str, version: str, plural: str, name: str, body: dict[str, Any]) -> None:
+        body.setdefault("metadata", {}).update({"name": name, "namespace": "archangel"})
+        body["metadata"].setdefault("labels", labels)
+        server.objects[kmock_lib.resource(group, version, plural), "archangel", name] = body
+
+    for name, replicas in (("archangel-core", 3), ("archangel-agents", 3)):
+        put(
+            "apps",
+            "v1",
+            "deployments",
+            name,
+            {"spec": {"replicas": replicas}, "status": {"readyReplicas": replicas, "updatedReplicas": replicas}},
+        )
+    put(
+        "",
+        "v1",
+        "services",
+        "archangel-core",
+        {"spec": {"selector": {"a": "b"}, "ports": [{"name": "http", "port": 80}]}},
+    )
+    put(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "archangel-core-abc",
+        {
+            "metadata": {"labels": {"kubernetes.io/service-name": "archangel-core"}},
+            "endpoints": [{"conditions": {"ready": True}}],
+        },
+    )
+    put(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "archangel-agents",
+        {
+            "spec": {"minReplicas": 3, "maxReplicas": 20, "metrics": [{}, {}, {}]},
+            "status": {
+                "currentReplicas": 3,
+                "currentMetrics": [{}, {}, {}],
+                "conditions": [{"type": "ScalingActive", "status": "True"}],
+            },
+        },
+    )
+    put("policy", "v1", "poddisruptionbudgets", "archangel-core", {"status": {"disruptionsAllowed": 1}})
+    put("batch", "v1", "cronjobs", "archangel-backup-database", {"spec": {"schedule": "0 2 * * *"}, "status": {}})
+    proxy = "/api/v1/namespaces/archangel/services/http:archangel-core:80/proxy/healthz/ready"
+    server[f"get {proxy}"] << {"status": "ready"}
+    prometheus = "/api/v1/namespaces/monitoring/services/http:prometheus-operated:9090/proxy/api/v1"
+    server[f"get {prometheus}/targets"] << {
+        "status": "success",
+        "data": {
+            "activeTargets": [
+                {"labels": {"component": "core", "job": "archangel-core", "pod": "core-1"}, "health": "up"}
+            ]
+        },
+    }
+    server[f"get {prometheus}/alerts"] << {
+        "status": "success",
+        "data": {"alerts": [{"labels": {"alertname": "Watchdog", "severity": "none"}, "state": "firing"}]},
+    }
+
+
+async def test_verify_passes_on_a_healthy_cluster_and_writes_the_report(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    healthy(kube)
+    code, out, err = await deploy(kube, "verify", "production", "--skip-load-check", "--report-dir", str(tmp_path))
+    assert code == 0, out + err
+    for expected in (
+        "PASS rollout Deployment/archangel-core",
+        "PASS endpoints Service/archangel-core",
+        "PASS health archangel-core/healthz/ready",
+        "PASS HPA archangel-agents",
+        "PASS PDB archangel-core",
+        "PASS Prometheus targets",
+        "PASS critical alerts",
+    ):
+        assert any(r.startswith(expected) for r in rows(out)), out
+    assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
+
+
+async def test_verify_fails_on_a_stalled_rollout(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    healthy(kube)
+    deployments = kmock_lib.resource("apps", "v1", "deployments")
+    kube.server.objects[deployments, "archangel", "archangel-agents"].patch({"status": {"readyReplicas": 1}})
+    code, out, _ = await deploy(kube, "verify", "production", "--skip-load-check", "--report-dir", str(tmp_path))
+    assert code == 1
+    assert any(r.startswith("FAIL rollout Deployment/archangel-agents 1/3 ready") for r in rows(out))

@@ -1,0 +1,113 @@
+"""The deployment report (Markdown, JSON, HTML) against checked-in goldens, built from a fixed report whose
+load figures come from the real load-check summariser over deterministic samples.
+
+Rewrite the goldens after an intended change with `pytest tests/package/test_deploy_report.py --update-snapshots`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from archangel_helm.loadcheck import LoadCheckConfig
+from archangel_helm.loadcheck.result import Sample, summarise
+from archangel_helm.operate import report
+from archangel_helm.operate.checks import CheckResult, Status
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "reports"
+
+
+def fixed_report() -> report.DeployReport:
+    # 1,000 requests: latencies 20..219 ms in a fixed cycle, 3 upstream 503s and one timeout.
+    samples = [Sample(i * 0.06, 0.020 + (i * 37 % 200) / 1000, "response", 200) for i in range(996)]
+    samples += [Sample(60.0, 0.004, "response", 503)] * 3 + [Sample(60.0, 10.0, "timeout", None)]
+    load = summarise(
+        LoadCheckConfig("https://archangel.example.com/healthz/ready", concurrency=20, duration=60.0),
+        samples,
+        window=60.0,
+        warmup_requests=40,
+    )
+    return report.DeployReport(
+        environment="production",
+        mode="deploy",
+        started_at="2026-11-28T05:00:00Z",
+        finished_at="2026-11-28T05:09:41Z",
+        outcome="succeeded",
+        versions={
+            "helm": "v4.3.1",
+            "kubernetes": "v1.33.4",
+            "archangel": "archangel 0.1.0, app 1.0.0",
+            "archangel-monitoring": "archangel-monitoring 0.1.0",
+        },
+        releases={
+            "archangel-monitoring": {
+                "chart": "archangel-monitoring-0.1.0",
+                "namespace": "monitoring",
+                "revision": 5,
+                "previous_revision": 4,
+            },
+            "archangel": {
+                "chart": "archangel-0.1.0",
+                "namespace": "archangel",
+                "revision": 12,
+                "previous_revision": 11,
+            },
+        },
+        checks=[
+            CheckResult(
+                "preflight", "kubernetes version (archangel)", Status.PASS, "server v1.33.4; chart needs >=1.30.0-0"
+            ),
+            CheckResult("preflight", "namespace monitoring", Status.WARN, "absent; it will be created <unlabelled>"),
+            CheckResult("deploy", "archangel", Status.PASS, "revision 12 deployed"),
+            CheckResult("verify", "rollout Deployment/archangel-core", Status.PASS, "3/3 ready, 3 updated"),
+            CheckResult("verify", "backup database", Status.PASS, "last success 6h ago (limit 26h)"),
+            CheckResult("load", "load check", Status.PASS, "; ".join(c.describe() for c in load.verdict.checks)),
+        ],
+        load=json.loads(json.dumps(load.as_dict())),  # through JSON, as report.json stores it
+        next_steps=["watch the overview dashboard for an hour"],
+    )
+
+
+@pytest.mark.parametrize("name", ["report.md", "report.json", "report.html"])
+def test_report_matches_golden(name: str, tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    report.write(fixed_report(), tmp_path)
+    rendered = (tmp_path / name).read_text()
+    golden = GOLDEN / f"deploy-succeeded.{name.split('.')[1]}"
+    if pytestconfig.getoption("update_snapshots"):
+        golden.write_text(rendered)
+    assert golden.exists(), f"{golden} is missing; create it with --update-snapshots"
+    assert rendered == golden.read_text(), f"{name} differs from {golden}; rerun with --update-snapshots if intended"
+
+
+def test_json_report_round_trips() -> None:
+    original = fixed_report()
+    again = report.DeployReport.from_dict(json.loads(json.dumps(original.as_dict())))
+    assert again == original
+    assert report.markdown(again) == report.markdown(original)
+
+
+def test_markdown_cells_cannot_break_the_table() -> None:
+    broken = fixed_report()
+    broken.checks = [CheckResult("verify", "a|b", Status.FAIL, "line one\nline two | <b>")]
+    row = next(line for line in report.markdown(broken).splitlines() if line.startswith("| FAIL"))
+    assert row == "| FAIL | a\\|b | line one line two \\| &lt;b> |"
+
+
+def test_html_escapes_cluster_text_and_embeds_the_histogram() -> None:
+    page = report.html_page(fixed_report())
+    assert "&lt;unlabelled&gt;" in page
+    assert "<unlabelled>" not in page
+    load = fixed_report().load
+    assert load is not None
+    assert page.count("<rect ") == len(load["histogram"]["counts"])
+    assert "<script" not in page
+
+
+def test_markdown_lists_the_measured_percentiles() -> None:
+    text = report.markdown(fixed_report())
+    load = fixed_report().load
+    assert load is not None
+    assert f"| P99 | {load['latency_seconds']['p99'] * 1000:.1f} ms |" in text
+    assert "| error rate | 0.40 % (4 errors) |" in text
+    assert "## Load check (passed)" in text

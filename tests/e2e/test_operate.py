@@ -228,6 +228,11 @@ async def test_deploy_upgrades_monitoring_then_archangel_with_the_environment_va
     assert any(r.startswith("FAIL endpoints (archangel) could not read: 404") for r in rows(out)), out
     assert any(r.startswith("FAIL rollouts (archangel) no Deployment or StatefulSet found") for r in rows(out)), out
     assert "roll back: helm rollback archangel 4 -n archangel --wait" in out
+    deployed = [c for c in json.loads((tmp_path / "report.json").read_text())["checks"] if c["step"] == "deploy"]
+    assert [(c["name"], c["detail"]) for c in deployed] == [
+        ("archangel-monitoring", "revision 5 deployed"),
+        ("archangel", "revision 5 deployed"),
+    ]
 
 
 def args_index(call: dict[str, Any], flag: str) -> int:
@@ -367,3 +372,97 @@ async def test_verify_fails_on_a_stalled_rollout(kube: KubeEmulator, tmp_path: P
     code, out, _ = await deploy(kube, "verify", "production", "--skip-load-check", "--report-dir", str(tmp_path))
     assert code == 1
     assert any(r.startswith("FAIL rollout Deployment/archangel-agents 1/3 ready") for r in rows(out))
+
+
+async def test_verify_runs_the_load_check_and_puts_the_histogram_in_the_report(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    from aiohttp import web
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ready"})
+
+    app = web.Application()
+    app.router.add_get("/healthz/ready", ready)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    make_cluster(kube)
+    healthy(kube)
+    try:
+        code, out, err = await deploy(
+            kube,
+            "verify",
+            "production",
+            "--load-url",
+            f"http://127.0.0.1:{port}/healthz/ready",
+            "--load-duration",
+            "1",
+            "--load-concurrency",
+            "4",
+            "--report-dir",
+            str(tmp_path),
+        )
+    finally:
+        await runner.cleanup()
+    assert code == 0, out + err
+    assert "Load check" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["load"]["target"]["concurrency"] == 4
+    assert report["load"]["requests"] > 0
+    assert report["load"]["error_rate"] == 0
+    assert report["load"]["verdict"]["passed"] is True
+    assert "<svg" in (tmp_path / "report.html").read_text()
+
+
+async def test_status_prints_releases_workloads_autoscalers_and_backups(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    healthy(kube)
+    helm, _ = recording_helm(tmp_path, existing_revision=9)
+    code, out, err = await deploy(kube, "status", "production", env={"ARCHANGEL_HELM": str(helm)})
+    assert code == 0, out + err
+    table = rows(out)
+    assert "archangel-monitoring helm revision 9 deployed (2026-11-28 05:00:00+00:00)" in table
+    assert "archangel Deployment/archangel-core 3/3 ready, 3 updated" in table
+    assert any(r.startswith("archangel HPA archangel-agents") for r in table), out
+
+
+def test_deploy_without_a_cluster_fails_preflight_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{name: x, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: x, context: {cluster: x, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    for kubeconfig, message in (
+        (tmp_path / "missing", "no cluster to talk to: cannot load a kubeconfig"),
+        (config, "cannot reach the Kubernetes API at http://127.0.0.1:9"),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "archangel_helm.cli",
+                "deploy",
+                "production",
+                "--dry-run",
+                "--project",
+                str(PROJECT),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--report-dir",
+                str(tmp_path / "report"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "FAILED at preflight." in done.stdout
+        assert message in done.stdout
+        assert "Traceback" not in done.stderr

@@ -1,10 +1,15 @@
-"""`archangel-helm deploy|verify|status ENV`. Exit codes: 0 done, 1 a step failed, 2 bad input or no cluster."""
+"""`archangel-helm deploy|verify|status ENV`.
+
+Exit codes: 0 done; 1 a step failed (no reachable cluster is a failed preflight, and is reported as one);
+2 bad input (an unknown environment, a bad option), before anything is contacted."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,8 @@ def _options(args: argparse.Namespace, dry_run: bool = False) -> DeployOptions:
         kubeconfig=args.kubeconfig,
         context=args.context,
         load_url=args.load_url,
+        load_duration=args.load_duration,
+        load_concurrency=args.load_concurrency,
         skip_load=args.skip_load_check,
     )
 
@@ -89,18 +96,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     _, environment = _environment(args)
-    api_client = connect(args.kubeconfig, args.context)
+    try:
+        api_client = connect(args.kubeconfig, args.context)
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     get = verify.api_getter(api_client)
+    now = datetime.now(UTC)
     rows: list[list[str]] = []
     for release in environment.releases:
-        rows.append([release.name, "helm", _helm_status(release.name, release.namespace, args)])
-        for result in verify.check_rollouts(get, release.namespace, release.name):
-            if "no Deployment" not in result.detail:
-                rows.append([release.name, result.name.removeprefix("rollout "), result.detail])
-        for result in verify.check_autoscalers(get, release.namespace, release.name):
-            rows.append([release.name, result.name, result.detail])
-        for result in verify.check_backups(get, release.namespace, release.name, datetime.now(UTC)):
-            rows.append([release.name, result.name, result.detail])
+        namespace, name = release.namespace, release.name
+        rows.append([name, "helm", _helm_status(name, namespace, args)])
+        results = verify.guarded(f"rollouts ({name})", partial(verify.check_rollouts, get, namespace, name))
+        results += verify.guarded(f"autoscalers ({name})", partial(verify.check_autoscalers, get, namespace, name))
+        results += verify.guarded(f"backups ({name})", partial(verify.check_backups, get, namespace, name, now))
+        rows += [
+            [name, result.name.removeprefix("rollout "), result.detail]
+            for result in results
+            if "no Deployment" not in result.detail
+        ]
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     for row in rows:
         print(f"{row[0].ljust(width[0])}  {row[1].ljust(width[1])}  {row[2]}")
@@ -109,6 +123,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _helm_status(name: str, namespace: str, args: argparse.Namespace) -> str:
     from pyhelm3 import Client
+    from pyhelm3.errors import Error as HelmError
     from pyhelm3.errors import ReleaseNotFoundError
 
     client = Client(
@@ -124,7 +139,23 @@ def _helm_status(name: str, namespace: str, args: argparse.Namespace) -> str:
         revision = asyncio.run(current())
     except ReleaseNotFoundError:
         return "not installed"
-    return f"revision {revision.revision} {revision.status} ({revision.updated})"
+    except HelmError as error:
+        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else str(error)
+        return "helm status failed: " + (stderr.strip().splitlines() or ["?"])[-1]
+    return f"revision {revision.revision} {revision.status.value} ({revision.updated})"
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive {kind.__name__}")
+        return value
+
+    return parse
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +168,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _verification(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--load-url", help="URL the load check drives (default: environments.yaml verify.loadCheck.url)"
+    )
+    parser.add_argument("--load-duration", type=_positive(float), help="seconds (default: verify.loadCheck)")
+    parser.add_argument(
+        "--load-concurrency", type=_positive(int), help="requests in flight (default: verify.loadCheck)"
     )
     parser.add_argument("--skip-load-check", action="store_true")
     parser.add_argument("--report-dir", type=Path, help="where report.md/.json/.html go (default build/ENV/report)")

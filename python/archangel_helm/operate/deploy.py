@@ -33,6 +33,8 @@ class DeployOptions:
     kubeconfig: str | None = None
     context: str | None = None
     load_url: str | None = None
+    load_duration: float | None = None  # None: the environment's verify.loadCheck.durationSeconds
+    load_concurrency: int | None = None
     skip_load: bool = False
 
 
@@ -187,7 +189,7 @@ class Deployer:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         self.report.checks.append(
-            CheckResult("deploy", release.name, Status.PASS, f"revision {revision.revision} {revision.status}")
+            CheckResult("deploy", release.name, Status.PASS, f"revision {revision.revision} {revision.status.value}")
         )
         self.report.releases[release.name] = {
             "chart": f"{chart.metadata.name}-{chart.metadata.version}",
@@ -262,8 +264,8 @@ class Deployer:
 
         config = LoadCheckConfig(
             url,
-            concurrency=self.environment.verify.load_concurrency,
-            duration=self.environment.verify.load_duration,
+            concurrency=self.options.load_concurrency or self.environment.verify.load_concurrency,
+            duration=self.options.load_duration or self.environment.verify.load_duration,
             warmup=2.0,
         )
         result = await run_load_check_async(config)

@@ -199,7 +199,7 @@ def _json(data: Any) -> dict[str, Any]:
     return dict(data or {})
 
 
-def _guarded(name: str, check: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+def guarded(name: str, check: Callable[[], list[CheckResult]]) -> list[CheckResult]:
     """Run one check; an API error (a 403 from narrow RBAC, a 404 for an API the cluster lacks) becomes a failed
     row naming what could not be read, so one unreadable kind does not hide the other checks."""
     try:
@@ -221,12 +221,12 @@ def verify_release(
     now: datetime | None = None,
 ) -> list[CheckResult]:
     moment = now or datetime.now(UTC)
-    results = _guarded(f"rollouts ({release})", lambda: check_rollouts(get, namespace, release))
-    results += _guarded(f"endpoints ({release})", lambda: check_endpoints(get, namespace, release))
+    results = guarded(f"rollouts ({release})", lambda: check_rollouts(get, namespace, release))
+    results += guarded(f"endpoints ({release})", lambda: check_endpoints(get, namespace, release))
     if core is not None:
         name, port = core
-        results += _guarded(f"health {name}", lambda: [check_health(get, namespace, name, port, "/healthz/ready")])
-    results += _guarded(f"autoscalers ({release})", lambda: check_autoscalers(get, namespace, release))
-    results += _guarded(f"disruption budgets ({release})", lambda: check_disruption_budgets(get, namespace, release))
-    results += _guarded(f"backups ({release})", lambda: check_backups(get, namespace, release, moment))
+        results += guarded(f"health {name}", lambda: [check_health(get, namespace, name, port, "/healthz/ready")])
+    results += guarded(f"autoscalers ({release})", lambda: check_autoscalers(get, namespace, release))
+    results += guarded(f"disruption budgets ({release})", lambda: check_disruption_budgets(get, namespace, release))
+    results += guarded(f"backups ({release})", lambda: check_backups(get, namespace, release, moment))
     return results

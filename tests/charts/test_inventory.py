@@ -66,7 +66,29 @@ APP_PRODUCTION = APP_STAGING | {
     ("NetworkPolicy", "archangel-allow-istiod"),
     ("VolumeSnapshotClass", "archangel-snapshots"),
 }
-MONITORING_PRODUCTION = {("PrometheusRule", "archangel-monitoring-rules-availability")}
+MONITORING_RULES = {
+    ("PrometheusRule", f"archangel-monitoring-rules-{name}")
+    for name in ("availability", "backups", "performance", "platform", "recording", "resources", "slo")
+}
+MONITORING_DASHBOARDS = {
+    ("ConfigMap", f"archangel-monitoring-dashboard-{name}") for name in ("overview", "agents", "data")
+}
+MONITORING_PUSHGATEWAY = {
+    (kind, "archangel-monitoring-pushgateway")
+    for kind in ("ServiceAccount", "Service", "StatefulSet", "ServiceMonitor", "NetworkPolicy")
+}
+MONITORING_HEALTHCHECK = {
+    (kind, "archangel-monitoring-healthcheck") for kind in ("ServiceAccount", "CronJob", "NetworkPolicy")
+}
+MONITORING_NETWORK = {("NetworkPolicy", f"archangel-monitoring-{name}") for name in ("default-deny", "allow-dns")}
+MONITORING_PRODUCTION = (
+    MONITORING_RULES
+    | MONITORING_DASHBOARDS
+    | MONITORING_PUSHGATEWAY
+    | MONITORING_HEALTHCHECK
+    | MONITORING_NETWORK
+    | {("AlertmanagerConfig", "archangel-monitoring-alerting")}
+)
 MONITORING_STAGING = set(MONITORING_PRODUCTION)
 
 EXPECTED = {

@@ -31,6 +31,12 @@ WAIVERS: dict[tuple[str, str], str] = {
     ("CKV_K8S_40", "StatefulSet/archangel-postgresql"): "the official postgres image's user (999) owns its files",
     ("CKV_K8S_40", "StatefulSet/archangel-qdrant"): "the official Qdrant image's user (1000) owns its files",
     ("CKV_K8S_35", "StatefulSet/archangel-qdrant"): "Qdrant reads its API key only from the environment (no *_FILE)",
+    # archangel-monitoring, standalone mode
+    ("CKV_K8S_38", "StatefulSet/archangel-monitoring-prometheus"): "Kubernetes service discovery and the kubelet "
+    "scrapes authenticate with the ServiceAccount token (read-only ClusterRole)",
+    ("CKV_K8S_38", "Deployment/archangel-monitoring-kube-state-metrics"): "lists and watches the objects it reports on",
+    ("CKV_K8S_38", "Job/archangel-monitoring-secrets-hook"): "the hook's whole job is to call the Kubernetes API",
+    ("CKV_K8S_40", "Deployment/archangel-monitoring-grafana"): "the official Grafana image's user (472) owns its files",
 }
 
 

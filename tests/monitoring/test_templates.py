@@ -1,0 +1,315 @@
+"""Template tests of the monitoring chart in both modes and both environments: what each renders, how it is
+hardened, and how it fits the application chart (labels, network paths, secrets)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from archangel_helm import Manifest
+from archangel_helm.hooks.secrets import parse_spec
+from archangel_helm.manifest import labels_of
+from archangel_helm.monitoring.healthcheck import parse_check
+from archangel_helm.validate.graph import check_graph, pods_without_default_deny
+from archangel_helm.validate.pod_security import check_pod_security
+from archangel_helm.validate.selectors import matches
+from tests.conftest import SHIPPED_VALUES
+from tests.monitoring.conftest import RenderMonitoring
+
+CRD_KINDS = {"PrometheusRule", "ServiceMonitor", "PodMonitor", "AlertmanagerConfig"}
+STANDALONE_SERVERS = {
+    ("StatefulSet", "archangel-monitoring-prometheus"),
+    ("StatefulSet", "archangel-monitoring-alertmanager"),
+    ("Deployment", "archangel-monitoring-grafana"),
+    ("Deployment", "archangel-monitoring-kube-state-metrics"),
+}
+MONITORING_SHIPPED = [s for s in SHIPPED_VALUES if s.chart.name == "archangel-monitoring"]
+
+
+@pytest.fixture(scope="module")
+def every_shipped(render_shipped: Callable[..., Manifest]) -> dict[str, Manifest]:
+    return {s.id: render_shipped(s) for s in MONITORING_SHIPPED}
+
+
+# Modes -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_environments_run_operator_mode(environment: str, request: pytest.FixtureRequest) -> None:
+    manifest: Manifest = request.getfixturevalue(environment)
+    kinds = {o["kind"] for o in manifest}
+    assert {"PrometheusRule", "ServiceMonitor", "AlertmanagerConfig"} <= kinds
+    assert not {ref for ref in manifest.refs() if ref in STANDALONE_SERVERS}
+    for obj in manifest:
+        if obj["kind"] in CRD_KINDS:
+            assert labels_of(obj)["release"] == "kube-prometheus-stack"
+            assert (
+                obj["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "SkipDryRunOnMissingResource=true"
+            )
+
+
+def test_custom_resources_need_the_api(render_env: Callable[..., Manifest], environments: Any) -> None:
+    apis = [a for a in environments["production"].api_versions if "monitoring.coreos.com" not in a]
+    manifest = render_env("production", "archangel-monitoring", api_versions=apis)
+    assert not [o for o in manifest if o["kind"] in CRD_KINDS]
+    assert manifest.find("StatefulSet", "archangel-monitoring-pushgateway") is not None
+
+
+@pytest.mark.parametrize(
+    ("api", "kind"),
+    [
+        ("monitoring.coreos.com/v1/PrometheusRule", "PrometheusRule"),
+        ("monitoring.coreos.com/v1/ServiceMonitor", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1alpha1/AlertmanagerConfig", "AlertmanagerConfig"),
+    ],
+)
+def test_each_custom_resource_needs_its_own_api(
+    api: str, kind: str, render_env: Callable[..., Manifest], environments: Any
+) -> None:
+    apis = [a for a in environments["production"].api_versions if a != api]
+    manifest = render_env("production", "archangel-monitoring", api_versions=apis)
+    assert manifest.of_kind(kind) == []
+
+
+def test_standalone_renders_no_custom_resource_even_where_the_api_exists(standalone: Manifest) -> None:
+    assert not [o for o in standalone if o["kind"] in CRD_KINDS]
+    assert standalone.refs() >= STANDALONE_SERVERS
+
+
+def test_the_pushgateway_service_monitor_honours_pushed_labels(production: Manifest) -> None:
+    (monitor,) = production.of_kind("ServiceMonitor")
+    assert monitor["metadata"]["name"] == "archangel-monitoring-pushgateway"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["honorLabels"] is True
+    assert endpoint["port"] == "http"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["monitoring"]}
+    assert [p for p in check_graph(production) if p.rule.startswith("graph/servicemonitor")] == []
+
+
+def test_servers_can_be_turned_off_one_by_one(render_monitoring: RenderMonitoring) -> None:
+    manifest = render_monitoring(
+        {"mode": "standalone", "alertmanager": {"enabled": False}, "kubeStateMetrics": {"enabled": False}}
+    )
+    refs = manifest.refs()
+    assert ("StatefulSet", "archangel-monitoring-alertmanager") not in refs
+    assert ("Deployment", "archangel-monitoring-kube-state-metrics") not in refs
+    assert "alerting" not in json.dumps(manifest.get("ConfigMap", "archangel-monitoring-prometheus")["data"])
+    assert check_graph(manifest) == []
+
+
+# Hardening -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shipped", MONITORING_SHIPPED, ids=lambda s: s.id)
+def test_every_pod_is_restricted_and_resourced(shipped: Any, every_shipped: dict[str, Manifest]) -> None:
+    manifest = every_shipped[shipped.id]
+    templates = list(manifest.pod_templates())
+    assert templates
+    for template in templates:
+        assert [str(p) for p in check_pod_security(template)] == []
+        for container in template.containers():
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"])
+            assert "memory" in resources["limits"]
+            if template.owner_kind in ("Deployment", "StatefulSet"):
+                assert {"readinessProbe", "livenessProbe"} <= set(container), f"{template.ref}: probes"
+
+
+@pytest.mark.parametrize("shipped", MONITORING_SHIPPED, ids=lambda s: s.id)
+def test_every_pod_starts_from_default_deny(shipped: Any, every_shipped: dict[str, Manifest]) -> None:
+    assert [t.ref for t in pods_without_default_deny(every_shipped[shipped.id])] == []
+
+
+def test_disruption_budgets_only_for_more_than_one_replica(standalone: Manifest, standalone_ha: Manifest) -> None:
+    assert standalone.of_kind("PodDisruptionBudget") == []
+    budgets = {p["metadata"]["name"]: p["spec"] for p in standalone_ha.of_kind("PodDisruptionBudget")}
+    assert set(budgets) == {f"archangel-monitoring-{c}" for c in ("prometheus", "alertmanager", "grafana")}
+    for spec in budgets.values():
+        assert spec["maxUnavailable"] == 1
+        assert "minAvailable" not in spec
+        assert spec["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+def test_only_discovery_kube_state_metrics_and_the_hook_get_an_api_token(standalone: Manifest) -> None:
+    with_token = {t.ref for t in standalone.pod_templates() if t.spec.get("automountServiceAccountToken")}
+    assert with_token == {
+        "StatefulSet/archangel-monitoring-prometheus",
+        "Deployment/archangel-monitoring-kube-state-metrics",
+        "Job/archangel-monitoring-secrets-hook",
+    }
+    policy = standalone.get("NetworkPolicy", "archangel-monitoring-kube-api-clients")
+    clients = {t.ref for t in standalone.pod_templates() if matches(policy["spec"]["podSelector"], t.labels)}
+    assert clients == with_token
+
+
+def test_our_prometheus_matches_the_application_charts_scraper_policy(
+    standalone: Manifest, render_env: Callable[..., Manifest]
+) -> None:
+    """The application chart admits `networkPolicy.prometheus` (namespace monitoring, name prometheus) to its
+    metrics ports; our Prometheus pods carry those labels, as kube-prometheus-stack's do."""
+    app = render_env("production", "archangel")
+    core_policy = app.get("NetworkPolicy", "archangel-core")
+    metrics_peers = [
+        peer
+        for rule in core_policy["spec"]["ingress"]
+        for peer in rule["from"]
+        if "namespaceSelector" in peer and "podSelector" in peer
+    ]
+    prometheus = next(t for t in standalone.pod_templates() if t.ref == "StatefulSet/archangel-monitoring-prometheus")
+    assert any(
+        matches(peer["podSelector"], prometheus.labels)
+        and peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
+        for peer in metrics_peers
+    )
+
+
+def test_prometheus_may_reach_archangel_metrics_and_the_kubelets(standalone: Manifest) -> None:
+    egress = standalone.get("NetworkPolicy", "archangel-monitoring-prometheus")["spec"]["egress"]
+    archangel = egress[0]
+    assert archangel["to"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["archangel"]
+    assert {p["port"] for p in archangel["ports"]} == {9090, 9187, 6333}
+    assert {p["port"] for rule in egress for p in rule["ports"]} >= {9093, 9091, 8080, 10250}
+
+
+def test_alertmanager_may_reach_its_receivers_only_where_enabled(standalone: Manifest, standalone_ha: Manifest) -> None:
+    ports = {
+        p["port"]
+        for rule in standalone.get("NetworkPolicy", "archangel-monitoring-alertmanager")["spec"]["egress"]
+        for p in rule["ports"]
+    }
+    assert ports == {587, 443}
+    ha = standalone_ha.get("NetworkPolicy", "archangel-monitoring-alertmanager")["spec"]
+    assert {p["port"] for rule in ha["egress"] for p in rule["ports"]} == {9094}
+
+
+def test_the_pushgateway_admits_archangel_jobs_scrapers_and_the_health_check(production: Manifest) -> None:
+    (rule,) = production.get("NetworkPolicy", "archangel-monitoring-pushgateway")["spec"]["ingress"]
+    assert rule["ports"] == [{"port": 9091, "protocol": "TCP"}]
+    namespaces = {
+        peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        for peer in rule["from"]
+    }
+    assert namespaces == {"monitoring", "archangel", None}
+
+
+# Grafana and the generated secret --------------------------------------------------------------------------------
+
+
+def test_grafana_admin_password_comes_from_the_secrets_hook(standalone: Manifest) -> None:
+    hooks = {(o["kind"], o["metadata"]["name"]): o for o in standalone.hooks()}
+    name = "archangel-monitoring-secrets-hook"
+    assert set(hooks) == {(k, name) for k in ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job")}
+    for (kind, _), obj in hooks.items():
+        annotations = obj["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert annotations["helm.sh/hook-weight"] == ("-10" if kind == "Job" else "-20")
+        assert "argocd.argoproj.io/hook" not in annotations
+    spec = parse_spec(json.loads(hooks[("ConfigMap", name)]["data"]["spec.json"]))
+    assert spec.name == "archangel-monitoring-generated"
+    assert [(k.name, k.length) for k in spec.keys] == [("grafana-admin-password", 32)]
+    assert "app.kubernetes.io/instance" not in spec.labels
+    role = hooks[("Role", name)]["rules"]
+    assert role == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["archangel-monitoring-generated"],
+            "verbs": ["get", "patch"],
+        },
+    ]
+    job = hooks[("Job", name)]["spec"]["template"]["spec"]
+    container = job["containers"][0]
+    assert container["image"] == "ghcr.io/archangel-ai/archangel-tools:0.1.0"
+    assert container["command"] == ["python", "-m", "archangel_helm.hooks.secrets"]
+    grafana = standalone.get("Deployment", "archangel-monitoring-grafana")["spec"]["template"]["spec"]
+    admin = next(v for v in grafana["volumes"] if v["name"] == "admin")
+    assert admin["secret"]["secretName"] == "archangel-monitoring-generated"
+    assert admin["secret"]["items"] == [{"key": "grafana-admin-password", "path": "password"}]
+    env = {e["name"]: e.get("value") for e in grafana["containers"][0]["env"]}
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/etc/grafana/admin/password"
+
+
+def test_an_existing_grafana_secret_needs_no_hook(render_monitoring: RenderMonitoring) -> None:
+    manifest = render_monitoring(
+        {
+            "mode": "standalone",
+            "grafana": {"admin": {"existingSecret": "grafana-admin", "existingSecretKey": "pw", "user": "admin"}},
+        }
+    )
+    assert manifest.hooks() == []
+    grafana = manifest.get("Deployment", "archangel-monitoring-grafana")["spec"]["template"]["spec"]
+    admin = next(v for v in grafana["volumes"] if v["name"] == "admin")
+    assert admin["secret"]["secretName"] == "grafana-admin"
+    assert manifest.find("NetworkPolicy", "archangel-monitoring-kube-api-clients") is not None
+
+
+def test_operator_mode_generates_no_secret(production: Manifest) -> None:
+    assert production.hooks() == []
+
+
+# Health check ----------------------------------------------------------------------------------------------------
+
+
+def _healthcheck_args(manifest: Manifest) -> list[str]:
+    cronjob = manifest.get("CronJob", "archangel-monitoring-healthcheck")
+    (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "archangel_helm.monitoring.healthcheck"]
+    assert container["image"] == "ghcr.io/archangel-ai/archangel-tools:0.1.0"
+    return list(container["args"])
+
+
+def _checks(args: list[str]) -> dict[str, str]:
+    checks = [parse_check(a.removeprefix("--check=")) for a in args if a.startswith("--check=")]
+    return {c.name: c.url for c in checks}
+
+
+def test_health_check_in_standalone_mode_probes_core_and_our_stack(standalone: Manifest) -> None:
+    args = _healthcheck_args(standalone)
+    assert "--pushgateway=http://archangel-monitoring-pushgateway.monitoring.svc:9091" in args
+    assert "--job=archangel-healthcheck" in args
+    assert _checks(args) == {
+        "core": "http://archangel-core.archangel.svc/healthz/ready",
+        "prometheus": "http://archangel-monitoring-prometheus.monitoring.svc:9090/-/ready",
+        "alertmanager": "http://archangel-monitoring-alertmanager.monitoring.svc:9093/-/ready",
+    }
+
+
+def test_health_check_in_production_probes_the_operators_stack(production: Manifest) -> None:
+    assert _checks(_healthcheck_args(production)) == {
+        "core": "https://api.archangel.example.com/healthz/ready",
+        "prometheus": "http://kube-prometheus-stack-prometheus.monitoring.svc:9090/-/ready",
+        "alertmanager": "http://kube-prometheus-stack-alertmanager.monitoring.svc:9093/-/ready",
+    }
+    egress = production.get("NetworkPolicy", "archangel-monitoring-healthcheck")["spec"]["egress"]
+    assert {"ports": [{"port": 443, "protocol": "TCP"}]} in egress
+
+
+def test_health_check_schedule(production: Manifest) -> None:
+    spec = production.get("CronJob", "archangel-monitoring-healthcheck")["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["timeZone"] == "Etc/UTC"
+    assert spec["jobTemplate"]["spec"]["backoffLimit"] == 0
+    assert spec["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_health_check_needs_somewhere_to_report(render_monitoring: RenderMonitoring) -> None:
+    from archangel_helm import RenderError
+
+    with pytest.raises(RenderError) as caught:
+        render_monitoring({"pushgateway": {"enabled": False}})
+    assert "healthcheck.enabled needs a Pushgateway to report to" in caught.value.helm_message
+    manifest = render_monitoring({"pushgateway": {"enabled": False, "externalURL": "http://pgw.example:9091"}})
+    assert "--pushgateway=http://pgw.example:9091" in _healthcheck_args(manifest)
+
+
+def test_extra_checks_may_not_shadow_built_in_ones(render_monitoring: RenderMonitoring) -> None:
+    from archangel_helm import RenderError
+
+    with pytest.raises(RenderError) as caught:
+        render_monitoring({"healthcheck": {"extraChecks": [{"name": "core", "url": "http://x/"}]}})
+    assert '"core" is a built-in check name' in caught.value.helm_message

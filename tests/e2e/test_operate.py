@@ -264,7 +264,7 @@ async def test_a_first_install_that_fails_says_how_to_clean_up(kube: KubeEmulato
 # --- verification over a recorded, healthy cluster state ------------------------------------------------------------
 
 
-def healthy(kube: KubeEmulator) -> None:
+def healthy(kube: KubeEmulator, retention: str = "30d") -> None:
     server = kube.server
     for plural, kind in (
         ("services", "Service"),
@@ -340,6 +340,10 @@ def healthy(kube: KubeEmulator) -> None:
             ]
         },
     }
+    server[f"get {prometheus}/status/flags"] << {
+        "status": "success",
+        "data": {"storage.tsdb.retention.time": retention, "storage.tsdb.retention.size": "45GB"},
+    }
     server[f"get {prometheus}/alerts"] << {
         "status": "success",
         "data": {"alerts": [{"labels": {"alertname": "Watchdog", "severity": "none"}, "state": "firing"}]},
@@ -359,6 +363,7 @@ async def test_verify_passes_on_a_healthy_cluster_and_writes_the_report(kube: Ku
         "PASS PDB archangel-core",
         "PASS Prometheus targets",
         "PASS critical alerts",
+        "PASS Prometheus retention 30d (size cap 45GB); needs >= 30d",
     ):
         assert any(r.startswith(expected) for r in rows(out)), out
     assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
@@ -466,3 +471,11 @@ def test_deploy_without_a_cluster_fails_preflight_at_once(tmp_path: Path) -> Non
         assert "FAILED at preflight." in done.stdout
         assert message in done.stdout
         assert "Traceback" not in done.stderr
+
+
+async def test_verify_fails_when_prometheus_keeps_less_than_thirty_days(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    healthy(kube, retention="2w")
+    code, out, _ = await deploy(kube, "verify", "production", "--skip-load-check", "--report-dir", str(tmp_path))
+    assert code == 1
+    assert "FAIL Prometheus retention 2w (size cap 45GB); needs >= 30d" in rows(out)

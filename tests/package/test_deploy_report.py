@@ -111,3 +111,21 @@ def test_markdown_lists_the_measured_percentiles() -> None:
     assert f"| P99 | {load['latency_seconds']['p99'] * 1000:.1f} ms |" in text
     assert "| error rate | 0.40 % (4 errors) |" in text
     assert "## Load check (passed)" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30d", 2592000), ("720h", 2592000), ("1w2d", 777600), ("90s", 90), ("1y", 31536000)]
+)
+def test_prometheus_durations(text: str, seconds: float) -> None:
+    from archangel_helm.operate.verify import prometheus_duration_seconds
+
+    assert prometheus_duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "30", "d", "30 d", "1.5d", "30days"])
+def test_bad_prometheus_durations_are_refused(text: str) -> None:
+    from archangel_helm.operate.verify import check_retention, prometheus_duration_seconds
+
+    with pytest.raises(ValueError, match="not a Prometheus duration"):
+        prometheus_duration_seconds(text)
+    assert check_retention({"data": {"storage.tsdb.retention.time": text}}).status is Status.FAIL

@@ -4,6 +4,7 @@ through its API (the service proxy reaches in-cluster HTTP endpoints without a p
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -152,6 +153,31 @@ def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list
     return results
 
 
+MIN_RETENTION_DAYS = 30  # the platform's promise: 30 days of metrics, whichever Prometheus holds them
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def prometheus_duration_seconds(text: str) -> float:
+    """A Prometheus duration ("30d", "1w2d", "720h") in seconds; ValueError for anything else."""
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
+
+
+def check_retention(flags: dict[str, Any]) -> CheckResult:
+    """The TSDB keeps at least MIN_RETENTION_DAYS, read from the running Prometheus's own flags (both modes)."""
+    data = flags.get("data") or {}
+    value = str(data.get("storage.tsdb.retention.time") or data.get("storage.tsdb.retention") or "")
+    try:
+        days = prometheus_duration_seconds(value) / 86400
+    except ValueError:
+        return CheckResult(STEP, "Prometheus retention", Status.FAIL, f"cannot read the retention flag ({value!r})")
+    size = data.get("storage.tsdb.retention.size", "0B")
+    detail = f"{value} (size cap {size}); needs >= {MIN_RETENTION_DAYS}d"
+    return CheckResult(STEP, "Prometheus retention", Status.PASS if days >= MIN_RETENTION_DAYS else Status.FAIL, detail)
+
+
 def check_prometheus(get: Get, environment: Environment) -> list[CheckResult]:
     spec = environment.verify
     service = f"http:{spec.prometheus_service}:{spec.prometheus_port}"
@@ -159,6 +185,7 @@ def check_prometheus(get: Get, environment: Environment) -> list[CheckResult]:
     try:
         targets = _json(get(f"{base}/api/v1/targets?state=active"))
         alerts = _json(get(f"{base}/api/v1/alerts"))
+        flags = _json(get(f"{base}/api/v1/status/flags"))
     except Exception as error:  # an unreachable Prometheus is the finding
         return [CheckResult(STEP, "Prometheus", Status.FAIL, f"not reachable through the API proxy: {error}")]
     active = targets.get("data", {}).get("activeTargets", [])
@@ -189,6 +216,7 @@ def check_prometheus(get: Get, environment: Environment) -> list[CheckResult]:
             Status.FAIL if firing else Status.PASS,
             f"firing: {', '.join(sorted(set(firing)))}" if firing else "none firing",
         ),
+        check_retention(flags),
     ]
 
 

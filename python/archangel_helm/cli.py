@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import checkreport, crdfetch, golden
+from . import ct as chart_testing
 from .backup import command as backup_commands
 from .backup.errors import BackupError
 from .chart import Chart, format_kube_version
@@ -276,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup_commands.add_commands(commands)
 
     operate_commands.add_commands(commands)
+
+    chart_testing.add_commands(commands)
 
     p = commands.add_parser("loadcheck", help="N concurrent requests for T seconds against a URL; P50/P95/P99, errors")
     loadcheck_command.add_arguments(p)

@@ -17,8 +17,8 @@ plan: setup  ## the main job: render, validate and size both charts for $(ENV)
 test: setup  ## every test layer (cluster tests skip with the reason when no cluster is reachable)
 	pytest -n auto $(PYTEST_ARGS)
 
-test-fast: setup  ## template + package tests only
-	pytest -n auto tests/charts tests/package $(PYTEST_ARGS)
+test-fast: setup  ## template, monitoring-rule and package tests (no end-to-end servers)
+	pytest -n auto tests/charts tests/monitoring tests/package $(PYTEST_ARGS)
 
 lint: setup
 	ruff check python tests bench scripts
@@ -28,8 +28,11 @@ lint: setup
 golden: setup  ## rewrite tests/golden after a deliberate template change
 	archangel-helm golden --update
 
-bench: setup
+bench: setup  ## every benchmark; each is also one command on its own (see docs/BENCHMARKS.md)
 	python bench/render.py
+	python bench/check.py
+	python bench/load.py
+	python bench/backup.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,7 @@
-"""The generated-secrets hook: what it runs, when, with which permissions, and how Argo CD sees it."""
+"""The generated-secrets hook: what it runs, when, with which permissions, and how Argo CD sees it.
+
+Production also has the backup configuration check hook (tests/charts/test_backup_templates.py covers it); the
+tests here pick the secrets hook's objects out by name."""
 
 from __future__ import annotations
 
@@ -27,8 +30,17 @@ def production(render_env: RenderEnv) -> Manifest:
     return render_env("production", "archangel")
 
 
+def secrets_hook(manifest: Manifest) -> list[dict[str, object]]:
+    return [o for o in manifest.hooks() if o["metadata"]["name"] == "archangel-secrets-hook"]
+
+
+def test_the_hooks_are_the_secrets_hook_and_the_backup_check(production: Manifest) -> None:
+    names = {(o["kind"], o["metadata"]["name"]) for o in production.hooks()}
+    assert names == HOOK_OBJECTS | {("Job", "archangel-backup-check")}
+
+
 def test_the_hook_and_its_rbac_are_pre_install_pre_upgrade_hooks(production: Manifest) -> None:
-    hooks = {(o["kind"], o["metadata"]["name"]): annotations_of(o) for o in production.hooks()}
+    hooks = {(o["kind"], o["metadata"]["name"]): annotations_of(o) for o in secrets_hook(production)}
     assert set(hooks) == HOOK_OBJECTS
     for (kind, _), hook_annotations in hooks.items():
         assert hook_annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -38,7 +50,7 @@ def test_the_hook_and_its_rbac_are_pre_install_pre_upgrade_hooks(production: Man
 
 
 def test_argo_cd_runs_the_hook_as_presync_after_its_rbac(production: Manifest) -> None:
-    report = hook_report(production)
+    report = [h for h in hook_report(production) if h.name == "archangel-secrets-hook"]
     assert all(h.argo_phases == ("PreSync",) and not h.ignored_by_argo for h in report)
     assert [h.kind for h in report][-1] == "Job"  # the highest weight runs last
     assert "Job/archangel-secrets-hook: helm pre-install,pre-upgrade (weight -10" in str(report[-1])
@@ -83,7 +95,7 @@ def test_the_job_runs_the_package_entry_point_with_the_rendered_spec(production:
 
 
 def test_the_hook_pod_meets_pod_security_restricted(production: Manifest) -> None:
-    (template,) = [t for t in production.pod_templates() if t.owner_kind == "Job"]
+    (template,) = [t for t in production.pod_templates() if t.ref == "Job/archangel-secrets-hook"]
     assert check_pod_security(template) == []
 
 
@@ -116,7 +128,7 @@ def test_no_hook_when_every_secret_is_supplied(render_env: RenderEnv) -> None:
             "backup.encryption.existingSecret": "b",
         },
     )
-    assert manifest.hooks() == []
+    assert secrets_hook(manifest) == []
 
 
 def test_disabling_generation_with_secrets_missing_is_refused(render_env: RenderEnv) -> None:

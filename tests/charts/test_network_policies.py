@@ -127,7 +127,7 @@ def test_only_kube_api_clients_reach_the_api_server(production: Manifest) -> Non
     policy = production.get("NetworkPolicy", "archangel-kube-api-clients")["spec"]
     assert policy["podSelector"]["matchLabels"]["archangel.io/kube-api-client"] == "true"
     clients = {t.ref for t in production.pod_templates() if matches(policy["podSelector"], t.labels)}
-    assert clients == {"Job/archangel-secrets-hook"}
+    assert clients == {"Job/archangel-secrets-hook", "CronJob/archangel-volume-snapshots"}
     assert {p["port"] for p in policy["egress"][0]["ports"]} == {443, 6443}
 
 

@@ -312,7 +312,9 @@ def test_contains_an_item_exactly_partially_and_a_number_of_times(good: Manifest
     core = a.select(production, kind="Deployment", name="archangel-core")
     a.contains(core, "spec.template.spec.containers[0].ports", {"name": "http"}, any=True)
     # The secrets hook may create secrets: a rule whose verbs are exactly [create].
-    a.contains(a.select(production, kind="Role", name="archangel-secrets-hook"), "rules", {"verbs": ["create"]}, any=True)
+    a.contains(
+        a.select(production, kind="Role", name="archangel-secrets-hook"), "rules", {"verbs": ["create"]}, any=True
+    )
 
 
 def test_contains_fails_showing_the_list_and_how_many_matched(broken: Manifest, good: Manifest) -> None:

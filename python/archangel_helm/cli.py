@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import checkreport, crdfetch, golden
-from . import ct as chart_testing
-from .backup import command as backup_commands
 from .backup.errors import BackupError
 from .chart import Chart, format_kube_version
 from .environments import find_project_root, load_environment
 from .errors import ArchangelHelmError, RenderError
-from .loadcheck import command as loadcheck_command
 from .manifest import Manifest
-from .operate import command as operate_commands
 from .output import write_objects
 from .plan import kube_version_labels, plan, plan_json, report
 from .render import default_cache, render
@@ -216,7 +214,42 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class Plugin:
+    """Sub-commands defined in their own module, imported only when one of them runs: between them they pull in
+    aiohttp, boto3, the Kubernetes client and yamllint, several hundred milliseconds of start-up that
+    `render`, `validate` and `check` do not need."""
+
+    module: str  # has add_commands(subparsers)
+    commands: dict[str, str]  # name -> one-line help, for --help without the import
+
+
+PLUGINS = (
+    Plugin("archangel_helm.backup.command", {"backup": "back up, verify, restore and prune (PostgreSQL, Qdrant)"}),
+    Plugin(
+        "archangel_helm.operate.command",
+        {
+            "deploy": "preflight, install/upgrade both charts, verify, load-check, report",
+            "verify": "post-deploy verification, load check and report (no changes)",
+            "status": "a short table: releases, workloads, autoscalers, backups",
+        },
+    ),
+    Plugin("archangel_helm.ct", {"ct": "chart-testing's lint checks, offline (no cluster, no ct binary)"}),
+    Plugin(
+        "archangel_helm.loadcheck.command",
+        {"loadcheck": "N concurrent requests for T seconds against a URL; P50/P95/P99, errors"},
+    ),
+)
+
+
+def _command_of(arguments: Sequence[str]) -> str | None:
+    """The sub-command named on the command line; None when there is none yet (bare call, --help)."""
+    first = next((a for a in arguments if not a.startswith("-")), None)
+    return first if first and not any(a in ("-h", "--help") for a in arguments[: arguments.index(first)]) else None
+
+
+def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `wanted`, plug-in modules other than the one defining that command stay unimported."""
     parser = argparse.ArgumentParser(
         prog="archangel-helm", description="Render, validate, test and operate the Archangel charts."
     )
@@ -274,15 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default=crdfetch.RAW_BASE, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_crds_fetch)
 
-    backup_commands.add_commands(commands)
-
-    operate_commands.add_commands(commands)
-
-    chart_testing.add_commands(commands)
-
-    p = commands.add_parser("loadcheck", help="N concurrent requests for T seconds against a URL; P50/P95/P99, errors")
-    loadcheck_command.add_arguments(p)
-    p.set_defaults(func=loadcheck_command.run_command)
+    for plugin in PLUGINS:
+        if wanted is None or wanted in plugin.commands:
+            importlib.import_module(plugin.module).add_commands(commands)
+        else:  # listed for --help and the usage line, never parsed: `wanted` is another command
+            for name, summary in plugin.commands.items():
+                commands.add_parser(name, help=summary)
 
     cache = commands.add_parser("cache", help="the render cache").add_subparsers(dest="cache_command", required=True)
     cache.add_parser("clear", help="remove every cached render").set_defaults(func=cmd_cache_clear)
@@ -290,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_command_of(arguments)).parse_args(arguments)
     try:
         return int(args.func(args))
     except BackupError as error:

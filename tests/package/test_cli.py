@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,23 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0
     for command in ("render", "validate", "plan", "crds"):
         assert command in result.stdout
+
+
+def test_plugin_commands_are_listed_with_their_modules_own_help() -> None:
+    from archangel_helm.cli import PLUGINS, build_parser
+
+    parser = build_parser()  # no command named: every plug-in module is imported and registers itself
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    registered = {action.dest: action.help for action in subparsers._choices_actions}
+    for plugin in PLUGINS:
+        for name, summary in plugin.commands.items():
+            assert registered[name] == summary, f"{plugin.module}: help of {name!r} differs from cli.PLUGINS"
+
+
+def test_a_core_command_does_not_import_the_plugins() -> None:
+    code = (
+        "import sys\nfrom archangel_helm.cli import build_parser\nbuild_parser('validate')\n"
+        "print(sorted(m for m in ('aiohttp', 'boto3', 'kubernetes', 'yamllint') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -99,6 +99,15 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_PASS if result.passed else EXIT_FAIL
 
 
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`archangel-helm loadcheck`: the same options as `python -m archangel_helm.loadcheck`."""
+    parser = subparsers.add_parser(
+        "loadcheck", help="N concurrent requests for T seconds against a URL; P50/P95/P99, errors"
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m archangel_helm.loadcheck",

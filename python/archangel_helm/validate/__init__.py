@@ -101,6 +101,9 @@ class SchemaValidator:
             if validator is None:
                 seen.setdefault(("apiVersion", f"{api_version} {kind} is not served"), []).append(label)
                 continue
+            fast = kubernetes.fast_validator(version, api_version, kind)
+            if fast is not None and fast.is_valid(obj):
+                continue  # the common case, decided in Rust; jsonschema explains only what is rejected
             for problem in problems_from_schema_errors(validator.iter_errors(obj), kind, name, "schema", ""):
                 seen.setdefault((problem.path, problem.message), []).append(label)
         return [

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 from referencing import Registry, Resource
 
 from ..chart import KubeVersion, format_kube_version
@@ -42,16 +43,29 @@ def _schema_dir(version: KubeVersion) -> Any:
     return _schema_root() / f"v{version[0]}.{version[1]}.0-local-strict"
 
 
+DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
+
+
+@functools.cache
+def _definitions_document(version: KubeVersion) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((_schema_dir(version) / "_definitions.json").read_text())
+    return document
+
+
 @functools.cache
 def _registry(version: KubeVersion) -> Registry[Any]:
-    definitions = json.loads((_schema_dir(version) / "_definitions.json").read_text())
-    return Resource.from_contents(definitions) @ Registry()
+    return Resource.from_contents(_definitions_document(version)) @ Registry()
+
+
+@functools.cache
+def _fast_registry(version: KubeVersion) -> jsonschema_rs.Registry:
+    return jsonschema_rs.Registry([(DEFINITIONS_URI, _definitions_document(version))])
 
 
 @functools.cache
 def _definitions(version: KubeVersion) -> dict[str, Any]:
     registry = _registry(version)
-    contents = registry.contents("https://kubernetes.io/api/_definitions.json")
+    contents = registry.contents(DEFINITIONS_URI)
     return dict(contents["$defs"])
 
 
@@ -85,6 +99,23 @@ def validator(version: KubeVersion, api_version: str, kind: str) -> jsonschema.D
         return None
     registry = Resource.from_contents(schema) @ _registry(version)
     return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@functools.cache
+def fast_validator(version: KubeVersion, api_version: str, kind: str) -> jsonschema_rs.Validator | None:
+    """The same schema compiled by jsonschema-rs, for the accept path: it answers "valid?" some 300 times faster
+    than jsonschema. Objects it rejects go through `validator`, which explains each failure, so where the two
+    disagree that way it costs time, not correctness. The other way (jsonschema-rs accepting what jsonschema
+    rejects) would hide a problem: tests/package/test_validate.py compares the verdicts on every shipped render
+    and on mutated objects. None when the kind is not served or jsonschema-rs cannot compile the schema.
+    """
+    schema = _load_schema(version, api_version, kind)
+    if schema is None:
+        return None
+    try:
+        return jsonschema_rs.validator_for(schema, registry=_fast_registry(version))
+    except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError):
+        return None
 
 
 @functools.cache

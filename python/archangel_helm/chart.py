@@ -10,8 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from . import yamlio
 from .errors import ConfigurationError
 
 KubeVersion = tuple[int, int]
@@ -32,7 +31,7 @@ class Chart:
 
     @cached_property
     def metadata(self) -> dict[str, Any]:
-        data = yaml.safe_load((self.path / "Chart.yaml").read_text())
+        data = yamlio.load((self.path / "Chart.yaml").read_text())
         if not isinstance(data, dict):
             raise ConfigurationError(f"{self.path / 'Chart.yaml'}: expected a mapping")
         return data

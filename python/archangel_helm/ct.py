@@ -30,6 +30,7 @@ import yaml
 from yamllint import linter  # type: ignore[import-untyped]
 from yamllint.config import YamlLintConfig, YamlLintConfigError  # type: ignore[import-untyped]
 
+from . import yamlio
 from .errors import ConfigurationError
 from .helm import Helm, find_helm
 
@@ -62,7 +63,7 @@ class CtConfig:
     @classmethod
     def load(cls, path: Path) -> CtConfig:
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yamlio.load(path.read_text()) or {}
         except OSError as error:
             raise ConfigurationError(f"{path}: cannot read the chart-testing config ({error.strerror})") from error
         except yaml.YAMLError as error:
@@ -314,7 +315,7 @@ def check_yamllint(chart: Path, lint_conf: Path | None) -> CheckResult:
 
 def _chart_version(text: str, where: str) -> SemVer:
     try:
-        data = yaml.safe_load(text) or {}
+        data = yamlio.load(text) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"{where}: not valid YAML ({error})") from error
     version = data.get("version") if isinstance(data, dict) else None

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from . import yamlio
 from .errors import ConfigurationError
 
 ENVIRONMENTS_FILE = "environments.yaml"
@@ -67,7 +66,7 @@ def find_project_root(start: Path | None = None) -> Path:
 def load_environments(project: Path) -> dict[str, Environment]:
     path = project / ENVIRONMENTS_FILE
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yamlio.load(path.read_text())
     except OSError as error:
         raise ConfigurationError(f"cannot read {path}: {error}") from error
     entries = (document or {}).get("environments")

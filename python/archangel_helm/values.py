@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from . import yamlio
 
 
 def coalesce(base: Any, override: Any) -> Any:
@@ -23,9 +23,9 @@ def coalesce(base: Any, override: Any) -> Any:
 
 
 def merged_values(chart: Path, values_files: Sequence[Path]) -> dict[str, Any]:
-    values: dict[str, Any] = yaml.safe_load((chart / "values.yaml").read_text()) or {}
+    values: dict[str, Any] = yamlio.load((chart / "values.yaml").read_text()) or {}
     for file in values_files:
-        values = coalesce(values, yaml.safe_load(Path(file).read_text()) or {})
+        values = coalesce(values, yamlio.load(Path(file).read_text()) or {})
     return values
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from .. import yamlio
+
 
 class RulesFileError(ValueError):
     """A rules file that is not what Prometheus reads; the message names the file and the rule."""
@@ -75,7 +77,7 @@ def load_rules(paths: Iterable[Path]) -> list[Rule]:
     rules: list[Rule] = []
     for path in paths:
         try:
-            document = yaml.safe_load(path.read_text())
+            document = yamlio.load(path.read_text())
         except (OSError, yaml.YAMLError) as error:
             raise RulesFileError(f"{path}: cannot read: {error}") from error
         rules += parse_rules(document, path.name)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import yamlio
 from ..chart import Chart, format_kube_version
 from ..environments import Environment, ReleaseSpec
 from ..helm import Helm
@@ -44,11 +45,10 @@ def _now() -> str:
 
 def overlay_values(release: ReleaseSpec) -> dict[str, Any]:
     """The environment's values files merged in order (Helm adds the chart's defaults itself)."""
-    import yaml
 
     values: dict[str, Any] = {}
     for file in release.values_files:
-        values = coalesce(values, yaml.safe_load(file.read_text()) or {})
+        values = coalesce(values, yamlio.load(file.read_text()) or {})
     return values
 
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .. import yamlio
 from ..argo import hook_report, sync_waves
 from ..chart import Chart
 from ..errors import ConfigurationError
@@ -232,7 +231,7 @@ class Waiver:
 
 
 def load_waivers(path: Path) -> list[Waiver]:
-    document = yaml.safe_load(path.read_text()) or {}
+    document = yamlio.load(path.read_text()) or {}
     entries = document.get("waivers") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise ConfigurationError(f"{path}: expected a 'waivers' list of {{rule, object, reason}}")

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .. import yamlio
 from ..chart import Chart
 from .problems import Problem
 
@@ -140,9 +139,9 @@ def _deref(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_values_usage(chart: Chart) -> list[Problem]:
-    values = yaml.safe_load((chart.path / "values.yaml").read_text()) or {}
+    values = yamlio.load((chart.path / "values.yaml").read_text()) or {}
     schema_file = chart.path / "values.schema.json"
-    schema = yaml.safe_load(schema_file.read_text()) if schema_file.is_file() else None
+    schema = yamlio.load(schema_file.read_text()) if schema_file.is_file() else None
     references = template_references(chart)
     problems = []
     for leaf in _leaves(values):
@@ -181,4 +180,4 @@ def check_values_usage(chart: Chart) -> list[Problem]:
 
 
 def values_file_leaves(path: Path) -> list[str]:
-    return [".".join(leaf) for leaf in _leaves(yaml.safe_load(path.read_text()) or {})]
+    return [".".join(leaf) for leaf in _leaves(yamlio.load(path.read_text()) or {})]

@@ -90,10 +90,29 @@ def template_references(chart: Chart) -> set[Path_]:
     return {r for r in references if r}
 
 
-def _covers(reference: Path_, leaf: Path_) -> bool:
-    if len(reference) > len(leaf):
+class ReferenceIndex:
+    """Whether a values leaf is read by the templates: some reference (`.Values` path, `*` for a range or an
+    index) is a prefix of the leaf, or the leaf is a prefix of a reference. Lookups instead of a scan of every
+    reference per leaf (a chart has hundreds of each)."""
+
+    def __init__(self, references: set[Path_]) -> None:
+        # leaf is a prefix of a reference: literal prefixes of every reference (a leaf holds no wildcard).
+        self.prefixes = {r[:k] for r in references for k in range(1, len(r) + 1)}
+        # a reference (wildcards allowed) is a prefix of the leaf: references grouped by where their wildcards are.
+        self.by_shape: dict[tuple[int, tuple[int, ...]], set[Path_]] = {}
+        for r in references:
+            wildcards = tuple(i for i, part in enumerate(r) if part == WILDCARD)
+            self.by_shape.setdefault((len(r), wildcards), set()).add(r)
+
+    def covers(self, leaf: Path_) -> bool:
+        if leaf in self.prefixes:
+            return True
+        for (length, wildcards), group in self.by_shape.items():
+            if length <= len(leaf):
+                projected = tuple(WILDCARD if i in wildcards else part for i, part in enumerate(leaf[:length]))
+                if projected in group:
+                    return True
         return False
-    return all(part in (WILDCARD, value) for part, value in zip(reference, leaf, strict=False))
 
 
 def _schema_node(schema: dict[str, Any], root: dict[str, Any], path: Path_) -> list[dict[str, Any]]:
@@ -143,12 +162,13 @@ def check_values_usage(chart: Chart) -> list[Problem]:
     schema_file = chart.path / "values.schema.json"
     schema = yamlio.load(schema_file.read_text()) if schema_file.is_file() else None
     references = template_references(chart)
+    index = ReferenceIndex(references)
     problems = []
     for leaf in _leaves(values):
         dotted = ".".join(leaf)
         if leaf and leaf[0] == "global":
             continue  # read by subcharts and shared helpers by convention
-        if not any(_covers(r, leaf) or _covers(leaf, r) for r in references):
+        if not index.covers(leaf):
             problems.append(
                 Problem("Chart", chart.name, f"values.{dotted}", "no template reads this value", "schema/value-used")
             )

@@ -11,8 +11,8 @@ ENV ?= production
 setup:
 	@bash scripts/setup.sh
 
-plan: setup  ## the main job: render, validate and size both charts for $(ENV)
-	archangel-helm plan $(ENV)
+plan: setup  ## the main job: render, validate and size both charts for $(ENV) (CRD schemas: see scripts/plan.sh)
+	bash scripts/plan.sh $(ENV)
 
 test: setup  ## every test layer (cluster tests skip with the reason when no cluster is reachable)
 	pytest -n auto $(PYTEST_ARGS)

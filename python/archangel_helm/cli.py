@@ -167,7 +167,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     project = args.project or find_project_root()
     environment = load_environment(project, args.environment)
     output = (args.output or project / "build") / environment.name
-    result = plan(environment, _crds(args.crd_dir), output)
+    result = plan(environment, _crds(args.crd_dir), output, missing_crd_schemas=args.missing_crd_schemas)
     if args.json:
         print(json.dumps(plan_json(result), indent=2, default=str))
     else:
@@ -291,6 +291,12 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="output root (default PROJECT/build)")
     p.add_argument("--json", action="store_true")
     _add_crd_arguments(p)
+    p.add_argument(
+        "--missing-crd-schemas",
+        choices=("error", "warn"),
+        default="error",
+        help="a custom resource whose CRD schema is not loaded: a problem (default), or listed apart with a warning",
+    )
     p.set_defaults(func=cmd_plan)
 
     p = commands.add_parser("golden", help="compare (or --update) the normalized golden manifests in tests/golden")

@@ -26,6 +26,8 @@ class PlanResult:
     manifests: dict[str, Manifest] = field(default_factory=dict)
     capacity: list[ReleaseCapacity] = field(default_factory=list)
     problems: list[tuple[str, Problem]] = field(default_factory=list)
+    # Custom resources whose CRD schema was not loaded, when the caller chose to list them rather than fail.
+    unvalidated: list[tuple[str, Problem]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -44,13 +46,21 @@ def render_release(release: ReleaseSpec, kube_version: str | None, api_versions:
     )
 
 
-def plan(environment: Environment, crds: CrdSchemas, output: Path | None) -> PlanResult:
+def plan(
+    environment: Environment, crds: CrdSchemas, output: Path | None, *, missing_crd_schemas: str = "error"
+) -> PlanResult:
+    """Render, validate and size every release. missing_crd_schemas="warn" lists custom resources without a loaded
+    CRD schema apart instead of counting them as problems (for a machine with no CRDs at hand)."""
+    if missing_crd_schemas not in ("error", "warn"):
+        raise ValueError(f"missing_crd_schemas: {missing_crd_schemas!r}; allowed: error, warn")
     result = PlanResult(environment.name)
     for release in environment.releases:
         chart = Chart.load(release.chart)
         manifest = render_release(release, environment.kube_version or None, environment.api_versions)
         validator = SchemaValidator(supported_kube_versions(chart), crds)
-        result.problems += [(release.name, p) for p in validator.validate(manifest)]
+        for problem in validator.validate(manifest):
+            unvalidated = missing_crd_schemas == "warn" and problem.rule == "schema/missing"
+            (result.unvalidated if unvalidated else result.problems).append((release.name, problem))
         result.manifests[release.name] = manifest
         result.capacity.append(release_capacity(release.name, manifest))
         if output is not None:
@@ -65,6 +75,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "environment": result.environment,
         "releases": [asdict(c) for c in result.capacity],
         "problems": [{"release": r, **p.as_dict()} for r, p in result.problems],
+        "unvalidated": [{"release": r, **p.as_dict()} for r, p in result.unvalidated],
     }
 
 
@@ -160,10 +171,16 @@ def _backups_section(result: PlanResult) -> str:
 
 
 def _validation_section(result: PlanResult) -> str:
-    if not result.problems:
-        return "Validation: clean"
-    lines = [f"Validation: {len(result.problems)} problem(s)"]
+    lines = [f"Validation: {len(result.problems)} problem(s)" if result.problems else "Validation: clean"]
     lines += [f"  [{release}] {problem}" for release, problem in result.problems]
+    if result.unvalidated:
+        kinds = sorted({f"{p.kind}" for _, p in result.unvalidated})
+        lines += [
+            f"WARNING: {len(result.unvalidated)} custom resources NOT validated, no CRD schema loaded for "
+            f"{', '.join(kinds)}.",
+            "  Load them with `archangel-helm crds fetch`, --crd-dir DIR or $ARCHANGEL_CRD_SCHEMAS "
+            "(e.g. `kubectl get crd -o yaml` from the target cluster).",
+        ]
     return "\n".join(lines)
 
 

@@ -146,3 +146,22 @@ def test_a_core_command_does_not_import_the_plugins() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_plan_without_crd_schemas_fails_unless_told_to_list_them_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "no-crds"
+    empty.mkdir()
+    monkeypatch.setenv("ARCHANGEL_CRD_SCHEMAS", str(empty))
+    common = ["plan", "production", "--project", str(PROJECT), "-o", str(tmp_path / "out")]
+    assert main(common) == 1
+    strict = capsys.readouterr().out
+    assert "no schema for monitoring.coreos.com/v1 ServiceMonitor" in strict
+    assert main([*common, "--missing-crd-schemas", "warn"]) == 0
+    listed = capsys.readouterr().out
+    assert "Validation: clean" in listed
+    assert "custom resources NOT validated, no CRD schema loaded for AlertmanagerConfig, DestinationRule" in listed
+    plan_data = json.loads((tmp_path / "out" / "production" / "plan.json").read_text())
+    assert plan_data["problems"] == []
+    assert {p["kind"] for p in plan_data["unvalidated"]} >= {"ServiceMonitor", "VerticalPodAutoscaler"}

@@ -14,7 +14,8 @@ if [ -z "${ARCHANGEL_CRD_SCHEMAS:-}" ]; then
   if [ -d ../shared/crd-schemas ]; then
     ARCHANGEL_CRD_SCHEMAS=$(cd ../shared/crd-schemas && pwd)
     export ARCHANGEL_CRD_SCHEMAS
-  elif [ ! -d "$fetched" ] && ! archangel-helm crds fetch >/dev/null 2>&1; then
+  elif [ -z "$(find "$fetched" -type f \( -name '*.yaml' -o -name '*.json' \) 2>/dev/null | head -n 1)" ] \
+      && ! archangel-helm crds fetch >/dev/null 2>&1; then
     echo "plan: no CRD schemas (no \$ARCHANGEL_CRD_SCHEMAS, no ../shared/crd-schemas, and \`archangel-helm crds fetch\` could not download them)" >&2
     if [ "${STRICT_CRDS:-0}" = 1 ]; then
       echo "plan: STRICT_CRDS=1: custom resources without a schema are errors" >&2

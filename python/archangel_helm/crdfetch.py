@@ -99,9 +99,11 @@ def _http_get(url: str) -> bytes:
 def fetch(
     directory: Path, base_url: str = RAW_BASE, get: Getter = _http_get, log: Callable[[str], None] = print
 ) -> list[Path]:
-    """Download every source into directory; each must parse and define the kinds it is pinned for."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    """Download every source into directory; each must parse and define the kinds it is pinned for.
+
+    All or nothing: every file is downloaded and checked before the first is written, so a failed fetch (no
+    network) leaves no half-filled directory that later runs would take for a set of CRD schemas."""
+    downloaded: list[tuple[CrdSource, bytes]] = []
     for source in SOURCES:
         url = source.url(base_url)
         try:
@@ -119,6 +121,10 @@ def fetch(
         missing = set(source.kinds) - defined
         if missing:
             raise ConfigurationError(f"{url} does not define {sorted(missing)} (it defines {sorted(defined)})")
+        downloaded.append((source, data))
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source, data in downloaded:
         target = directory / source.file_name
         fd, staging = tempfile.mkstemp(dir=directory, prefix=".fetch-", suffix=".yaml")
         with os.fdopen(fd, "wb") as handle:

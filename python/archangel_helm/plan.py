@@ -171,7 +171,12 @@ def _backups_section(result: PlanResult) -> str:
 
 
 def _validation_section(result: PlanResult) -> str:
-    lines = [f"Validation: {len(result.problems)} problem(s)" if result.problems else "Validation: clean"]
+    if result.problems:
+        lines = [f"Validation: {len(result.problems)} problem(s)"]
+    elif result.unvalidated:
+        lines = ["Validation: built-in objects clean; custom resources not validated (below)"]
+    else:
+        lines = ["Validation: clean"]
     lines += [f"  [{release}] {problem}" for release, problem in result.problems]
     if result.unvalidated:
         kinds = sorted({f"{p.kind}" for _, p in result.unvalidated})

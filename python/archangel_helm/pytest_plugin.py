@@ -24,7 +24,7 @@ from .chart import Chart
 from .helm import Helm, find_helm
 from .manifest import Manifest
 from .render import render
-from .validate import CrdSchemas, SchemaValidator, default_crd_directories, supported_kube_versions
+from .validate import CrdSchemas, SchemaValidator, default_crd_directories, holds_crd_files, supported_kube_versions
 
 
 class RenderChart(Protocol):
@@ -85,7 +85,7 @@ def render_chart(helm: Helm, pytestconfig: pytest.Config) -> RenderChart:
 def crd_schemas(pytestconfig: pytest.Config) -> CrdSchemas:
     """CRD schemas from --crd-schemas, $ARCHANGEL_CRD_SCHEMAS or `crds fetch`; skips when there are none."""
     directories = [Path(d) for d in pytestconfig.getoption("crd_schemas")] or default_crd_directories()
-    existing = [d for d in directories if d.is_dir()]
+    existing = [d for d in directories if holds_crd_files(d)]
     if not existing:
         pytest.skip(
             "no CRD schemas: pass --crd-schemas DIR, set ARCHANGEL_CRD_SCHEMAS, or run `archangel-helm crds fetch`"

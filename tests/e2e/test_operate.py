@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import kmock as kmock_lib
 import pytest
 
+from archangel_helm.environments import load_environment
 from archangel_helm.helm import find_helm
 from archangel_helm.operate.cluster import OPTIONAL_APIS
+from archangel_helm.operate.preflight import FEATURES, Feature
+from archangel_helm.values import merged_values
 from tests.conftest import PROJECT
 from tests.e2e.conftest import KubeEmulator
 
@@ -78,7 +82,13 @@ def rows(out: str) -> list[str]:
 
 
 async def deploy(kube: KubeEmulator, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    extra = {"ARCHANGEL_CRD_SCHEMAS": os.environ.get("ARCHANGEL_CRD_SCHEMAS", ""), **(env or {})}
+    """Run the CLI against the emulator. Unless the test brings its own, helm is a recording helm with release
+    revision 4 installed (the emulator cannot hold Helm's release records)."""
+    env = dict(env or {})
+    if "ARCHANGEL_HELM" not in env:
+        helm, _ = recording_helm(kube.kubeconfig.parent, existing_revision=4)
+        env["ARCHANGEL_HELM"] = str(helm)
+    extra = {"ARCHANGEL_CRD_SCHEMAS": os.environ.get("ARCHANGEL_CRD_SCHEMAS", ""), **env}
     old = {k: os.environ.get(k) for k in extra}
     os.environ.update(extra)
     try:
@@ -102,32 +112,55 @@ async def test_preflight_table_lists_every_optional_api(kube: KubeEmulator, tmp_
         assert ("not served" in row) == (api == "keda.sh/v1alpha1/ScaledObject"), row
     assert any(r.startswith("PASS kubernetes version (archangel) server v1.33.4") for r in rows(out))
     assert "PASS namespace archangel exists, Pod Security enforce=restricted" in rows(out)
+    assert any(r.startswith("PASS cluster context emulator -> http://127.0.0.1:") for r in rows(out)), out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["checks"][0]["step"] == "preflight"
 
 
-@pytest.mark.parametrize(
-    ("missing", "value"),
-    [
-        ("autoscaling.k8s.io/v1/VerticalPodAutoscaler", "archangel: core.verticalPodAutoscaler.enabled"),
-        ("custom.metrics.k8s.io/v1beta1", "archangel: agents.autoscaling.podsMetrics"),
-        ("metrics.k8s.io/v1beta1", "archangel: agents.autoscaling.enabled"),
-        ("networking.istio.io/v1/VirtualService", "archangel: istio.virtualService.enabled"),
-        ("gateway.networking.k8s.io/v1/HTTPRoute", "archangel: gateway.enabled"),
-        ("snapshot.storage.k8s.io/v1/VolumeSnapshot", "archangel: backup.volumeSnapshots.enabled"),
-        ("monitoring.coreos.com/v1/ServiceMonitor", "archangel: metrics.serviceMonitor.enabled"),
-    ],
-)
+def production_values(chart: str) -> dict[str, Any]:
+    release = load_environment(PROJECT, "production").release_for_chart(chart)
+    return merged_values(release.chart, release.values_files)
+
+
+ENABLED_FEATURES = [f for f in FEATURES if f.enabled(production_values(f.chart))]
+DISABLED_FEATURES = [f for f in FEATURES if not f.enabled(production_values(f.chart))]
+DECLARED = set(load_environment(PROJECT, "production").api_versions)
+
+
+@pytest.mark.parametrize("feature", ENABLED_FEATURES, ids=lambda f: f"{f.chart}:{f.value}")
 async def test_an_enabled_feature_without_its_api_fails_naming_the_value(
-    kube: KubeEmulator, tmp_path: Path, missing: str, value: str
+    kube: KubeEmulator, tmp_path: Path, feature: Feature
 ) -> None:
-    make_cluster(kube, without={missing})
+    make_cluster(kube, without={feature.api})
     code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
     assert code == 1
-    row = next(line for line in out.splitlines() if value in line)
+    row = next(line for line in out.splitlines() if f"{feature.chart}: {feature.value}" in line)
     assert row.strip().startswith("FAIL")
-    assert f"enabled in production.yaml but the cluster does not serve {missing}" in row
+    assert f"the cluster does not serve {feature.api}" in row
     assert "FAILED at preflight." in out
+
+
+@pytest.mark.parametrize("feature", DISABLED_FEATURES, ids=lambda f: f"{f.chart}:{f.value}")
+async def test_a_disabled_feature_does_not_need_its_api(kube: KubeEmulator, tmp_path: Path, feature: Feature) -> None:
+    make_cluster(kube, without={feature.api})
+    _code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    assert not any(f"{feature.chart}: {feature.value}" in r and r.startswith("FAIL") for r in rows(out)), out
+
+
+@pytest.mark.parametrize("api", sorted(OPTIONAL_APIS), ids=str)
+async def test_each_missing_optional_api_is_reported_and_fails_when_the_environment_declares_it(
+    kube: KubeEmulator, tmp_path: Path, api: str
+) -> None:
+    make_cluster(kube, without={api})
+    code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    row = next(r for r in rows(out) if f"API: {OPTIONAL_APIS[api]}" in r)
+    if api in DECLARED:
+        assert row == f"FAIL API: {OPTIONAL_APIS[api]} missing: environments.yaml says production clusters serve {api}"
+        assert code == 1
+    else:
+        assert row == f"PASS API: {OPTIONAL_APIS[api]} not served ({api})"
+    used_by = [f for f in ENABLED_FEATURES if f.api == api]
+    assert (code == 1) == (api in DECLARED or bool(used_by)), out
 
 
 async def test_an_unsupported_kubernetes_version_fails(kube: KubeEmulator, tmp_path: Path) -> None:
@@ -141,22 +174,59 @@ async def test_dry_run_renders_against_the_clusters_apis_and_changes_nothing(
     kube: KubeEmulator, tmp_path: Path
 ) -> None:
     make_cluster(kube)
-    code, out, err = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    helm, log = recording_helm(tmp_path, existing_revision=6)
+    code, out, err = await deploy(
+        kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path), env={"ARCHANGEL_HELM": str(helm)}
+    )
     assert code == 0, out + err
     assert "archangel: " in out
-    assert "objects would be applied" in out
+    assert "objects would be applied; helm would upgrade revision 6" in out
     assert kube.writes() == []
+    upgrades = [c for c in calls(log) if c["args"][0] == "upgrade"]
+    assert [c["args"][1] for c in upgrades] == ["archangel-monitoring", "archangel"]
+    assert all("--dry-run" in c["args"] and "--wait" not in c["args"] for c in upgrades)
+    assert upgrades[1]["values"]["core"]["replicas"] == 3
     report = (tmp_path / "report.md").read_text()
     assert "**Outcome: dry run: nothing was changed**" in report
+
+
+async def test_a_dry_run_with_schema_problems_fails(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    code, out, _ = await deploy(
+        kube,
+        "deploy",
+        "production",
+        "--dry-run",
+        "--report-dir",
+        str(tmp_path),
+        env={"ARCHANGEL_CRD_SCHEMAS": str(tmp_path / "no-crds")},
+    )
+    assert code == 1
+    assert "FAILED at dry run." in out
+    assert "no schema for monitoring.coreos.com/v1 ServiceMonitor" in out
+    assert "nothing was changed" in out
+
+
+async def test_a_dry_run_that_helm_refuses_fails(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    helm, _ = recording_helm(tmp_path, existing_revision=6, fail_release="archangel")
+    code, out, _ = await deploy(
+        kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path), env={"ARCHANGEL_HELM": str(helm)}
+    )
+    assert code == 1
+    assert "archangel: helm --dry-run failed: Error: UPGRADE FAILED: context deadline exceeded" in out
 
 
 # --- Helm interplay: a recording helm ---------------------------------------------------------------------------
 
 
-def recording_helm(tmp_path: Path, existing_revision: int | None, fail_release: str | None = None) -> tuple[Path, Path]:
+def recording_helm(
+    tmp_path: Path, existing_revision: int | None, fail_release: str | None = None, backup_check: str = "Succeeded"
+) -> tuple[Path, Path]:
     """A helm that runs the real one for local work (version, show) and records what would touch the cluster.
 
-    Its status JSON has the fields `helm status -o json` prints; like Helm it omits empty notes (`omitempty`)."""
+    Its status JSON has the fields `helm status -o json` prints, hooks with their last run included; like Helm it
+    omits empty notes (`omitempty`). backup_check is the phase recorded for the backup configuration hook."""
     log = tmp_path / "helm-calls.jsonl"
     real = find_helm().executable
     script = tmp_path / "helm"
@@ -170,8 +240,16 @@ with open({str(log)!r}, "a") as handle:
     handle.write(json.dumps({{"args": args, "values": json.loads(stdin) if stdin else None}}) + "\\n")
 name = args[1]
 namespace = args[args.index("--namespace") + 1] if "--namespace" in args else "default"
+def hook(hook_name, kind, events, phase):
+    return {{"name": hook_name, "kind": kind, "path": "templates/hooks.yaml", "events": events,
+            "manifest": "kind: " + kind + "\\nmetadata:\\n  name: " + hook_name + "\\n",
+            "last_run": {{"started_at": "2026-11-28T05:00:00Z", "completed_at": "2026-11-28T05:00:09Z", "phase": phase}}}}
+hooks = [hook(name + "-secrets-hook", "Role", ["pre-install", "pre-upgrade"], "Succeeded"),
+         hook(name + "-secrets-hook", "Job", ["pre-install", "pre-upgrade"], "Succeeded"),
+         hook(name + "-backup-check", "Job", ["post-install", "post-upgrade"], {backup_check!r}),
+         hook(name + "-test", "Pod", ["test"], "")] if name == "archangel" else []
 def status(version):
-    return {{"name": name, "namespace": namespace, "version": version, "config": {{}}, "manifest": "", "hooks": [],
+    return {{"name": name, "namespace": namespace, "version": version, "config": {{}}, "manifest": "", "hooks": hooks,
             "info": {{"status": "deployed", "last_deployed": "2026-11-28T05:00:00Z", "description": "recorded"}}, "chart": {{"metadata": {{"apiVersion": "v2", "name": name, "version": "0.1.0", "appVersion": "1.0.0"}}}}}}
 if args[0] == "status":
     if {existing_revision!r} is None:
@@ -288,6 +366,18 @@ def healthy(kube: KubeEmulator, retention: str = "30d") -> None:
         body["metadata"].setdefault("labels", labels)
         server.objects[kmock_lib.resource(group, version, plural), "archangel", name] = body
 
+    server.objects[
+        kmock_lib.resource("apps", "v1", "statefulsets"), "monitoring", "archangel-monitoring-pushgateway"
+    ] = {
+        "metadata": {
+            "name": "archangel-monitoring-pushgateway",
+            "namespace": "monitoring",
+            "generation": 2,
+            "labels": {"app.kubernetes.io/instance": "archangel-monitoring"},
+        },
+        "spec": {"replicas": 1},
+        "status": {"readyReplicas": 1, "updatedReplicas": 1, "observedGeneration": 2},
+    }
     for name, replicas in (("archangel-core", 3), ("archangel-agents", 3)):
         put(
             "apps",
@@ -364,6 +454,10 @@ async def test_verify_passes_on_a_healthy_cluster_and_writes_the_report(kube: Ku
         "PASS Prometheus targets",
         "PASS critical alerts",
         "PASS Prometheus retention 30d (size cap 45GB); needs >= 30d",
+        "PASS rollout StatefulSet/archangel-monitoring-pushgateway 1/1 ready, 1 updated",
+        "PASS release archangel revision 4 deployed",
+        "PASS hook Job/archangel-backup-check last run: Succeeded (archangel)",
+        "PASS hook Job/archangel-secrets-hook last run: Succeeded (archangel)",
     ):
         assert any(r.startswith(expected) for r in rows(out)), out
     assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
@@ -479,3 +573,64 @@ async def test_verify_fails_when_prometheus_keeps_less_than_thirty_days(kube: Ku
     code, out, _ = await deploy(kube, "verify", "production", "--skip-load-check", "--report-dir", str(tmp_path))
     assert code == 1
     assert "FAIL Prometheus retention 2w (size cap 45GB); needs >= 30d" in rows(out)
+
+
+async def test_verify_fails_when_the_backup_configuration_check_failed(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    healthy(kube)
+    helm, _ = recording_helm(tmp_path, existing_revision=4, backup_check="Failed")
+    code, out, _ = await deploy(
+        kube,
+        "verify",
+        "production",
+        "--skip-load-check",
+        "--report-dir",
+        str(tmp_path),
+        env={"ARCHANGEL_HELM": str(helm)},
+    )
+    assert code == 1
+    assert "FAIL hook Job/archangel-backup-check last run: Failed (archangel)" in rows(out)
+
+
+async def test_verify_fails_while_a_rollout_has_not_observed_the_new_spec(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    healthy(kube)
+    deployments = kmock_lib.resource("apps", "v1", "deployments")
+    kube.server.objects[deployments, "archangel", "archangel-core"].patch(
+        {"metadata": {"generation": 5}, "status": {"observedGeneration": 4}}
+    )
+    code, out, _ = await deploy(kube, "verify", "production", "--skip-load-check", "--report-dir", str(tmp_path))
+    assert code == 1
+    assert (
+        "FAIL rollout Deployment/archangel-core 3/3 ready, 3 updated; generation 5 not yet observed (controller at 4)"
+        in rows(out)
+    )
+
+
+async def test_verify_judges_each_backup_by_its_own_schedule(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    healthy(kube)
+    cronjobs = kmock_lib.resource("batch", "v1", "cronjobs")
+    two_days_ago = "2026-01-01T00:00:00Z"
+    kube.server.objects[cronjobs, "archangel", "archangel-backup-vectorstore"] = {
+        "metadata": {
+            "name": "archangel-backup-vectorstore",
+            "namespace": "archangel",
+            "labels": {"app.kubernetes.io/instance": "archangel"},
+        },
+        "spec": {"schedule": "0 3 * * 0"},
+        "status": {"lastSuccessfulTime": two_days_ago},
+    }
+    kube.server.objects[cronjobs, "archangel", "archangel-backup-database"].patch(
+        {"status": {"lastSuccessfulTime": two_days_ago}}
+    )
+    from archangel_helm.operate.verify import check_backups
+
+    def get(path: str) -> Any:
+        return {"items": [o for (r, ns, _), o in kube.server.objects.items() if r == cronjobs and ns == "archangel"]}
+
+    rows_ = {r.name: r for r in check_backups(get, "archangel", "archangel", datetime(2026, 1, 3, tzinfo=UTC))}
+    assert rows_["CronJob archangel-backup-database"].status.value == "fail"
+    assert rows_["CronJob archangel-backup-database"].detail == "last success 48.0 h ago (limit 26 h for 0 2 * * *)"
+    assert rows_["CronJob archangel-backup-vectorstore"].status.value == "pass"
+    assert rows_["CronJob archangel-backup-vectorstore"].detail == "last success 48.0 h ago (limit 170 h for 0 3 * * 0)"

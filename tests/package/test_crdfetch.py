@@ -75,8 +75,31 @@ def test_fetch_refuses_a_file_that_lacks_the_pinned_kind(upstream: tuple[str, Pa
 def test_fetch_without_network_explains_the_offline_alternative(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["crds", "fetch", "--dir", str(tmp_path), "--base-url", "http://127.0.0.1:9"]) == 2
+    target = tmp_path / "crds"
+    assert main(["crds", "fetch", "--dir", str(target), "--base-url", "http://127.0.0.1:9"]) == 2
     assert "kubectl get crd -o yaml" in capsys.readouterr().err
+    assert not target.exists()  # nothing half-written that a later run could take for CRD schemas
+
+
+def test_a_fetch_that_fails_midway_writes_nothing(upstream: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = upstream
+    last = SOURCES[-1]
+    (root / last.repository / last.commit / last.path).unlink()
+    with pytest.raises(ConfigurationError, match="could not download"):
+        fetch(tmp_path / "crds", base_url=base, log=lambda _: None)
+    assert not (tmp_path / "crds").exists()
+
+
+def test_an_empty_fetch_directory_is_not_a_source_of_schemas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archangel_helm.validate import default_crd_directories, holds_crd_files
+
+    monkeypatch.delenv("ARCHANGEL_CRD_SCHEMAS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "archangel-helm" / "crds").mkdir(parents=True)
+    assert default_crd_directories() == []
+    (tmp_path / "archangel-helm" / "crds" / "x.yaml").write_text("kind: CustomResourceDefinition\n")
+    assert default_crd_directories() == [tmp_path / "archangel-helm" / "crds"]
+    assert holds_crd_files(tmp_path / "archangel-helm" / "crds")
 
 
 def test_every_source_is_pinned_to_a_full_commit() -> None:

@@ -1,7 +1,11 @@
-"""The deployment report (Markdown, JSON, HTML) against checked-in goldens, built from a fixed report whose
-load figures come from the real load-check summariser over deterministic samples.
+"""The deployment report (Markdown, JSON, HTML).
 
-Rewrite the goldens after an intended change with `pytest tests/package/test_deploy_report.py --update-snapshots`."""
+The goldens are rendered from report.json files recorded from real runs against the Kubernetes API emulator
+(tests/fixtures/reports: `verify` with the load check against a local server, and a `deploy` whose
+verification fails), so they show exactly what an operator gets. Re-record them by running those two tests of
+tests/e2e/test_operate.py with --basetemp and copying report.json; rewrite the goldens after an intended change
+with `pytest tests/package/test_deploy_report.py --update-snapshots`. A hand-built report, whose load figures
+come from the real summariser over deterministic samples, covers escaping and the figures."""
 
 from __future__ import annotations
 
@@ -69,15 +73,42 @@ def fixed_report() -> report.DeployReport:
     )
 
 
-@pytest.mark.parametrize("name", ["report.md", "report.json", "report.html"])
-def test_report_matches_golden(name: str, tmp_path: Path, pytestconfig: pytest.Config) -> None:
-    report.write(fixed_report(), tmp_path)
-    rendered = (tmp_path / name).read_text()
-    golden = GOLDEN / f"deploy-succeeded.{name.split('.')[1]}"
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+RUNS = ["verify-production", "deploy-production-failed-verification"]
+
+
+@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("suffix", ["md", "html"])
+def test_report_of_a_recorded_run_matches_golden(run: str, suffix: str, pytestconfig: pytest.Config) -> None:
+    recorded = report.DeployReport.from_dict(json.loads((RECORDED / f"{run}.json").read_text()))
+    rendered = report.markdown(recorded) if suffix == "md" else report.html_page(recorded)
+    golden = GOLDEN / f"{run}.{suffix}"
     if pytestconfig.getoption("update_snapshots"):
         golden.write_text(rendered)
     assert golden.exists(), f"{golden} is missing; create it with --update-snapshots"
-    assert rendered == golden.read_text(), f"{name} differs from {golden}; rerun with --update-snapshots if intended"
+    assert rendered == golden.read_text(), f"{golden} differs; rerun with --update-snapshots if intended"
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_recorded_reports_round_trip_through_json(run: str) -> None:
+    data = json.loads((RECORDED / f"{run}.json").read_text())
+    assert report.DeployReport.from_dict(data).as_dict() == data
+
+
+def test_the_recorded_deploy_names_what_failed_and_how_to_roll_back() -> None:
+    recorded = json.loads((RECORDED / "deploy-production-failed-verification.json").read_text())
+    assert recorded["outcome"] == "failed at verification"
+    assert recorded["releases"]["archangel"]["objects"]["Deployment"] == 2
+    assert "roll back: helm rollback archangel 4 -n archangel --wait" in recorded["next_steps"]
+    text = report.markdown(report.DeployReport.from_dict(recorded))
+    assert "| archangel | archangel-0.1.0 | archangel | 5 (from 4) | " in text
+
+
+def test_the_recorded_verify_carries_the_load_histogram() -> None:
+    recorded = report.DeployReport.from_dict(json.loads((RECORDED / "verify-production.json").read_text()))
+    assert recorded.load is not None
+    assert recorded.load["verdict"]["passed"] is True
+    assert report.html_page(recorded).count("<rect ") == len(recorded.load["histogram"]["counts"])
 
 
 def test_json_report_round_trips() -> None:

@@ -19,7 +19,7 @@ from ..helm import find_helm
 from . import report as reports
 from . import verify
 from .checks import CheckResult, Status, table
-from .connect import connect
+from .connect import connect, describe
 from .deploy import Deployer, DeployOptions
 from .report import DeployReport
 
@@ -51,7 +51,7 @@ def _options(args: argparse.Namespace, dry_run: bool = False) -> DeployOptions:
 def _connect_or_report(deployer: Deployer, args: argparse.Namespace) -> Any:
     """The cluster connection, or None after recording the failure as the first preflight check."""
     try:
-        return connect(args.kubeconfig, args.context)
+        api_client = connect(args.kubeconfig, args.context)
     except ConfigurationError as error:
         deployer.report.checks.append(CheckResult("preflight", "cluster", Status.FAIL, str(error)))
         print("Preflight\n" + table(deployer.report.checks))
@@ -63,6 +63,8 @@ def _connect_or_report(deployer: Deployer, args: argparse.Namespace) -> Any:
             ],
         )
         return None
+    deployer.connection = describe(api_client, args.kubeconfig, args.context)
+    return api_client
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -87,6 +89,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from .cluster import discover
 
         cluster = await asyncio.to_thread(discover, api_client, {r.namespace for r in environment.releases})
+        deployer.report.versions["kubernetes"] = cluster.git_version or ".".join(map(str, cluster.version))
         return await deployer.verify_and_measure(verify.api_getter(api_client), cluster)
 
     report = asyncio.run(run())

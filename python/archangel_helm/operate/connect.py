@@ -34,6 +34,20 @@ def connect(kubeconfig: str | None, context: str | None, timeout: float = 5.0) -
     return api_client
 
 
+def describe(api_client: Any, kubeconfig: str | None, context: str | None) -> str:
+    """Which context and API server this run talks to, for the first preflight row."""
+    import kubernetes
+
+    name = context
+    if name is None:
+        try:
+            _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            name = str(active.get("name")) if active else None
+        except (kubernetes.config.ConfigException, OSError, TypeError):
+            name = None
+    return f"context {name or '(default)'} -> {api_client.configuration.host}"
+
+
 def get_json(api_client: Any, path: str, timeout: float | None = 30.0) -> Any:
     """GET a path of the Kubernetes API (query string allowed) and decode the JSON, as the client's own typed
     calls would; HTTP errors raise the client's ApiException. Non-JSON bodies (proxied endpoints) come back as text."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,13 @@ def overlay_values(release: ReleaseSpec) -> dict[str, Any]:
     return values
 
 
+def _helm_message(error: Any) -> str:
+    """Helm's own words from a pyhelm3 error (its stderr), or the error itself."""
+    stderr = getattr(error, "stderr", None)
+    text = stderr.decode(errors="replace").strip() if isinstance(stderr, bytes) else str(error)
+    return text or str(error) or type(error).__name__
+
+
 def cluster_kube_version(cluster: ClusterInfo) -> str:
     return ".".join(map(str, cluster.version)) + ".0"
 
@@ -77,6 +85,7 @@ class Deployer:
         self.helm = helm
         self.options = options
         self.print = printer
+        self.connection = ""  # "context X -> https://server", set once connected
         self.report = DeployReport(
             environment.name,
             "dry-run" if options.dry_run else "deploy",
@@ -99,62 +108,96 @@ class Deployer:
         cluster = await asyncio.to_thread(discover, api_client, {r.namespace for r in self.environment.releases})
         self.report.versions["kubernetes"] = cluster.git_version or format_kube_version(cluster.version)
         preflight = run_preflight(self.environment, cluster, self.helm)
+        if self.connection:
+            preflight.insert(0, CheckResult("preflight", "cluster", Status.PASS, self.connection))
         self.report.checks += preflight
         self.print("Preflight\n" + table(preflight))
         if failed(preflight):
             return self.stop("preflight", [f"{r.name}: {r.detail}" for r in failed(preflight)])
         if self.options.dry_run:
-            return self._dry_run(cluster)
+            return await self._dry_run(cluster)
         get = verify.api_getter(api_client)
         for release in self.environment.releases:
-            outcome = await self._install(release, get)
+            outcome = await self._install(release, get, cluster)
             if outcome is not None:
                 return outcome
         return await self.verify_and_measure(get, cluster)
 
-    def _dry_run(self, cluster: ClusterInfo) -> DeployReport:
+    async def _dry_run(self, cluster: ClusterInfo) -> DeployReport:
+        """Render and validate each release against the APIs the cluster serves, then let Helm itself dry-run the
+        upgrade (`helm upgrade --install --dry-run`: it reads the release history and renders with the cluster's
+        capabilities), changing nothing."""
+        from pyhelm3.errors import Error as HelmError
+
         kube_version = cluster_kube_version(cluster)
         crds = CrdSchemas.from_directories(*[d for d in default_crd_directories() if d.is_dir()])
+        client = self._client()
+        problems_found: list[str] = []
         for release in self.environment.releases:
             chart = Chart.load(release.chart)
             manifest = render_release(release, kube_version, sorted(cluster.api_versions))
             problems = SchemaValidator(supported_kube_versions(chart), crds).validate(manifest)
             objects = dict(sorted(manifest.kinds().items()))
+            previous = await self._current_revision(client, release)
+            try:
+                helm_chart = await client.get_chart(release.chart)
+                await client.install_or_upgrade_release(
+                    release.name, helm_chart, overlay_values(release), namespace=release.namespace, dry_run=True
+                )
+                helm_detail, helm_ok = (
+                    f"helm would {'upgrade revision ' + str(previous) if previous else 'install'}",
+                    True,
+                )
+            except HelmError as error:
+                helm_detail, helm_ok = f"helm --dry-run failed: {_helm_message(error).splitlines()[-1]}", False
             self.report.releases[release.name] = {
                 "chart": f"{chart.name}-{chart.version}",
                 "namespace": release.namespace,
-                "revision": "-",
+                "revision": previous or "-",
                 "objects": objects,
             }
-            status = Status.FAIL if problems else Status.PASS
-            detail = f"{len(manifest)} objects would be applied" + (
+            ok = helm_ok and not problems
+            detail = f"{len(manifest)} objects would be applied; {helm_detail}" + (
                 f"; {len(problems)} schema problems" if problems else ""
             )
-            self.report.checks.append(CheckResult("render", release.name, status, detail))
+            self.report.checks.append(CheckResult("render", release.name, Status.PASS if ok else Status.FAIL, detail))
             self.print(f"{release.name}: {detail} ({', '.join(f'{v} {k}' for k, v in objects.items())})")
+            for problem in problems:
+                self.print(f"  {problem}")
+            problems_found += [f"{release.name}: {p}" for p in problems]
+            if not helm_ok:
+                problems_found.append(f"{release.name}: {helm_detail}")
+        if problems_found:
+            return self.stop("dry run", [*problems_found[:20], "nothing was changed"])
         self.report.outcome = "dry run: nothing was changed"
         self.report.finished_at = _now()
         self.report.next_steps = [f"run `archangel-helm deploy {self.environment.name}` to apply"]
         return self.report
 
-    async def _install(self, release: ReleaseSpec, get: verify.Get) -> DeployReport | None:
+    def _client(self) -> Any:
         from pyhelm3 import Client
-        from pyhelm3.errors import Error as HelmError
-        from pyhelm3.errors import ReleaseNotFoundError
 
-        client = Client(
+        return Client(
             executable=self.helm.executable,
             kubeconfig=Path(self.options.kubeconfig) if self.options.kubeconfig else None,
             kubecontext=self.options.context,
             default_timeout=self.options.timeout,
         )
-        chart = await client.get_chart(release.chart)
+
+    async def _current_revision(self, client: Any, release: ReleaseSpec) -> int | None:
+        from pyhelm3.errors import ReleaseNotFoundError
+
         try:
-            previous: int | None = (
-                await client.get_current_revision(release.name, namespace=release.namespace)
-            ).revision
+            return int((await client.get_current_revision(release.name, namespace=release.namespace)).revision)
         except ReleaseNotFoundError:
-            previous = None
+            return None
+
+    async def _install(self, release: ReleaseSpec, get: verify.Get, cluster: ClusterInfo) -> DeployReport | None:
+        from pyhelm3.errors import Error as HelmError
+
+        client = self._client()
+        chart = await client.get_chart(release.chart)
+        previous = await self._current_revision(client, release)
         action = "upgrading" if previous else "installing"
         self.print(f"\n{action} {release.name} ({chart.metadata.name} {chart.metadata.version}) in {release.namespace}")
         watcher = asyncio.create_task(self._watch(get, release))
@@ -169,7 +212,7 @@ class Deployer:
                 timeout=self.options.timeout,
             )
         except HelmError as error:
-            message = error.stderr.decode(errors="replace").strip() if isinstance(error.stderr, bytes) else str(error)
+            message = _helm_message(error)
             self.report.checks.append(CheckResult("deploy", release.name, Status.FAIL, message[-1500:]))
             rollback = (
                 f"roll back: helm rollback {release.name} {previous} -n {release.namespace} --wait"
@@ -191,11 +234,13 @@ class Deployer:
         self.report.checks.append(
             CheckResult("deploy", release.name, Status.PASS, f"revision {revision.revision} {revision.status.value}")
         )
+        manifest = render_release(release, cluster_kube_version(cluster), sorted(cluster.api_versions))
         self.report.releases[release.name] = {
             "chart": f"{chart.metadata.name}-{chart.metadata.version}",
             "namespace": release.namespace,
             "revision": revision.revision,
             "previous_revision": previous,
+            "objects": dict(sorted(manifest.kinds().items())),
         }
         self.report.versions[release.name] = (
             f"{chart.metadata.name} {chart.metadata.version}, app {chart.metadata.app_version}"
@@ -220,15 +265,16 @@ class Deployer:
         cores = core_service(self.environment, cluster)
         results: list[CheckResult] = []
         for release in self.environment.releases:
-            if release.chart.name == "archangel":
-                results += await asyncio.to_thread(
-                    verify.verify_release,
-                    get,
-                    environment=self.environment,
-                    namespace=release.namespace,
-                    release=release.name,
-                    core=cores.get(release.name),
-                )
+            results += await asyncio.to_thread(
+                verify.verify_release,
+                get,
+                environment=self.environment,
+                namespace=release.namespace,
+                release=release.name,
+                core=cores.get(release.name),
+                application=release.chart.name == "archangel",
+            )
+            results += await asyncio.to_thread(self._hook_results, release)
         results += await asyncio.to_thread(verify.check_prometheus, get, self.environment)
         self.report.checks += results
         self.print("\nVerification\n" + table(results))
@@ -246,11 +292,52 @@ class Deployer:
         ]
         return self.report
 
+    def _hook_results(self, release: ReleaseSpec) -> list[CheckResult]:
+        """What Helm recorded about the release's hooks (the secrets hook, the backup configuration check)."""
+        args = ["status", release.name, "--namespace", release.namespace, "--output", "json"]
+        if self.options.kubeconfig:
+            args += ["--kubeconfig", self.options.kubeconfig]
+        if self.options.context:
+            args += ["--kube-context", self.options.context]
+        done = self.helm.run(args, timeout=60)
+        if done.returncode != 0:
+            message = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return [CheckResult(verify.STEP, f"release {release.name}", Status.FAIL, f"helm status: {message}")]
+        try:
+            status = json.loads(done.stdout)
+        except ValueError:
+            return [CheckResult(verify.STEP, f"release {release.name}", Status.FAIL, "helm status: not JSON")]
+        state = (status.get("info") or {}).get("status", "?")
+        metadata = (status.get("chart") or {}).get("metadata") or {}
+        chart = f"{metadata.get('name', '?')} {metadata.get('version', '?')}"
+        self.report.versions.setdefault(release.name, f"{chart}, app {metadata.get('appVersion', '?')}")
+        self.report.releases.setdefault(
+            release.name,
+            {
+                "chart": f"{metadata.get('name', '?')}-{metadata.get('version', '?')}",
+                "namespace": release.namespace,
+                "revision": status.get("version", "-"),
+            },
+        )
+        results = [
+            CheckResult(
+                verify.STEP,
+                f"release {release.name}",
+                Status.PASS if state == "deployed" else Status.FAIL,
+                f"revision {status.get('version', '?')} {state}",
+            )
+        ]
+        return results + verify.check_hooks(release.name, status)
+
     def _rollbacks(self) -> list[str]:
+        """How to undo each release this run changed: back to its previous revision, or out again if it is new."""
         return [
             f"roll back: helm rollback {name} {info['previous_revision']} -n {info['namespace']} --wait"
-            for name, info in self.report.releases.items()
             if info.get("previous_revision")
+            else f"remove the new install: helm uninstall {name} -n {info['namespace']} "
+            "(kept: PVCs and the generated Secret, on purpose)"
+            for name, info in self.report.releases.items()
+            if "previous_revision" in info
         ]
 
     async def _load_check(self) -> str | None:

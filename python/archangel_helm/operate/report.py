@@ -77,6 +77,17 @@ def _cell(text: object) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
+def _release_rows(report: DeployReport) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for name, release in report.releases.items():
+        objects = ", ".join(f"{count} {kind}" for kind, count in sorted(release.get("objects", {}).items()))
+        revision = str(release.get("revision", "-"))
+        if release.get("previous_revision"):
+            revision += f" (from {release['previous_revision']})"
+        rows.append((name, str(release.get("chart", "")), str(release.get("namespace", "")), revision, objects or "-"))
+    return rows
+
+
 def markdown(report: DeployReport) -> str:
     out = [
         f"# Archangel {report.mode}: {report.environment}",
@@ -91,15 +102,7 @@ def markdown(report: DeployReport) -> str:
     out += [f"| {_cell(name)} | {_cell(version)} |" for name, version in report.versions.items()]
     if report.releases:
         out += ["", "## Releases", "", "| release | chart | namespace | revision | objects |", "|---|---|---|---|---|"]
-        for name, release in report.releases.items():
-            objects = ", ".join(f"{count} {kind}" for kind, count in sorted(release.get("objects", {}).items()))
-            revision = str(release.get("revision", "-"))
-            if release.get("previous_revision"):
-                revision += f" (from {release['previous_revision']})"
-            out.append(
-                f"| {_cell(name)} | {_cell(release.get('chart', ''))} | {_cell(release.get('namespace', ''))} | "
-                f"{revision} | {objects or '-'} |"
-            )
+        out += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in _release_rows(report)]
     for step in dict.fromkeys(c.step for c in report.checks):
         out += ["", f"## {step.capitalize()}", "", "| | check | detail |", "|---|---|---|"]
         out += [
@@ -111,7 +114,7 @@ def markdown(report: DeployReport) -> str:
         verdict = "passed" if report.load["verdict"]["passed"] else "FAILED"
         out += ["", f"## Load check ({verdict})", "", "| figure | value |", "|---|---|"]
         out += [f"| {name} | {_cell(value)} |" for name, value in _load_rows(report.load)]
-        out += [f"- {c['text']}" for c in report.load["verdict"]["checks"]]
+        out += [""] + [f"- {c['text']}" for c in report.load["verdict"]["checks"]]
     out += ["", "## Next steps", ""] + [f"- {step}" for step in report.next_steps]
     return "\n".join(out) + "\n"
 
@@ -153,6 +156,14 @@ def html_page(report: DeployReport) -> str:
     versions = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in report.versions.items()
     )
+    releases = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in _release_rows(report)
+    )
+    if releases:
+        releases = (
+            "<h2>Releases</h2><table><tr><th>release</th><th>chart</th><th>namespace</th><th>revision</th>"
+            f"<th>objects</th></tr>{releases}</table>"
+        )
     load = ""
     if report.load:
         figures = "".join(
@@ -166,7 +177,7 @@ def html_page(report: DeployReport) -> str:
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}"
         "td,th{border:1px solid #d0d7de;padding:.3em .6em;text-align:left}</style></head><body>"
         f"<h1>{title}</h1><p><b>Outcome: {html.escape(report.outcome)}</b> ({html.escape(report.started_at)} to "
-        f"{html.escape(report.finished_at)})</p><h2>Versions</h2><table>{versions}</table>"
+        f"{html.escape(report.finished_at)})</p><h2>Versions</h2><table>{versions}</table>{releases}"
         f"<h2>Checks</h2><table><tr><th></th><th>step</th><th>check</th><th>detail</th></tr>{rows}</table>"
         f"{load}<h2>Next steps</h2><ul>{steps}</ul></body></html>\n"
     )

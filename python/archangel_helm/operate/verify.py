@@ -25,6 +25,15 @@ def api_getter(api_client: Any) -> Get:
     return get
 
 
+def error_text(error: BaseException) -> str:
+    """One line for a failed API call: `404 Not Found` for an HTTP error, the error itself otherwise (the client's
+    ApiException text carries every response header and body, which no report needs)."""
+    status = getattr(error, "status", None)
+    if status:
+        return f"{status} {getattr(error, 'reason', '') or ''}".strip()
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+
 def _items(get: Get, path: str) -> list[dict[str, Any]]:
     return list((get(path) or {}).get("items") or [])
 
@@ -42,15 +51,14 @@ def check_rollouts(get: Get, namespace: str, release: str) -> list[CheckResult]:
             desired = int(spec.get("replicas", 1))
             ready = int(status.get("readyReplicas", 0))
             updated = int(status.get("updatedReplicas", status.get("currentReplicas", 0)) or 0)
-            ok = ready >= desired and updated >= desired
-            results.append(
-                CheckResult(
-                    STEP,
-                    f"rollout {kind}/{name}",
-                    Status.PASS if ok else Status.FAIL,
-                    f"{ready}/{desired} ready, {updated} updated",
-                )
-            )
+            # Until the controller has observed the newest spec, its counts describe the previous one.
+            generation = int(obj["metadata"].get("generation", 0))
+            observed = int(status.get("observedGeneration", generation))
+            ok = ready >= desired and updated >= desired and observed >= generation
+            detail = f"{ready}/{desired} ready, {updated} updated"
+            if observed < generation:
+                detail += f"; generation {generation} not yet observed (controller at {observed})"
+            results.append(CheckResult(STEP, f"rollout {kind}/{name}", Status.PASS if ok else Status.FAIL, detail))
     if not results:
         results.append(CheckResult(STEP, f"rollouts ({release})", Status.FAIL, "no Deployment or StatefulSet found"))
     return results
@@ -81,7 +89,9 @@ def check_health(get: Get, namespace: str, service: str, port: int, path: str) -
     try:
         get(url)
     except Exception as error:  # any failure of the probe is the finding
-        return CheckResult(STEP, f"health {service}{path}", Status.FAIL, f"GET through the API proxy failed: {error}")
+        return CheckResult(
+            STEP, f"health {service}{path}", Status.FAIL, f"GET through the API proxy failed: {error_text(error)}"
+        )
     return CheckResult(STEP, f"health {service}{path}", Status.PASS, "answered 2xx")
 
 
@@ -122,7 +132,26 @@ def check_disruption_budgets(get: Get, namespace: str, release: str) -> list[Che
     return results
 
 
+def schedule_period_hours(schedule: str) -> float:
+    """How often a cron schedule fires, roughly: monthly, weekly, daily or hourly (enough to judge staleness)."""
+    fields = schedule.split()
+    if len(fields) != 5:
+        return 24.0
+    _minute, hour, day_of_month, _month, day_of_week = fields
+    if day_of_month != "*":
+        return 31 * 24.0
+    if day_of_week != "*":
+        return 7 * 24.0
+    if "*" in hour or "/" in hour or "," in hour:
+        return 1.0
+    return 24.0
+
+
+GRACE_HOURS = 2.0  # a run's own duration plus a late start
+
+
 def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list[CheckResult]:
+    """Every CronJob of the release is scheduled, and its last success is no older than its period plus grace."""
     results = []
     for cronjob in _items(get, f"/apis/batch/v1/namespaces/{namespace}/cronjobs?{_selector(release)}"):
         name = cronjob["metadata"]["name"]
@@ -131,25 +160,43 @@ def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list
             results.append(CheckResult(STEP, f"CronJob {name}", Status.FAIL, "suspended"))
             continue
         last = status.get("lastSuccessfulTime")
-        if last:
-            age = now - datetime.fromisoformat(str(last).replace("Z", "+00:00"))
-            status_ = (
-                Status.PASS
-                if age.total_seconds() < 26 * 3600 or "verify" in name or "vectorstore" in name
-                else Status.WARN
-            )
-            results.append(
-                CheckResult(STEP, f"CronJob {name}", status_, f"last success {age.total_seconds() / 3600:.1f} h ago")
-            )
-        else:
+        if not last:
             results.append(
                 CheckResult(
                     STEP,
                     f"CronJob {name}",
                     Status.PASS,
-                    f"scheduled ({spec.get('schedule')} {spec.get('timeZone', '')}), no run yet",
+                    f"scheduled ({' '.join(filter(None, [spec.get('schedule'), spec.get('timeZone')]))}), no run yet",
                 )
             )
+            continue
+        hours = (now - datetime.fromisoformat(str(last).replace("Z", "+00:00"))).total_seconds() / 3600
+        limit = schedule_period_hours(str(spec.get("schedule", ""))) + GRACE_HOURS
+        results.append(
+            CheckResult(
+                STEP,
+                f"CronJob {name}",
+                Status.PASS if hours <= limit else Status.FAIL,
+                f"last success {hours:.1f} h ago (limit {limit:.0f} h for {spec.get('schedule')})",
+            )
+        )
+    return results
+
+
+def check_hooks(release: str, status: dict[str, Any]) -> list[CheckResult]:
+    """The release's Helm hooks as Helm recorded their last run (`helm status -o json`): the secrets hook and the
+    backup configuration check must have succeeded. Test hooks (`helm test`) are not part of an install."""
+    results = []
+    for hook in status.get("hooks") or []:
+        events = hook.get("events") or []
+        if all(str(e).startswith("test") for e in events) and events:
+            continue
+        phase = (hook.get("last_run") or {}).get("phase") or "never run"
+        name = f"hook {hook.get('kind', '?')}/{hook.get('name', '?')}"
+        if hook.get("kind") != "Job":
+            continue  # RBAC and ConfigMaps of hooks have no outcome of their own
+        ok = phase == "Succeeded"
+        results.append(CheckResult(STEP, name, Status.PASS if ok else Status.FAIL, f"last run: {phase} ({release})"))
     return results
 
 
@@ -187,7 +234,9 @@ def check_prometheus(get: Get, environment: Environment) -> list[CheckResult]:
         alerts = _json(get(f"{base}/api/v1/alerts"))
         flags = _json(get(f"{base}/api/v1/status/flags"))
     except Exception as error:  # an unreachable Prometheus is the finding
-        return [CheckResult(STEP, "Prometheus", Status.FAIL, f"not reachable through the API proxy: {error}")]
+        return [
+            CheckResult(STEP, "Prometheus", Status.FAIL, f"not reachable through the API proxy: {error_text(error)}")
+        ]
     active = targets.get("data", {}).get("activeTargets", [])
     ours = [
         t for t in active if t.get("labels", {}).get("component") or "archangel" in t.get("labels", {}).get("job", "")
@@ -233,10 +282,7 @@ def guarded(name: str, check: Callable[[], list[CheckResult]]) -> list[CheckResu
     try:
         return check()
     except Exception as error:
-        status = getattr(error, "status", None)
-        reason = getattr(error, "reason", None) or type(error).__name__
-        detail = f"could not read: {status} {reason}" if status else f"could not read: {reason}: {error}"
-        return [CheckResult(STEP, name, Status.FAIL, detail.strip())]
+        return [CheckResult(STEP, name, Status.FAIL, f"could not read: {error_text(error)}")]
 
 
 def verify_release(
@@ -247,14 +293,18 @@ def verify_release(
     release: str,
     core: tuple[str, int] | None,
     now: datetime | None = None,
+    application: bool = True,
 ) -> list[CheckResult]:
+    """Every check of one release. The monitoring release has no autoscalers or backups: only rollouts,
+    endpoints and disruption budgets apply to it (application=False)."""
     moment = now or datetime.now(UTC)
     results = guarded(f"rollouts ({release})", lambda: check_rollouts(get, namespace, release))
     results += guarded(f"endpoints ({release})", lambda: check_endpoints(get, namespace, release))
     if core is not None:
         name, port = core
         results += guarded(f"health {name}", lambda: [check_health(get, namespace, name, port, "/healthz/ready")])
-    results += guarded(f"autoscalers ({release})", lambda: check_autoscalers(get, namespace, release))
     results += guarded(f"disruption budgets ({release})", lambda: check_disruption_budgets(get, namespace, release))
-    results += guarded(f"backups ({release})", lambda: check_backups(get, namespace, release, moment))
+    if application:
+        results += guarded(f"autoscalers ({release})", lambda: check_autoscalers(get, namespace, release))
+        results += guarded(f"backups ({release})", lambda: check_backups(get, namespace, release, moment))
     return results

@@ -20,6 +20,7 @@ __all__ = [
     "Problem",
     "SchemaValidator",
     "default_crd_directories",
+    "holds_crd_files",
     "supported_kube_versions",
 ]
 
@@ -47,7 +48,14 @@ def default_crd_directories() -> list[Path]:
     from ..crdfetch import default_fetch_directory
 
     fetched = default_fetch_directory()
-    return [fetched] if fetched.is_dir() else []
+    return [fetched] if holds_crd_files(fetched) else []
+
+
+def holds_crd_files(directory: Path) -> bool:
+    """A directory with at least one CRD manifest or extracted schema in it (an empty one is no source)."""
+    if not directory.is_dir():
+        return False
+    return any(p.suffix in (".yaml", ".yml", ".json") for p in directory.rglob("*") if p.is_file())
 
 
 @dataclass

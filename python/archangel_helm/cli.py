@@ -129,7 +129,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .argo import hook_report  # imported here: this command's own needs stay in this function
+
     chart = Chart.load(args.chart)
+    # Release, namespace, kubeVersion, API versions: explicit flags, then --env's release of this chart, then defaults.
+    if args.env:
+        environment = load_environment(args.project or find_project_root(), args.env)
+        spec = environment.release_for_chart(chart.name)
+        args.release = args.release or spec.name
+        args.namespace = args.namespace or spec.namespace
+        args.kube_version = args.kube_version or environment.kube_version or None
+        args.api_versions = args.api_versions or list(environment.api_versions)
+    elif not args.api_versions:
+        print(
+            "warning: no --env and no -a: objects gated on cluster APIs (.Capabilities.APIVersions, e.g. "
+            "ServiceMonitor, VirtualService, HTTPRoute) are not rendered, so not checked; pass --env ENV",
+            file=sys.stderr,
+        )
+    args.release = args.release or "archangel"
+    args.namespace = args.namespace or "archangel"
     versions = supported_kube_versions(chart)
     try:
         manifest = _render(args)
@@ -154,8 +172,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     waivers = load_waivers(args.waivers) if args.waivers else []
     result = run_checks(release, waivers, extra=lambda r: validator.validate(r.manifest))
     subject = f"{chart.name} ({', '.join(str(f) for f in args.values_files) or 'chart defaults'})"
-    formatter = {"text": checkreport.text, "json": checkreport.as_json, "junit": checkreport.junit}[args.format]
-    report = formatter(result, subject)
+    if args.env:
+        subject += f" as in {args.env}"
+    if args.format == "junit":
+        report = checkreport.junit(result, subject)
+    else:
+        formatter = {"text": checkreport.text, "json": checkreport.as_json}[args.format]
+        report = formatter(result, subject, hook_report(manifest))
     if args.output_file:
         args.output_file.write_text(report + "\n")
     else:
@@ -225,7 +248,13 @@ class Plugin:
 
 
 PLUGINS = (
-    Plugin("archangel_helm.backup.command", {"backup": "back up, verify, restore and prune (PostgreSQL, Qdrant)"}),
+    Plugin(
+        "archangel_helm.backup.command",
+        {
+            "backup": "back up, verify, restore and prune (PostgreSQL, Qdrant)",
+            "restore": "disaster recovery: restore a backup into the database or Qdrant",
+        },
+    ),
     Plugin(
         "archangel_helm.operate.command",
         {
@@ -283,7 +312,15 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
     p.add_argument("--output-file", type=Path, help="write the report here instead of stdout")
-    p.set_defaults(func=cmd_check)
+    p.add_argument(
+        "--env",
+        metavar="ENV",
+        help="render as environments.yaml's ENV deploys this chart: its release name, namespace, kubeVersion and "
+        "apiVersions (so CRD-backed objects render and are checked); --release, -n, --kube-version and -a still win",
+    )
+    p.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
+    # None = not given, so that --env can tell an explicit flag from a default (cmd_check fills the defaults).
+    p.set_defaults(func=cmd_check, release=None, namespace=None, kube_version=None)
 
     p = commands.add_parser("plan", help="render + validate an environment, write build/ENV, print capacity")
     p.add_argument("environment")

@@ -19,16 +19,26 @@ from archangel_helm.validate.rules import Release, Waiver, run_checks
 from tests.conftest import APP_CHART, FIXTURES, PROJECT, SHIPPED_VALUES, ShippedValues
 
 CHECKS = FIXTURES / "charts" / "checks"
+# The fixture renders its CRD-backed objects (monitors, mesh, routes) only for a cluster that serves them.
+API_VERSIONS = (
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PodMonitor",
+    "security.istio.io/v1/PeerAuthentication",
+    "networking.istio.io/v1/VirtualService",
+    "gateway.networking.k8s.io/v1/HTTPRoute",
+)
 
 
-def release_of(chart: Path, values: dict[str, Any] | None = None, external: set[str] | None = None) -> Release:
-    manifest = render(chart, set_values=values, kube_version="1.33.0")
-    return Release(
-        Chart.load(chart),
-        manifest,
-        lambda: render(chart, set_values=values, kube_version="1.33.0", cache=False).text,
-        ExternalObjects(external or set()),
-    )
+def release_of(
+    chart: Path,
+    values: dict[str, Any] | None = None,
+    external: set[str] | None = None,
+    api_versions: tuple[str, ...] = API_VERSIONS,
+) -> Release:
+    def once(cache: bool = True) -> Any:
+        return render(chart, set_values=values, kube_version="1.33.0", api_versions=api_versions, cache=cache)
+
+    return Release(Chart.load(chart), once(), lambda: once(cache=False).text, ExternalObjects(external or set()))
 
 
 def failures(release: Release, waivers: list[Waiver] | None = None) -> list[str]:
@@ -36,7 +46,11 @@ def failures(release: Release, waivers: list[Waiver] | None = None) -> list[str]
 
 
 def test_the_fixture_is_clean() -> None:
-    assert failures(release_of(CHECKS)) == []
+    release = release_of(CHECKS)
+    assert {"ServiceMonitor", "PodMonitor", "PeerAuthentication", "VirtualService", "HTTPRoute", "Ingress"} <= set(
+        release.manifest.kinds()
+    )
+    assert failures(release) == []
 
 
 @pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
@@ -88,6 +102,134 @@ BROKEN: list[tuple[str, str, str]] = [
         "waves",
         "gitops/sync-waves Chart/checks",
         "storage objects (wave up to 5) sync after workloads objects (wave from 1)",
+    ),
+    # graph: what selects, targets or names what
+    ("pdbSelector", "graph/pdb-selector PodDisruptionBudget/web: spec.selector", "selects no pods of the release"),
+    (
+        "policySelector",
+        "graph/networkpolicy-selector NetworkPolicy/web: spec.podSelector",
+        "selects no pods of the release",
+    ),
+    (
+        "policyPeer",
+        "graph/networkpolicy-peer NetworkPolicy/web: spec.ingress[0].from[0]",
+        "names pods that no workload of the release runs",
+    ),
+    (
+        "monitorSelector",
+        "graph/servicemonitor-selector ServiceMonitor/web: spec.selector",
+        "selects no Service of the release",
+    ),
+    (
+        "monitorPort",
+        "graph/servicemonitor-port ServiceMonitor/web: spec.endpoints[0].port",
+        "port 'metricz' is not a port name of Service/web",
+    ),
+    (
+        "monitorTargetPort",
+        "graph/servicemonitor-port ServiceMonitor/web: spec.endpoints[1].targetPort",
+        "port 9999 is not a container port of Deployment/web, selected by Service/web",
+    ),
+    ("podMonitorSelector", "graph/podmonitor-selector PodMonitor/web: spec.selector", "selects no pods of the release"),
+    (
+        "podMonitorPort",
+        "graph/podmonitor-port PodMonitor/web: spec.podMetricsEndpoints[0].port",
+        "port 'metricz' is not a container port of Deployment/web",
+    ),
+    (
+        "scaleTarget",
+        "graph/scale-target HorizontalPodAutoscaler/web: spec.scaleTargetRef",
+        "targets Deployment/webb, which the release does not render",
+    ),
+    (
+        "peerAuthSelector",
+        "graph/peerauthentication-selector PeerAuthentication/web: spec.selector",
+        "selects no pods of the release",
+    ),
+    (  # the pods it would select live in the release's namespace, not the policy's
+        "peerAuthNamespace",
+        "graph/peerauthentication-selector PeerAuthentication/web: spec.selector",
+        "selects no pods of the release",
+    ),
+    (
+        "ingressService",
+        "graph/ingress-backend Ingress/web: spec.rules[0].http.paths[0].backend.service",
+        "Service 'webb' is not rendered by the release",
+    ),
+    (
+        "ingressPort",
+        "graph/ingress-backend Ingress/web: spec.rules[0].http.paths[1].backend.service",
+        "port 8080 is not a port of Service/web",
+    ),
+    (
+        "routeService",
+        "graph/httproute-backend HTTPRoute/web: spec.rules[0].backendRefs[0]",
+        "Service 'webb' is not rendered by the release",
+    ),
+    (
+        "routePort",
+        "graph/httproute-backend HTTPRoute/web: spec.rules[0].backendRefs[0]",
+        "port 8080 is not a port of Service/web",
+    ),
+    (
+        "virtualServicePort",
+        "graph/virtualservice-destination VirtualService/web: spec.http[1].route[0].destination.port.number",
+        "web.archangel.svc.cluster.local: port 8080 is not a port of Service/web",
+    ),
+    (
+        "probePort",
+        "graph/probe-port Deployment/web: spec.template.spec.containers[0].readinessProbe.httpGet.port",
+        "port 'htp' is not a port name of container web",
+    ),
+    # references
+    (
+        "claim",
+        "references/exist Deployment/web: spec.template.spec.volumes[1]",
+        "PersistentVolumeClaim 'missing-claim' is neither rendered",
+    ),
+    (
+        "serviceAccount",
+        "references/exist Deployment/web: spec.template.spec.serviceAccountName",
+        "ServiceAccount 'missing-sa' is neither rendered",
+    ),
+    (
+        "priorityClass",
+        "references/exist Deployment/web: spec.template.spec.priorityClassName",
+        "PriorityClass 'missing-priority' is neither rendered",
+    ),
+    (
+        "pullSecret",
+        "references/exist Deployment/web: spec.template.spec.imagePullSecrets[0]",
+        "Secret 'missing-pull-secret' is neither rendered",
+    ),
+    ("cronJobName", "names/length CronJob/" + "r" * 53, "53 characters; at most 52 fit"),
+    # pod security, baseline controls
+    (
+        "appArmor",
+        "pod-security/restricted Deployment/web: spec.template.spec.securityContext.appArmorProfile.type",
+        "AppArmor profile Unconfined is not allowed",
+    ),
+    (
+        "appArmorAnnotation",
+        'pod-security/restricted Deployment/web: spec.template.metadata.annotations["container.apparmor.security.'
+        'beta.kubernetes.io/web"]',
+        "AppArmor profile unconfined for container web is not allowed",
+    ),
+    (
+        "seLinuxType",
+        "pod-security/restricted Deployment/web: spec.template.spec.containers[0].securityContext.seLinuxOptions.type",
+        "container web: SELinux type spc_t is not allowed",
+    ),
+    (
+        "seLinuxUser",
+        "pod-security/restricted Deployment/web: spec.template.spec.securityContext.seLinuxOptions.user",
+        "SELinux user must not be set",
+    ),
+    (
+        "hostProcess",
+        "pod-security/restricted Deployment/web: "
+        "spec.template.spec.containers[0].securityContext.windowsOptions.hostProcess",
+        "container web must not be a Windows HostProcess",
     ),
 ]
 
@@ -284,3 +426,128 @@ def test_a_malformed_waivers_file_is_refused(tmp_path: Path, capsys: pytest.Capt
 
 def test_project_has_no_stray_waivers() -> None:
     assert not list(PROJECT.glob("charts/*/.archangel-check.yaml"))
+
+
+def test_a_chart_without_a_values_schema_is_reported(tmp_path: Path) -> None:
+    chart = tmp_path / "schemaless"
+    shutil.copytree(CHECKS, chart)
+    (chart / "values.schema.json").unlink()
+    found = failures(release_of(chart))
+    assert [f for f in found if f.startswith("schema/")] == [
+        "schema/missing-values-schema Chart/checks: values.schema.json: the chart has no values.schema.json: Helm "
+        "checks no value's type, and whether every value is described cannot be checked"
+    ]
+
+
+# --- the report: Helm hooks and how Argo CD runs them ---------------------------------------------------------------
+
+
+def test_check_text_lists_the_hooks_and_how_argo_cd_runs_them(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["check", str(CHECKS), "--kube-version", "1.33.0", "--set", "break.hook=true"])
+    out = capsys.readouterr().out
+    assert "  hooks (1; how Argo CD runs each)\n" in out
+    assert "        Pod/web-smoke: helm test-success (weight 0, delete never) -> Argo CD skipped by Argo CD\n" in out
+    assert main(["check", str(CHECKS), "--kube-version", "1.33.0"]) == 0
+    assert "  hooks: none\n" in capsys.readouterr().out
+
+
+def test_check_json_lists_the_hooks(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["check", str(CHECKS), "--kube-version", "1.33.0", "--set", "break.hook=true", "--format", "json"])
+    assert json.loads(capsys.readouterr().out)["hooks"] == [
+        {
+            "kind": "Pod",
+            "name": "web-smoke",
+            "helm_events": ["test-success"],
+            "weight": 0,
+            "delete_policy": [],
+            "argo_phases": [],
+            "ignored": False,
+        }
+    ]
+
+
+def test_check_junit_is_unchanged_by_the_hooks(tmp_path: Path) -> None:
+    junit_file = tmp_path / "check.xml"
+    args = ["check", str(CHECKS), "--kube-version", "1.33.0", "--set", "break.hook=true", "--format", "junit"]
+    main([*args, "--output-file", str(junit_file)])
+    text = junit_file.read_text()
+    assert "-> Argo CD" not in text
+    assert [c.get("name") for c in ElementTree.fromstring(text).iter("testcase")][-1] == "schema"
+
+
+# --- check --env: render as the environment deploys the chart ------------------------------------------------------
+
+
+@pytest.fixture
+def render_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments of every render `check` makes (the real render still runs)."""
+    import archangel_helm.cli
+
+    calls: list[dict[str, Any]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(archangel_helm.cli, "render", recording)
+    return calls
+
+
+STAGING = next(s for s in SHIPPED_VALUES if s.id == "values/staging.yaml")
+
+
+def test_check_env_renders_as_the_environment_deploys_the_chart(
+    capsys: pytest.CaptureFixture[str], render_calls: list[dict[str, Any]]
+) -> None:
+    args = ["check", str(APP_CHART), "-f", str(STAGING.values_file), "--env", "staging", "--project", str(PROJECT)]
+    assert main([*args, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    report = json.loads(captured.out)
+    assert report["subject"].endswith(" as in staging")
+    hooks = [(h["kind"], h["name"], h["argo_phases"]) for h in report["hooks"]]
+    # in the order Argo CD runs them: every PreSync hook before the PostSync backup check
+    assert hooks.index(("Job", "archangel-secrets-hook", ["PreSync"])) < hooks.index(
+        ("Job", "archangel-backup-check", ["PostSync"])
+    )
+    first = render_calls[0]
+    assert (first["release"], first["namespace"], first["kube_version"]) == (
+        STAGING.release,
+        STAGING.namespace,
+        STAGING.kube_version,
+    )
+    assert "monitoring.coreos.com/v1/ServiceMonitor" in first["api_versions"]
+    assert all(call == {**first, "cache": False} for call in render_calls[1:])  # the determinism re-render
+
+
+def test_check_explicit_flags_win_over_the_environment(render_calls: list[dict[str, Any]]) -> None:
+    args = ["check", str(APP_CHART), "-f", str(STAGING.values_file), "--env", "staging", "--project", str(PROJECT)]
+    main([*args, "--release", "other", "-n", "elsewhere", "--kube-version", "1.31.0", "-a", "policy/v1"])
+    first = render_calls[0]
+    assert (first["release"], first["namespace"], first["kube_version"], list(first["api_versions"])) == (
+        "other",
+        "elsewhere",
+        "1.31.0",
+        ["policy/v1"],
+    )
+
+
+def test_check_without_env_or_api_versions_warns(
+    capsys: pytest.CaptureFixture[str], render_calls: list[dict[str, Any]]
+) -> None:
+    main(["check", str(CHECKS), "--kube-version", "1.33.0"])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "objects gated on cluster APIs" in line
+    assert "--env" in line
+    assert (render_calls[0]["release"], render_calls[0]["namespace"]) == ("archangel", "archangel")
+    main(["check", str(CHECKS), "--kube-version", "1.33.0", *(f"-a{a}" for a in API_VERSIONS)])
+    assert capsys.readouterr().err == ""
+
+
+def test_check_env_with_an_unknown_environment_or_chart_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(CHECKS), "--env", "nowhere", "--project", str(PROJECT)]) == 2
+    assert "unknown environment 'nowhere'" in capsys.readouterr().err
+    assert main(["check", str(CHECKS), "--env", "staging", "--project", str(PROJECT)]) == 2
+    assert "environment 'staging' does not deploy chart 'checks'" in capsys.readouterr().err

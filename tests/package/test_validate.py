@@ -12,8 +12,10 @@ import yaml
 
 from archangel_helm.chart import Chart
 from archangel_helm.errors import ConfigurationError
+from archangel_helm.manifest import Manifest
 from archangel_helm.validate import CrdSchemas, SchemaValidator, supported_kube_versions
 from archangel_helm.validate.crds import go_regex_to_python, strict_schema
+from archangel_helm.validate.graph import check_graph
 from tests.conftest import APP_CHART, SHARED_CRD_SCHEMAS
 
 NEEDS_SHARED = pytest.mark.skipif(
@@ -313,3 +315,182 @@ def test_argo_helm_values_object_is_free_form() -> None:
         },
     }
     assert messages(app, validator) == []
+
+
+# --- the object graph (validate/graph.py) -----------------------------------------------------------------------
+
+
+def graph_problems(*documents: dict[str, Any]) -> list[str]:
+    manifest = Manifest(tuple(documents), ("",) * len(documents), "")
+    return [f"{p.rule} {p}" for p in check_graph(manifest)]
+
+
+def meta(name: str, namespace: str | None = "app", **labels: str) -> dict[str, Any]:
+    return {"name": name, **({"namespace": namespace} if namespace else {}), **({"labels": labels} if labels else {})}
+
+
+def web_deployment(namespace: str | None = "app", containers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    ports = [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 9090}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta("web", namespace),
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": containers or [{"name": "web", "image": "x:1", "ports": ports}]},
+            },
+        },
+    }
+
+
+def web_service(namespace: str | None = "app") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta("web", namespace, app="web"),
+        "spec": {
+            "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}, {"name": "metrics", "port": 9090}],
+        },
+    }
+
+
+def test_a_servicemonitor_targetport_resolves_on_the_pods_behind_the_service() -> None:
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": meta("web"),
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "endpoints": [{"targetPort": 8080}, {"targetPort": "metrics"}, {"targetPort": "admin"}],
+        },
+    }
+    assert graph_problems(web_deployment(), web_service(), monitor) == [
+        "graph/servicemonitor-port ServiceMonitor/web: spec.endpoints[2].targetPort: port 'admin' is not a container "
+        "port of Deployment/web, selected by Service/web"
+    ]
+
+
+def test_a_podmonitor_looks_only_in_the_namespaces_it_names() -> None:
+    def monitor(namespace_selector: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": meta("web", "monitoring"),
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "namespaceSelector": namespace_selector,
+                "podMetricsEndpoints": [{"port": "metrics"}],
+            },
+        }
+
+    assert graph_problems(web_deployment(), monitor({"matchNames": ["app"]})) == []
+    assert graph_problems(web_deployment(), monitor({"any": True})) == []
+    assert graph_problems(web_deployment(), monitor({})) == [
+        "graph/podmonitor-selector PodMonitor/web: spec.selector: selects no pods of the release"
+    ]
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["web", "web.app", "web.app.svc", "web.app.svc.cluster.local", "web.app.svc.example.internal"],
+)
+def test_a_virtualservice_host_names_a_service_in_any_istio_form(host: str) -> None:
+    virtual_service = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": meta("web"),
+        "spec": {
+            "hosts": [host],
+            "http": [{"route": [{"destination": {"host": host, "port": {"number": 8080}}}]}],
+            "tcp": [{"route": [{"destination": {"host": host, "port": {"number": 9090}}}]}],
+        },
+    }
+    assert graph_problems(web_deployment(), web_service(), virtual_service) == [
+        "graph/virtualservice-destination VirtualService/web: spec.http[0].route[0].destination.port.number: "
+        f"{host}: port 8080 is not a port of Service/web"
+    ]
+
+
+@pytest.mark.parametrize("host", ["web.elsewhere", "web.elsewhere.svc.cluster.local", "api.example.com", "*.app"])
+def test_a_virtualservice_host_outside_the_release_is_not_checked(host: str) -> None:
+    virtual_service = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": meta("web"),
+        "spec": {"hosts": ["web"], "http": [{"route": [{"destination": {"host": host, "port": {"number": 1}}}]}]},
+    }
+    assert graph_problems(web_deployment(), web_service(), virtual_service) == []
+
+
+def test_an_ingress_backend_is_looked_up_in_the_ingress_namespace() -> None:
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": meta("web", "edge"),
+        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+    }
+    assert graph_problems(web_deployment(), web_service(), ingress) == [
+        "graph/ingress-backend Ingress/web: spec.defaultBackend.service: Service 'web' is not rendered by the release"
+    ]
+    ingress["metadata"]["namespace"] = "app"
+    ingress["spec"]["defaultBackend"]["service"]["port"] = {"name": "admin"}
+    assert graph_problems(web_deployment(), web_service(), ingress) == [
+        "graph/ingress-backend Ingress/web: spec.defaultBackend.service: port 'admin' is not a port name of Service/web"
+    ]
+
+
+def test_an_httproute_checks_service_backends_only_and_follows_their_namespace() -> None:
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": meta("web", "edge"),
+        "spec": {
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": "web", "namespace": "app", "port": 80},
+                        {"group": "multicluster.x-k8s.io", "kind": "ServiceImport", "name": "web", "port": 1},
+                        {"name": "web", "port": 80},
+                    ]
+                }
+            ]
+        },
+    }
+    assert graph_problems(web_deployment(), web_service(), route) == [
+        "graph/httproute-backend HTTPRoute/web: spec.rules[0].backendRefs[2]: Service 'web' is not rendered by the "
+        "release"
+    ]
+
+
+def test_a_probe_named_port_must_be_a_port_of_its_own_container() -> None:
+    containers = [
+        {"name": "web", "image": "x:1", "ports": [{"name": "http", "containerPort": 8080}]},
+        {
+            "name": "sidecar",
+            "image": "y:1",
+            "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
+            "livenessProbe": {"tcpSocket": {"port": 8080}},
+            "startupProbe": {"grpc": {"port": 9000}},
+        },
+    ]
+    assert graph_problems(web_deployment(containers=containers)) == [
+        "graph/probe-port Deployment/web: spec.template.spec.containers[1].readinessProbe.httpGet.port: port 'http' "
+        "is not a port name of container sidecar"
+    ]
+
+
+def test_a_peerauthentication_selects_pods_of_its_own_namespace_only() -> None:
+    policy = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": meta("web", "istio-system"),
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "mtls": {"mode": "STRICT"}},
+    }
+    assert graph_problems(web_deployment(), policy) == [
+        "graph/peerauthentication-selector PeerAuthentication/web: spec.selector: selects no pods of the release"
+    ]
+    policy["metadata"]["namespace"] = "app"
+    assert graph_problems(web_deployment(), policy) == []

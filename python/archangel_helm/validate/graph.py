@@ -199,13 +199,33 @@ def pods_without_default_deny(manifest: Manifest) -> list[PodTemplate]:
     ]
 
 
+def _monitor_namespaces(monitor: K8sObject) -> set[str | None] | None:
+    """The namespaces a ServiceMonitor/PodMonitor looks in; None for any (`namespaceSelector.any: true`)."""
+    selector = (monitor.get("spec") or {}).get("namespaceSelector") or {}
+    if selector.get("any"):
+        return None
+    return set(selector.get("matchNames") or [_namespace(monitor)])
+
+
+def _in_namespaces(obj: K8sObject, namespaces: set[str | None] | None) -> bool:
+    return namespaces is None or _namespace(obj) in namespaces
+
+
+def _service_pods(service: K8sObject, templates: list[PodTemplate]) -> list[PodTemplate]:
+    selector = (service.get("spec") or {}).get("selector")
+    return selected_pod_templates(selector, _same_namespace(templates, _namespace(service)), plain=True)
+
+
 def check_service_monitors(manifest: Manifest) -> list[Problem]:
     problems = []
     services = manifest.of_kind("Service")
+    templates = list(manifest.pod_templates())
     for monitor in manifest.of_kind("ServiceMonitor"):
         spec = monitor.get("spec") or {}
-        names = (spec.get("namespaceSelector") or {}).get("matchNames") or [_namespace(monitor)]
-        selected = [s for s in services if _namespace(s) in names and matches(spec.get("selector"), labels_of(s))]
+        namespaces = _monitor_namespaces(monitor)
+        selected = [
+            s for s in services if _in_namespaces(s, namespaces) and matches(spec.get("selector"), labels_of(s))
+        ]
         if not selected:
             problems.append(
                 Problem(
@@ -218,6 +238,22 @@ def check_service_monitors(manifest: Manifest) -> list[Problem]:
             )
             continue
         for index, endpoint in enumerate(spec.get("endpoints") or []):
+            if "port" not in endpoint and "targetPort" in endpoint:
+                # targetPort names the pod's port (number or name), behind the Service: resolve it there.
+                target = endpoint["targetPort"]
+                for service in selected:
+                    for owner in _port_on(target, _service_pods(service, templates)):
+                        problems.append(
+                            Problem(
+                                "ServiceMonitor",
+                                name_of(monitor),
+                                f"spec.endpoints[{index}].targetPort",
+                                f"port {target!r} is not a container port of {owner}, "
+                                f"selected by Service/{name_of(service)}",
+                                "graph/servicemonitor-port",
+                            )
+                        )
+                continue
             port = endpoint.get("port")
             for service in selected:
                 if port not in {p.get("name") for p in (service.get("spec") or {}).get("ports") or []}:
@@ -230,6 +266,47 @@ def check_service_monitors(manifest: Manifest) -> list[Problem]:
                             "graph/servicemonitor-port",
                         )
                     )
+    return problems
+
+
+def check_pod_monitors(manifest: Manifest) -> list[Problem]:
+    problems = []
+    templates = list(manifest.pod_templates())
+    for monitor in manifest.of_kind("PodMonitor"):
+        spec = monitor.get("spec") or {}
+        namespaces = _monitor_namespaces(monitor)
+        selected = selected_pod_templates(
+            spec.get("selector"), [t for t in templates if _in_namespaces(t.owner, namespaces)]
+        )
+        if not selected:
+            problems.append(
+                Problem(
+                    "PodMonitor",
+                    name_of(monitor),
+                    "spec.selector",
+                    "selects no pods of the release",
+                    "graph/podmonitor-selector",
+                )
+            )
+            continue
+        for index, endpoint in enumerate(spec.get("podMetricsEndpoints") or []):
+            for field in ("port", "portNumber", "targetPort"):
+                if field not in endpoint:
+                    continue
+                port = endpoint[field]
+                if field == "port" and not isinstance(port, str):
+                    port = str(port)  # `port` is always a container port name
+                for owner in _port_on(port, selected):
+                    problems.append(
+                        Problem(
+                            "PodMonitor",
+                            name_of(monitor),
+                            f"spec.podMetricsEndpoints[{index}].{field}",
+                            f"port {port!r} is not a container port of {owner}",
+                            "graph/podmonitor-port",
+                        )
+                    )
+                break  # the first of port, portNumber, targetPort present is the one Prometheus uses
     return problems
 
 
@@ -262,7 +339,9 @@ def check_peer_authentications(manifest: Manifest) -> list[Problem]:
     templates = list(manifest.pod_templates())
     for policy in manifest.of_kind("PeerAuthentication"):
         selector = (policy.get("spec") or {}).get("selector")
-        if selector is not None and not selected_pod_templates(selector, templates):
+        # A workload selector only reaches pods in the policy's own namespace.
+        in_namespace = _same_namespace(templates, _namespace(policy))
+        if selector is not None and not selected_pod_templates(selector, in_namespace):
             problems.append(
                 Problem(
                     "PeerAuthentication",
@@ -275,13 +354,180 @@ def check_peer_authentications(manifest: Manifest) -> list[Problem]:
     return problems
 
 
+def _services_named(manifest: Manifest, name: str, namespace: str | None) -> list[K8sObject]:
+    """Rendered Services of that name in that namespace. An object without metadata.namespace goes to the
+    release's namespace, which the manifest does not record: it matches any namespace asked for."""
+    found = [
+        s
+        for s in manifest.of_kind("Service")
+        if name_of(s) == name and (namespace is None or _namespace(s) in (None, namespace))
+    ]
+    return sorted(found, key=lambda s: _namespace(s) != namespace)  # an exact namespace match first
+
+
+def _service_port_problem(service: K8sObject, port: Any) -> str | None:
+    """Why a Service does not serve a port (a number matches spec.ports[].port, a name spec.ports[].name)."""
+    ports = (service.get("spec") or {}).get("ports") or []
+    if isinstance(port, str):
+        if port in {p.get("name") for p in ports}:
+            return None
+        return f"port {port!r} is not a port name of Service/{name_of(service)}"
+    if int(port) in {int(p["port"]) for p in ports if "port" in p}:
+        return None
+    return f"port {port!r} is not a port of Service/{name_of(service)}"
+
+
+def _ingress_backends(spec: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    if (spec.get("defaultBackend") or {}).get("service"):
+        yield "spec.defaultBackend.service", spec["defaultBackend"]["service"]
+    for rule_index, rule in enumerate(spec.get("rules") or []):
+        for path_index, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            service = (path.get("backend") or {}).get("service")
+            if service:
+                yield f"spec.rules[{rule_index}].http.paths[{path_index}].backend.service", service
+
+
+def check_ingresses(manifest: Manifest) -> list[Problem]:
+    problems = []
+    for ingress in manifest.of_kind("Ingress"):
+        for where, backend in _ingress_backends(ingress.get("spec") or {}):
+            name = str(backend.get("name"))
+            services = _services_named(manifest, name, _namespace(ingress))  # a backend is always same-namespace
+            port_spec = backend.get("port") or {}
+            port = port_spec.get("name", port_spec.get("number"))
+            if not services:
+                message = f"Service {name!r} is not rendered by the release"
+            elif port is not None and (problem := _service_port_problem(services[0], port)):
+                message = problem
+            else:
+                continue
+            problems.append(Problem("Ingress", name_of(ingress), where, message, "graph/ingress-backend"))
+    return problems
+
+
+def check_http_routes(manifest: Manifest) -> list[Problem]:
+    problems = []
+    for route in manifest.of_kind("HTTPRoute"):
+        for rule_index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
+            for ref_index, ref in enumerate(rule.get("backendRefs") or []):
+                if ref.get("group", "") != "" or ref.get("kind", "Service") != "Service":
+                    continue  # another kind of backend (a ServiceImport, an extension's resource)
+                name = str(ref.get("name"))
+                namespace = ref.get("namespace") or _namespace(route)
+                services = _services_named(manifest, name, namespace)
+                if not services:
+                    message = f"Service {name!r} is not rendered by the release"
+                elif "port" not in ref:
+                    message = f"names no port; a Service backend needs one (Service/{name})"
+                elif problem := _service_port_problem(services[0], int(ref["port"])):
+                    message = problem
+                else:
+                    continue
+                problems.append(
+                    Problem(
+                        "HTTPRoute",
+                        name_of(route),
+                        f"spec.rules[{rule_index}].backendRefs[{ref_index}]",
+                        message,
+                        "graph/httproute-backend",
+                    )
+                )
+    return problems
+
+
+def _istio_service(manifest: Manifest, host: str, namespace: str | None) -> K8sObject | None:
+    """The rendered Service an Istio host names: `name` (in the VirtualService's namespace), `name.namespace`,
+    `name.namespace.svc` or `name.namespace.svc.<cluster domain>`; None for any other host."""
+    parts = host.split(".")
+    if "*" in host:
+        return None
+    if len(parts) == 1:
+        found = _services_named(manifest, parts[0], namespace)
+    elif len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
+        found = _services_named(manifest, parts[0], parts[1])
+    else:
+        return None
+    return found[0] if found else None
+
+
+def _virtual_service_destinations(spec: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    for protocol in ("http", "tcp", "tls"):
+        for index, route in enumerate(spec.get(protocol) or []):
+            for route_index, destination in enumerate(route.get("route") or []):
+                if destination.get("destination"):
+                    yield f"spec.{protocol}[{index}].route[{route_index}].destination", destination["destination"]
+            if protocol == "http" and route.get("mirror"):
+                yield f"spec.http[{index}].mirror", route["mirror"]
+            if protocol == "http":
+                for mirror_index, mirror in enumerate(route.get("mirrors") or []):
+                    if mirror.get("destination"):
+                        yield f"spec.http[{index}].mirrors[{mirror_index}].destination", mirror["destination"]
+
+
+def check_virtual_services(manifest: Manifest) -> list[Problem]:
+    problems = []
+    for virtual_service in manifest.of_kind("VirtualService"):
+        for where, destination in _virtual_service_destinations(virtual_service.get("spec") or {}):
+            number = (destination.get("port") or {}).get("number")
+            if number is None:
+                continue
+            service = _istio_service(manifest, str(destination.get("host", "")), _namespace(virtual_service))
+            if service is None:
+                continue  # a host outside the release (an external name, a ServiceEntry, another release)
+            problem = _service_port_problem(service, int(number))
+            if problem:
+                problems.append(
+                    Problem(
+                        "VirtualService",
+                        name_of(virtual_service),
+                        f"{where}.port.number",
+                        f"{destination.get('host')}: {problem}",
+                        "graph/virtualservice-destination",
+                    )
+                )
+    return problems
+
+
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
+def check_probe_ports(manifest: Manifest) -> list[Problem]:
+    """A probe's named port is looked up (by the kubelet) among the ports of the container it belongs to."""
+    problems = []
+    for template in manifest.pod_templates():
+        base = ".".join((*template.path, "spec"))
+        for field in ("initContainers", "containers"):
+            for index, container in enumerate(template.spec.get(field) or []):
+                names = {str(p["name"]) for p in container.get("ports") or [] if p.get("name")}
+                for probe_name in PROBES:
+                    probe = container.get(probe_name) or {}
+                    for handler in ("httpGet", "tcpSocket", "grpc"):
+                        port = (probe.get(handler) or {}).get("port")
+                        if isinstance(port, str) and port not in names:
+                            problems.append(
+                                Problem(
+                                    template.owner_kind,
+                                    template.owner_name,
+                                    f"{base}.{field}[{index}].{probe_name}.{handler}.port",
+                                    f"port {port!r} is not a port name of container {container.get('name')}",
+                                    "graph/probe-port",
+                                )
+                            )
+    return problems
+
+
 GRAPH_CHECKS: tuple[Callable[[Manifest], list[Problem]], ...] = (
     check_services,
     check_pdbs,
     check_network_policies,
     check_service_monitors,
+    check_pod_monitors,
     check_scale_targets,
     check_peer_authentications,
+    check_ingresses,
+    check_http_routes,
+    check_virtual_services,
+    check_probe_ports,
 )
 
 

@@ -35,6 +35,36 @@ SAFE_SYSCTLS = {
     "net.ipv4.tcp_keepalive_intvl",
     "net.ipv4.tcp_keepalive_probes",
 }
+ALLOWED_APPARMOR_TYPES = {"RuntimeDefault", "Localhost"}
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+# "" is the runtime's default; container_engine_t since Kubernetes 1.31.
+ALLOWED_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+_SELINUX_TYPES_TEXT = ", ".join(sorted(ALLOWED_SELINUX_TYPES - {""})) + " or unset"
+
+
+def _baseline_context(sc: dict[str, Any], prefix: str, who: str) -> Iterator[tuple[str, str]]:
+    """The baseline controls a pod's and a container's securityContext share: HostProcess, AppArmor, SELinux."""
+    if (sc.get("windowsOptions") or {}).get("hostProcess") is True:
+        yield f"{prefix}.windowsOptions.hostProcess", f"{who} must not be a Windows HostProcess (baseline: HostProcess)"
+    apparmor = (sc.get("appArmorProfile") or {}).get("type")
+    if apparmor is not None and apparmor not in ALLOWED_APPARMOR_TYPES:
+        yield (
+            f"{prefix}.appArmorProfile.type",
+            f"{who}: AppArmor profile {apparmor} is not allowed; only RuntimeDefault or Localhost (baseline: AppArmor)",
+        )
+    selinux = sc.get("seLinuxOptions") or {}
+    if selinux.get("type") not in (None, *ALLOWED_SELINUX_TYPES):
+        yield (
+            f"{prefix}.seLinuxOptions.type",
+            f"{who}: SELinux type {selinux['type']} is not allowed; only {_SELINUX_TYPES_TEXT} (baseline: SELinux)",
+        )
+    for field in ("user", "role"):
+        if selinux.get(field):
+            yield f"{prefix}.seLinuxOptions.{field}", f"{who}: SELinux {field} must not be set (baseline: SELinux)"
+
+
+def _apparmor_annotation_allowed(value: str) -> bool:
+    return value == "runtime/default" or value.startswith("localhost/")
 
 
 def _containers(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -69,8 +99,18 @@ def check_pod_security(template: PodTemplate) -> list[Problem]:
                 f"securityContext.sysctls[{index}]",
                 f"sysctl {sysctl.get('name')} is not in the safe set (baseline: sysctls)",
             )
-    if (pod_sc.get("seLinuxOptions") or {}).get("user") or (pod_sc.get("seLinuxOptions") or {}).get("role"):
-        add("securityContext.seLinuxOptions", "SELinux user and role must not be set (baseline: SELinux)")
+    for path, message in _baseline_context(pod_sc, "securityContext", "the pod"):
+        add(path, message)
+    metadata = ".".join((*template.path, "metadata"))
+    for key, value in sorted(template.annotations.items()):
+        if key.startswith(APPARMOR_ANNOTATION) and not _apparmor_annotation_allowed(str(value)):
+            found.append(
+                (
+                    f'{metadata}.annotations["{key}"]',
+                    f"AppArmor profile {value} for container {key.removeprefix(APPARMOR_ANNOTATION)} is not allowed; "
+                    "only runtime/default or localhost/* (baseline: AppArmor)",
+                )
+            )
     if pod_sc.get("runAsUser") == 0:
         add("securityContext.runAsUser", "must not be 0 (restricted: running as non-root user)")
     pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
@@ -82,6 +122,8 @@ def check_pod_security(template: PodTemplate) -> list[Problem]:
         sc = container.get("securityContext") or {}
         name = container.get("name", "?")
         prefix = f"{where}.securityContext"
+        for path, message in _baseline_context(sc, prefix, f"container {name}"):
+            add(path, message)
         if sc.get("privileged"):
             add(f"{prefix}.privileged", f"container {name} is privileged (baseline: privileged containers)")
         if sc.get("allowPrivilegeEscalation") is not False:

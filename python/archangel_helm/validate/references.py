@@ -1,6 +1,6 @@
-"""What a pod template names that must exist: ConfigMaps, Secrets, claims, its ServiceAccount, its
-PriorityClass. Each must be rendered by the release, created by its hooks (the generated Secret), or
-declared external."""
+"""What a pod template names that must exist: ConfigMaps, Secrets (image pull secrets too), claims, its
+ServiceAccount, its PriorityClass. Each must be rendered by the release, created by its hooks (the generated
+Secret), or declared external."""
 
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ def pod_references(template: PodTemplate) -> Iterator[Reference]:
         yield Reference("ServiceAccount", account, f"{base}.serviceAccountName")
     if spec.get("priorityClassName"):
         yield Reference("PriorityClass", spec["priorityClassName"], f"{base}.priorityClassName")
+    for index, pull_secret in enumerate(spec.get("imagePullSecrets") or []):
+        if pull_secret.get("name"):
+            # The kubelet cannot pull without it, and the pod never starts (ErrImagePull), so not optional.
+            yield Reference("Secret", pull_secret["name"], f"{base}.imagePullSecrets[{index}]")
     for index, volume in enumerate(spec.get("volumes") or []):
         where = f"{base}.volumes[{index}]"
         if "configMap" in volume:

@@ -164,6 +164,17 @@ def check_values_usage(chart: Chart) -> list[Problem]:
     references = template_references(chart)
     index = ReferenceIndex(references)
     problems = []
+    if schema is None:
+        problems.append(
+            Problem(
+                "Chart",
+                chart.name,
+                "values.schema.json",
+                "the chart has no values.schema.json: Helm checks no value's type, and whether every value is "
+                "described cannot be checked",
+                "schema/missing-values-schema",
+            )
+        )
     for leaf in _leaves(values):
         dotted = ".".join(leaf)
         if leaf and leaf[0] == "global":

@@ -1,8 +1,8 @@
 """PostgreSQL backups end to end: a real PostgreSQL server, a local S3 server (moto) and the openssl CLI.
 
-`archangel-helm backup database` then `archangel-helm backup restore database` round-trips a database, the
-objects interoperate with the openssl CLI in both directions, and damaged or mismatched backups are refused
-before anything is written.
+`archangel-helm backup database` then `archangel-helm restore database` (the same as `backup restore`)
+round-trips a database, the objects interoperate with the openssl CLI in both directions, and damaged or
+mismatched backups are refused before anything is written.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def test_backup_then_restore_round_trips_schema_and_every_row(
     }
 
     restored = f"{name}_restored"
-    code, out, err = backup_env.run("backup", "restore", "database", "--into", restored, extra_env=env)
+    code, out, err = backup_env.run("restore", "database", "--into", restored, extra_env=env)
     assert code == 0, err
     assert f"restored {backup_id} into database {restored}: 3 tables, 21,500 rows" in out
     admin = postgres.connection()
@@ -440,3 +440,27 @@ def test_backup_metrics_reach_the_pushgateway_and_a_failure_keeps_the_last_succe
     assert (
         'archangel_backup_last_success_timestamp_seconds{instance="",job="archangel-backup",target="database"}' in after
     )
+
+
+def test_a_pushgateway_that_is_down_does_not_fail_a_backup_that_is_safely_stored(
+    backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str]
+) -> None:
+    _, name = source_db
+    env = {**pg_env(backup_env, postgres, name), "ARCHANGEL_PUSHGATEWAY_URL": "http://127.0.0.1:9"}
+    code, out, err = backup_env.run("backup", "database", extra_env=env)
+    assert code == 0, err
+    backup_id = out.strip().rsplit("backup id: ", 1)[1]
+    assert f"prod/database/{backup_id}/manifest.json" in backup_env.objects()
+    assert "WARNING: could not push metrics to http://127.0.0.1:9" in err
+    assert "Traceback" not in err
+
+
+def test_an_unreachable_bucket_fails_the_backup_with_exit_1_and_no_traceback(
+    backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str]
+) -> None:
+    _, name = source_db
+    env = {**pg_env(backup_env, postgres, name), "ARCHANGEL_BACKUP_ENDPOINT_URL": "http://127.0.0.1:9"}
+    code, _, err = backup_env.run("backup", "database", extra_env=env)
+    assert code in (1, 2), err
+    assert "Traceback" not in err
+    assert "127.0.0.1:9" in err

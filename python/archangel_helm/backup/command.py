@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,12 +105,24 @@ def cmd_backup(args: argparse.Namespace) -> int:
             manifest = database.backup(catalog, connection_from(args))
         else:
             manifest = vectorstore.backup(catalog, qdrant_from(args))
-    except BackupError:
-        metrics.failure(target, args.pushgateway)
-        raise
-    metrics.success(target, manifest.total_bytes, time.monotonic() - started, args.pushgateway)
-    print(f"backup id: {manifest.backup_id}")
+    except Exception as error:
+        # Any failure (ours, S3's, the network's) is recorded as a failed run before it is reported.
+        _push_quietly(lambda: metrics.failure(target, args.pushgateway))
+        if isinstance(error, BackupError):
+            raise
+        raise BackupError(f"{target} backup failed: {type(error).__name__}: {error}") from error
+    _push_quietly(lambda: metrics.success(target, manifest.total_bytes, time.monotonic() - started, args.pushgateway))
+    print(f"backup id: {manifest.backup_id}")  # the last line: scripts read the id from it
     return 0
+
+
+def _push_quietly(push: Callable[[], None]) -> None:
+    """Metrics are reported, never the reason a run fails: a backup that is safely in the bucket is a success
+    even when the Pushgateway is down (the staleness alert then fires, pointing at the missing metrics)."""
+    try:
+        push()
+    except metrics.MetricsPushError as error:
+        print(f"WARNING: {error}", file=sys.stderr)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -120,7 +134,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             database.verify_restore(catalog, connection_from(args), backup_id, jobs=args.jobs)
         else:
             vectorstore.verify_restore(catalog, qdrant_from(args), backup_id)
-        metrics.verified(target, args.pushgateway)
+        _push_quietly(lambda: metrics.verified(target, args.pushgateway))
     elif target == "database":
         with tempfile.TemporaryDirectory(prefix="archangel-verify-") as tmp:
             database.verify(catalog, backup_id, Path(tmp))
@@ -218,12 +232,34 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     snapshotter = VolumeSnapshotter(kubernetes.client.CustomObjectsApi(), core, namespace, args.snapshot_class or None)
     try:
         report = snapshotter.run(args.selector, timedelta(days=args.retention_days), args.keep_ready, args.timeout)
-    except BackupError:
-        metrics.report_snapshots({}, args.pushgateway, failed=True)
-        raise
-    metrics.report_snapshots(report.ready_at, args.pushgateway)
+    except Exception as error:
+        _push_quietly(lambda: metrics.report_snapshots({}, args.pushgateway, failed=True))
+        if isinstance(error, BackupError):
+            raise
+        raise BackupError(f"volume snapshots failed: {type(error).__name__}: {error}") from error
+    _push_quietly(lambda: metrics.report_snapshots(report.ready_at, args.pushgateway))
     print(f"snapshots: {len(report.created)} created, {len(report.deleted)} deleted, {len(report.kept)} kept")
     return 0
+
+
+RESTORE_HELP = "disaster recovery: restore a backup into the database or Qdrant"
+
+
+def _restore_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", choices=("database", "vectorstore"))
+    p.add_argument("--backup-id", default="latest", help="an id, latest or latest-verified")
+    p.add_argument("--into", help="database to restore into (default --pg-database)")
+    p.add_argument("--collection", action="append", default=[], help="only these collections (vectorstore)")
+    p.add_argument("--force", action="store_true", help="overwrite a database or collection that has data")
+    p.add_argument("--jobs", type=int, default=2, help="parallel pg_restore jobs")
+    add_arguments(p)
+    p.set_defaults(func=cmd_restore)
+
+
+def add_restore_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`archangel-helm restore TARGET`: the disaster-recovery command at the top level, where an operator under
+    pressure looks first; the same as `archangel-helm backup restore TARGET`."""
+    _restore_arguments(subparsers.add_parser("restore", help=RESTORE_HELP))
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -242,15 +278,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--jobs", type=int, default=2)
     add_arguments(p)
     p.set_defaults(func=cmd_verify)
-    p = commands.add_parser("restore", help="disaster recovery: restore a backup into the database or Qdrant")
-    p.add_argument("target", choices=("database", "vectorstore"))
-    p.add_argument("--backup-id", default="latest", help="an id, latest or latest-verified")
-    p.add_argument("--into", help="database to restore into (default --pg-database)")
-    p.add_argument("--collection", action="append", default=[], help="only these collections (vectorstore)")
-    p.add_argument("--force", action="store_true", help="overwrite a database or collection that has data")
-    p.add_argument("--jobs", type=int, default=2, help="parallel pg_restore jobs")
-    add_arguments(p)
-    p.set_defaults(func=cmd_restore)
+    _restore_arguments(commands.add_parser("restore", help=RESTORE_HELP))
     p = commands.add_parser("prune", help="delete backups past retention, keeping the newest verified ones")
     p.add_argument("target", choices=("database", "vectorstore"))
     p.add_argument("--retention-days", type=int, required=True)
@@ -275,3 +303,4 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--targets", nargs="*", default=["database", "vectorstore"])
     add_arguments(p)
     p.set_defaults(func=cmd_check)
+    add_restore_command(subparsers)

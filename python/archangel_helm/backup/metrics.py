@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, pushadd_to_gateway
 
+from .errors import BackupError
+
 JOB = "archangel-backup"
 
 
@@ -25,11 +27,18 @@ def _registry(target: str, values: dict[str, float]) -> CollectorRegistry:
     return registry
 
 
+class MetricsPushError(BackupError):
+    """The Pushgateway did not take the metrics (the backup itself is unaffected)."""
+
+
 def report(target: str, values: dict[str, float], gateway: str | None, log: Callable[[str], None] = print) -> None:
     registry = _registry(target, values)
     log(generate_latest(registry).decode().strip())
     if gateway:
-        pushadd_to_gateway(gateway, job=JOB, grouping_key={"target": target}, registry=registry, timeout=15)
+        try:
+            pushadd_to_gateway(gateway, job=JOB, grouping_key={"target": target}, registry=registry, timeout=15)
+        except OSError as error:  # URLError, HTTPError and timeouts are all OSErrors
+            raise MetricsPushError(f"could not push metrics to {gateway}: {error}") from error
         log(f"metrics pushed to {gateway} (job {JOB}, target {target})")
 
 
@@ -78,4 +87,7 @@ def report_snapshots(
         failure.set(time.time())
     log(generate_latest(registry).decode().strip())
     if gateway:
-        pushadd_to_gateway(gateway, job="archangel-volume-snapshots", registry=registry, timeout=15)
+        try:
+            pushadd_to_gateway(gateway, job="archangel-volume-snapshots", registry=registry, timeout=15)
+        except OSError as error:
+            raise MetricsPushError(f"could not push metrics to {gateway}: {error}") from error

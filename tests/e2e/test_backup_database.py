@@ -113,6 +113,9 @@ def test_backup_then_restore_round_trips_schema_and_every_row(
     code, out, err = backup_env.run("restore", "database", "--into", restored, extra_env=env)
     assert code == 0, err
     assert f"restored {backup_id} into database {restored}: 3 tables, 21,500 rows" in out
+    progress = out + err
+    assert "[1/3 tables] data for table" in progress, progress  # pg_restore --verbose, as it goes
+    assert "[3/3 tables] data for table" in progress
     admin = postgres.connection()
     assert schema(admin, restored) == schema(admin, name)
     assert fingerprint(admin, restored) == fingerprint(admin, name)

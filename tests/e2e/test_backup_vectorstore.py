@@ -99,7 +99,7 @@ def test_restore_refuses_a_collection_with_points_unless_forced(
     backup_once(backup_env, qdrant_env)
     code, _, err = backup_env.run("backup", "restore", "vectorstore", "--collection", "memories", extra_env=qdrant_env)
     assert code == 4
-    assert "collection 'memories' already has points" in err
+    assert "collections ['memories'] already have points" in err
 
 
 def test_a_tampered_snapshot_is_refused_before_recovery(
@@ -127,3 +127,32 @@ def test_a_wrong_api_key_fails_clearly(backup_env: BackupEnv, qdrant: QdrantStan
     assert code == 1
     assert "HTTP 401" in err
     assert backup_env.objects() == {}
+
+
+def test_a_multi_collection_restore_touches_nothing_when_a_later_collection_is_tampered(
+    backup_env: BackupEnv, qdrant: QdrantStandIn, qdrant_env: dict[str, str]
+) -> None:
+    backup_id = backup_once(backup_env, qdrant_env)
+    client = backup_env.s3.client()
+    key = f"prod/vectorstore/{backup_id}/skills.snapshot.gz.enc"  # the second collection of the backup
+    data = bytearray(client.get_object(Bucket=backup_env.bucket, Key=key)["Body"].read())
+    data[-1] ^= 0xFF
+    client.put_object(Bucket=backup_env.bucket, Key=key, Body=bytes(data))
+    del qdrant.state.collections["memories"]
+    del qdrant.state.collections["skills"]
+    code, _, err = backup_env.run("backup", "restore", "vectorstore", extra_env=qdrant_env)
+    assert code == 3
+    assert "HMAC-SHA256 mismatch" in err
+    assert set(qdrant.state.collections) == set()  # memories, first in line, was not recovered either
+    assert not [path for _, path in qdrant.state.requests if path.endswith("/snapshots/upload")]
+
+
+def test_a_multi_collection_restore_refuses_before_any_upload_when_a_later_target_has_points(
+    backup_env: BackupEnv, qdrant: QdrantStandIn, qdrant_env: dict[str, str]
+) -> None:
+    backup_once(backup_env, qdrant_env)
+    del qdrant.state.collections["memories"]  # empty target first, occupied target second
+    code, _, err = backup_env.run("backup", "restore", "vectorstore", extra_env=qdrant_env)
+    assert code == 4
+    assert "collections ['skills'] already have points" in err
+    assert "memories" not in qdrant.state.collections

@@ -227,3 +227,25 @@ def test_prune_waits_a_day_before_deleting_an_incomplete_backup() -> None:
     plan = plan_prune(all_ids, complete=set(), verified=set(), retention=timedelta(days=30), keep_verified=0, now=NOW)
     assert plan.keep == ids(0.1)
     assert plan.delete == ids(2)
+
+
+def test_restore_progress_counts_tables_and_keeps_a_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archangel_helm.backup import database
+
+    clock = iter([0.0, 1.0, 2.0, 40.0, 41.0, 80.0, 100.0])
+    monkeypatch.setattr(database.time, "monotonic", lambda: next(clock))
+    said: list[str] = []
+    progress = database.RestoreProgress(said.append, tables_total=2)  # started at 0.0
+    progress('pg_restore: processing data for table "public.a"')  # 1.0
+    progress('pg_restore: creating INDEX "public.a_idx"')  # 2.0
+    progress("pg_restore: some detail")  # 40.0: 38 s since the last line, a heartbeat
+    progress("pg_restore: another detail")  # 41.0: quiet
+    progress("pg_restore: more detail")  # 80.0: the next heartbeat names the same step
+    progress('pg_restore: processing data for table "public.b"')  # 100.0
+    assert said == [
+        'database:     1.0 s  [1/2 tables] data for table "public.a"',
+        'database:     2.0 s  creating INDEX "public.a_idx"',
+        'database:    40.0 s  still restoring (creating INDEX "public.a_idx")',
+        'database:    80.0 s  still restoring (creating INDEX "public.a_idx")',
+        'database:   100.0 s  [2/2 tables] data for table "public.b"',
+    ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -226,6 +227,27 @@ def run_checked(command: list[str], env: dict[str, str] | None = None, what: str
     if result.returncode != 0:
         raise BackupError(f"{what or command[0]} failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
     return result.stdout
+
+
+def run_with_progress(
+    command: list[str], env: dict[str, str] | None, what: str, on_line: Callable[[str], None]
+) -> None:
+    """Run a long command (pg_restore --verbose), handing each line of its stderr to on_line as it comes; the
+    last lines go into the error when it fails."""
+    executable = shutil.which(command[0])
+    if executable is None:
+        raise BackupConfigError(f"{command[0]} not found on PATH")
+    tail: deque[str] = deque(maxlen=40)
+    with subprocess.Popen(
+        [executable, *command[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            tail.append(line.rstrip())
+            on_line(line.rstrip())
+    if process.returncode != 0:
+        shown = "\n".join(tail)[-2000:]
+        raise BackupError(f"{what} failed (exit {process.returncode}): {shown}")
 
 
 def iter_file(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:

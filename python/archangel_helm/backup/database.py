@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .. import __name__ as package_name
-from .catalog import Catalog, new_backup_id, run_checked
+from .catalog import Catalog, new_backup_id, run_checked, run_with_progress
 from .crypto import PBKDF2_ITERATIONS
 from .errors import BackupError, IntegrityError, RefusedError
 from .manifest import BackupManifest
@@ -210,8 +211,14 @@ def restore(
         command = [tool("pg_restore"), "--exit-on-error", "--no-owner", "--jobs", str(jobs), "--dbname", database]
         if tables:
             command += ["--clean", "--if-exists"]
-        catalog.log(f"database: restoring {backup_id} into {database} ({jobs} jobs)")
-        run_checked([*command, str(dump)], env=connection.env(database), what="pg_restore")
+        tables_total = len(manifest.artifact("database").details.get("row_counts", {}))
+        catalog.log(f"database: restoring {backup_id} into {database} ({jobs} jobs, {tables_total} tables)")
+        run_with_progress(
+            [*command, "--verbose", str(dump)],
+            env=connection.env(database),
+            what="pg_restore",
+            on_line=RestoreProgress(catalog.log, tables_total),
+        )
     counts = row_counts(connection, database)
     _compare_counts(manifest, counts, database)
     seconds = time.monotonic() - started
@@ -219,6 +226,37 @@ def restore(
         f"database: restored {backup_id} into {database} in {seconds:.1f} s; {len(counts)} tables match the manifest"
     )
     return RestoreResult(backup_id, database, counts, seconds)
+
+
+class RestoreProgress:
+    """Turns `pg_restore --verbose` into progress lines: each table's data as it finishes loading ("[12/48]"),
+    then index and constraint builds, and a heartbeat at least every 30 s so a long step never looks hung."""
+
+    HEARTBEAT_SECONDS = 30.0
+
+    def __init__(self, log: Callable[[str], None], tables_total: int) -> None:
+        self.log = log
+        self.tables_total = tables_total
+        self.tables_done = 0
+        self.started = self.last_line = time.monotonic()
+        self.step = "starting"
+
+    def __call__(self, line: str) -> None:
+        text = line.removeprefix("pg_restore: ")
+        now = time.monotonic()
+        if text.startswith("processing data for table"):
+            self.tables_done += 1
+            self._say(f"[{self.tables_done}/{self.tables_total} tables] {text.removeprefix('processing ')}", now)
+        elif text.startswith(("creating INDEX", "creating CONSTRAINT", "creating FK CONSTRAINT")):
+            self._say(text, now)
+        elif now - self.last_line >= self.HEARTBEAT_SECONDS:
+            self._say(f"still restoring ({self.step})", now, heartbeat=True)
+
+    def _say(self, text: str, now: float, *, heartbeat: bool = False) -> None:
+        self.log(f"database: {now - self.started:7.1f} s  {text}")
+        self.last_line = now
+        if not heartbeat:
+            self.step = text
 
 
 def _compare_counts(manifest: BackupManifest, counts: dict[str, int], database: str) -> None:

@@ -92,6 +92,25 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
     return manifest
 
 
+def _unsealed_snapshot(catalog: Catalog, manifest: BackupManifest, artifact: Artifact, workdir: Path) -> Path:
+    """Fetch one collection's object, check its HMAC and digest, decrypt it: the snapshot file, ready to upload."""
+    sealed = catalog.fetch(manifest, artifact, workdir)
+    snapshot = workdir / f"{artifact.name}.snapshot"
+    catalog.unseal(manifest, sealed, snapshot)
+    sealed.unlink()
+    return snapshot
+
+
+def _recover(qdrant: QdrantClient, artifact: Artifact, snapshot: Path, collection: str) -> int:
+    qdrant.recover_from_upload(collection, snapshot)
+    snapshot.unlink()
+    points = qdrant.points_count(collection)
+    expected = int(artifact.details.get("points_count", -1))
+    if points != expected:
+        raise IntegrityError(f"collection {collection}: {points} points after recovery, the backup recorded {expected}")
+    return points
+
+
 def _restore_collection(
     catalog: Catalog,
     qdrant: QdrantClient,
@@ -101,17 +120,7 @@ def _restore_collection(
     collection: str,
     workdir: Path,
 ) -> int:
-    sealed = catalog.fetch(manifest, artifact, workdir)
-    snapshot = workdir / f"{artifact.name}.snapshot"
-    catalog.unseal(manifest, sealed, snapshot)
-    sealed.unlink()
-    qdrant.recover_from_upload(collection, snapshot)
-    snapshot.unlink()
-    points = qdrant.points_count(collection)
-    expected = int(artifact.details.get("points_count", -1))
-    if points != expected:
-        raise IntegrityError(f"collection {collection}: {points} points after recovery, the backup recorded {expected}")
-    return points
+    return _recover(qdrant, artifact, _unsealed_snapshot(catalog, manifest, artifact, workdir), collection)
 
 
 def restore(
@@ -123,20 +132,28 @@ def restore(
     force: bool = False,
     workdir: Path | None = None,
 ) -> dict[str, int]:
-    """Recover collections from a backup (all, or the named ones), refusing non-empty ones unless forced."""
+    """Recover collections from a backup (all, or the named ones), refusing non-empty ones unless forced.
+
+    All or nothing up to the first upload: every named collection must exist in the backup, every target must be
+    empty (or --force), and every object must pass its HMAC and digest and decrypt, before any collection is
+    touched. The price is disk: all snapshots of the restore sit decrypted in the work directory at once."""
     backup_id = catalog.resolve(TARGET, backup_id)
     manifest = catalog.manifest(TARGET, backup_id)
     wanted = collections or [a.name for a in manifest.artifacts]
+    artifacts = [manifest.artifact(name) for name in wanted]  # an unknown name fails here, before any work
+    occupied = [n for n in wanted if qdrant.collection_exists(n) and qdrant.points_count(n) > 0]
+    if occupied and not force:
+        raise RefusedError(f"collections {occupied} already have points; recovering would replace them. Pass --force")
     restored = {}
-    for name in wanted:
-        artifact = manifest.artifact(name)
-        if qdrant.collection_exists(name) and qdrant.points_count(name) > 0 and not force:
-            raise RefusedError(f"collection {name!r} already has points; recovering would replace them. Pass --force")
-        with tempfile.TemporaryDirectory(prefix="archangel-restore-", dir=workdir) as tmp:
-            restored[name] = _restore_collection(
-                catalog, qdrant, manifest, artifact, collection=name, workdir=Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="archangel-restore-", dir=workdir) as tmp:
+        snapshots = {a.name: _unsealed_snapshot(catalog, manifest, a, Path(tmp)) for a in artifacts}
+        catalog.log(f"vectorstore: {len(snapshots)} collection(s) of {backup_id} verified and decrypted")
+        for index, artifact in enumerate(artifacts, 1):
+            restored[artifact.name] = _recover(qdrant, artifact, snapshots[artifact.name], artifact.name)
+            catalog.log(
+                f"vectorstore: [{index}/{len(artifacts)}] recovered {artifact.name} from {backup_id}: "
+                f"{restored[artifact.name]:,} points"
             )
-        catalog.log(f"vectorstore: recovered {name} from {backup_id}: {restored[name]:,} points")
     return restored
 
 

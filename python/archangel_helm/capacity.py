@@ -40,14 +40,28 @@ class WorkloadCapacity:
     min_replicas: int
     max_replicas: int
     scaler: str  # "fixed", "HPA", "KEDA"
-    requests: Resources  # per pod
-    limits: Resources  # per pod
+    requests: Resources  # per pod, as rendered
+    limits: Resources  # per pod, as rendered
+    # Per pod at the top of a VerticalPodAutoscaler's range (its maxAllowed; limits scaled in proportion when it
+    # controls RequestsAndLimits). None without a VPA that may change them.
+    vpa_requests: Resources | None = None
+    vpa_limits: Resources | None = None
 
     @property
     def scale_text(self) -> str:
+        vpa = " + VPA" if self.vpa_requests is not None else ""
         if self.scaler == "fixed":
-            return str(self.min_replicas)
-        return f"{self.min_replicas}-{self.max_replicas} ({self.scaler})"
+            return f"{self.min_replicas}{vpa}"
+        return f"{self.min_replicas}-{self.max_replicas} ({self.scaler}){vpa}"
+
+    @property
+    def peak_requests(self) -> Resources:
+        """Per pod at maximum scale: the VPA may raise requests up to its maxAllowed."""
+        return self.vpa_requests if self.vpa_requests is not None else self.requests
+
+    @property
+    def peak_limits(self) -> Resources:
+        return self.vpa_limits if self.vpa_limits is not None else self.limits
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,7 @@ def _container_resources(container: dict[str, Any], which: str) -> Resources:
 def release_capacity(release: str, manifest: Manifest) -> ReleaseCapacity:
     report = ReleaseCapacity(release, dict(sorted(manifest.kinds().items())))
     scalers = _autoscalers(manifest)
+    vpas = _vertical_autoscalers(manifest)
     for template in manifest.pod_templates():
         if template.owner_kind not in ("Deployment", "StatefulSet"):
             continue
@@ -132,6 +147,7 @@ def release_capacity(release: str, manifest: Manifest) -> ReleaseCapacity:
                 kind,
                 pod_resources(template, "requests"),
                 pod_resources(template, "limits"),
+                *(vpa_peak(template, vpas[key]) if key in vpas else (None, None)),
             )
         )
         if template.owner_kind == "StatefulSet":
@@ -184,6 +200,50 @@ def _autoscalers(manifest: Manifest) -> dict[tuple[str, str], tuple[int, int, st
             "KEDA",
         )
     return found
+
+
+def _vertical_autoscalers(manifest: Manifest) -> dict[tuple[str, str], dict[str, Any]]:
+    """VPAs that may change their target's resources (updateMode other than Off), by target."""
+    found = {}
+    for vpa in manifest.of_kind("VerticalPodAutoscaler"):
+        spec = vpa.get("spec") or {}
+        if ((spec.get("updatePolicy") or {}).get("updateMode") or "Auto") == "Off":
+            continue
+        target = spec.get("targetRef") or {}
+        found[(str(target.get("kind")), str(target.get("name")))] = spec
+    return found
+
+
+def vpa_peak(template: PodTemplate, vpa: dict[str, Any]) -> tuple[Resources, Resources]:
+    """Per-pod requests and limits with every VPA-controlled container at its maxAllowed.
+
+    A container without maxAllowed for a resource is counted at its rendered request (the VPA is unbounded
+    there; the chart's schema requires maxAllowed, so this is only for foreign charts). With controlledValues
+    RequestsAndLimits (the default) limits grow in proportion to requests, as the VPA admission controller does.
+    """
+    policies = {p.get("containerName"): p for p in (vpa.get("resourcePolicy") or {}).get("containerPolicies") or []}
+    requests, limits = Resources(), Resources()
+    for container in template.spec.get("containers") or []:
+        policy = policies.get(container.get("name")) or policies.get("*") or {}
+        request = _container_resources(container, "requests")
+        limit = _container_resources(container, "limits")
+        if policy.get("mode") == "Off":
+            requests, limits = requests + request, limits + limit
+            continue
+        controlled = set(policy.get("controlledResources") or ["cpu", "memory"])
+        ceiling = policy.get("maxAllowed") or {}
+        peak_cpu = parse_quantity(ceiling["cpu"]) if "cpu" in ceiling and "cpu" in controlled else request.cpu
+        peak_mem = (
+            parse_quantity(ceiling["memory"]) if "memory" in ceiling and "memory" in controlled else request.memory
+        )
+        peak = Resources(max(peak_cpu, request.cpu), max(peak_mem, request.memory))
+        if policy.get("controlledValues", "RequestsAndLimits") == "RequestsAndLimits":
+            limit = Resources(
+                limit.cpu * peak.cpu / request.cpu if request.cpu else limit.cpu,
+                limit.memory * peak.memory / request.memory if request.memory else limit.memory,
+            )
+        requests, limits = requests + peak, limits + limit
+    return requests, limits
 
 
 def count_rules(manifest: Manifest) -> tuple[int, int]:

@@ -112,7 +112,7 @@ def _objects_section(result: PlanResult) -> str:
 def _workloads_section(result: PlanResult) -> str:
     workloads = [w for c in result.capacity for w in c.workloads]
     rows: list[list[object]] = []
-    req_min, req_max, lim_max = Resources(), Resources(), Resources()
+    req_min, lim_min, req_max, lim_max = Resources(), Resources(), Resources(), Resources()
     for w in workloads:
         rows.append(
             [
@@ -122,14 +122,16 @@ def _workloads_section(result: PlanResult) -> str:
                 _res(w.requests),
                 _res(w.limits),
                 _res(w.requests * w.min_replicas),
-                _res(w.requests * w.max_replicas),
-                _res(w.limits * w.max_replicas),
+                _res(w.limits * w.min_replicas),
+                _res(w.peak_requests * w.max_replicas),
+                _res(w.peak_limits * w.max_replicas),
             ]
         )
         req_min += w.requests * w.min_replicas
-        req_max += w.requests * w.max_replicas
-        lim_max += w.limits * w.max_replicas
-    rows.append(["", "TOTAL", "", "", "", _res(req_min), _res(req_max), _res(lim_max)])
+        lim_min += w.limits * w.min_replicas
+        req_max += w.peak_requests * w.max_replicas
+        lim_max += w.peak_limits * w.max_replicas
+    rows.append(["", "TOTAL", "", "", "", _res(req_min), _res(lim_min), _res(req_max), _res(lim_max)])
     minimum = ", ".join(f"{w.name}={w.min_replicas}" for w in workloads)
     maximum = ", ".join(f"{w.name}={w.max_replicas}" for w in workloads)
     headers = [
@@ -139,10 +141,16 @@ def _workloads_section(result: PlanResult) -> str:
         "requests/pod",
         "limits/pod",
         "requests@min",
+        "limits@min",
         "requests@max",
         "limits@max",
     ]
-    heading = f"Workloads and capacity\n  minimum scale: {minimum}\n  maximum scale: {maximum}"
+    notes = (
+        "\n  @max: every autoscaler at its top; with a VPA (+ VPA), pods at its maxAllowed"
+        if any(w.vpa_requests is not None for w in workloads)
+        else ""
+    )
+    heading = f"Workloads and capacity\n  minimum scale: {minimum}\n  maximum scale: {maximum}{notes}"
     return heading + "\n" + table(headers, rows)
 
 

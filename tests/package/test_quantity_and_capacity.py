@@ -124,3 +124,58 @@ data:
     )
     assert (report.alerts, report.recording_rules) == (2, 1)
     assert count_rules(Manifest.parse("")) == (0, 0)
+
+
+VPA_TARGET = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: core}
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - {name: main, resources: {requests: {cpu: "1", memory: 2Gi}, limits: {cpu: "2", memory: 4Gi}}}
+        - {name: proxy, resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 200m, memory: 256Mi}}}
+---
+apiVersion: autoscaling.k8s.io/v1
+kind: VerticalPodAutoscaler
+metadata: {name: core}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: core}
+  updatePolicy: {updateMode: "%s"}
+  resourcePolicy:
+    containerPolicies:
+      - {containerName: main, maxAllowed: {cpu: "4", memory: 8Gi}, controlledValues: %s}
+      - {containerName: "*", mode: "Off"}
+"""
+
+
+def test_a_vpa_raises_the_maximum_to_its_max_allowed_and_scales_limits_with_requests() -> None:
+    (core,) = release_capacity("r", Manifest.parse(VPA_TARGET % ("Initial", "RequestsAndLimits"))).workloads
+    gi = Decimal(2**30)
+    assert core.scale_text == "3 + VPA"
+    assert core.requests == Resources(Decimal("1.1"), 2 * gi + gi / 8)
+    assert core.peak_requests == Resources(Decimal("4.1"), 8 * gi + gi / 8)  # main at maxAllowed, proxy as is
+    assert core.peak_limits == Resources(Decimal("8.2"), 16 * gi + gi / 4)  # main's limits x4, proxy's unchanged
+
+
+def test_a_vpa_that_controls_requests_only_leaves_limits_and_one_that_is_off_changes_nothing() -> None:
+    (core,) = release_capacity("r", Manifest.parse(VPA_TARGET % ("Auto", "RequestsOnly"))).workloads
+    assert core.peak_limits == core.limits
+    assert core.peak_requests.cpu == Decimal("4.1")
+    (off,) = release_capacity("r", Manifest.parse(VPA_TARGET % ("Off", "RequestsAndLimits"))).workloads
+    assert off.vpa_requests is None
+    assert off.peak_requests == off.requests
+    assert off.scale_text == "3"
+
+
+def test_the_production_plan_counts_core_at_its_vpa_ceiling(render_env: object) -> None:
+    from collections.abc import Callable
+
+    assert callable(render_env)
+    render: Callable[..., Manifest] = render_env
+    capacity = release_capacity("archangel", render("production", "archangel"))
+    core = next(w for w in capacity.workloads if w.name == "archangel-core")
+    assert core.vpa_requests is not None
+    assert core.peak_requests * core.max_replicas == Resources(Decimal(12), Decimal(24 * 2**30))

@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("venv_bin", type=Path)
     args = parser.parse_args(argv)
     pins = json.loads(PINS.read_text())
-    roles = {"compat"}
+    # kubectl always comes from the pins: a kubectl already on PATH says nothing about its version (on some
+    # machines it is an old dispatcher), and the venv's bin is first on PATH for every make target.
+    roles = {"compat", "kubectl"}
     path_helm = usable_path_helm(args.venv_bin)
     if path_helm:
         print(f"setup: using helm on PATH: {path_helm} (>= {'.'.join(map(str, MIN_HELM))})")

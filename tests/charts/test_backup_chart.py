@@ -10,6 +10,7 @@ import pytest
 from archangel_helm import Manifest, RenderError
 from archangel_helm.argo import hook_report
 from archangel_helm.manifest import K8sObject, PodTemplate, annotations_of, labels_of
+from archangel_helm.quantity import parse_quantity
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import matches
 
@@ -28,6 +29,11 @@ def template(manifest: Manifest, kind: str, name: str) -> PodTemplate:
 
 def env(container: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container["env"]}
+
+
+def schema_error_names(message: str, pointer: str) -> bool:
+    """Whether a values-schema error names the field: Helm 4 as a JSON pointer, Helm 3 with dots."""
+    return pointer in message or f"- {pointer.strip('/').replace('/', '.')}" in message
 
 
 @pytest.mark.parametrize(
@@ -162,7 +168,9 @@ def test_the_backup_check_runs_after_install_and_upgrade(production: Manifest) -
 def test_backup_jobs_reach_the_data_tier_the_bucket_and_the_pushgateway_only(production: Manifest) -> None:
     backup = production.get("NetworkPolicy", "archangel-backup-jobs")["spec"]
     s3 = backup["egress"][-1]
-    assert s3["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}]
+    # backup.s3.egressExcept, then networkPolicy.clusterCIDRs (the pods of a cluster outside RFC 1918 too)
+    private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    assert s3["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [*private, "10.0.0.0/16", "172.20.0.0/16"]}}]
     assert s3["ports"] == [{"port": 443, "protocol": "TCP"}]
     pods = {t.ref for t in production.pod_templates() if matches(backup["podSelector"], t.labels)}
     assert pods == {
@@ -251,4 +259,87 @@ def test_bad_backup_settings_are_refused(render_env: RenderEnv, values: dict[str
 def test_bad_backup_values_are_refused_by_the_schema(render_env: RenderEnv, values: dict[str, Any], field: str) -> None:
     with pytest.raises(RenderError) as caught:
         render_env("production", "archangel", values)
-    assert field in caught.value.helm_message
+    assert schema_error_names(caught.value.helm_message, field)
+
+
+# --- scratch space: a restore writes the whole downloaded and decrypted dump to /scratch ------------------------
+
+
+def scratch_volume(manifest: Manifest, kind: str, name: str) -> dict[str, Any]:
+    (volume,) = [v for v in template(manifest, kind, name).spec["volumes"] if v["name"] == "scratch"]
+    return volume
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_verification_and_restores_get_scratch_the_size_of_the_database_on_an_encrypted_class(
+    render_env: RenderEnv, environment: str
+) -> None:
+    manifest = render_env(environment, "archangel", {"restore.enabled": True})
+    database = manifest.get("StatefulSet", "archangel-postgresql")["spec"]["volumeClaimTemplates"][0]["spec"]
+    for kind, name in (("CronJob", "archangel-backup-verify"), ("Job", "archangel-restore-database")):
+        claim = scratch_volume(manifest, kind, name)["ephemeral"]["volumeClaimTemplate"]["spec"]
+        storage = parse_quantity(claim["resources"]["requests"]["storage"])
+        assert storage >= parse_quantity(database["resources"]["requests"]["storage"]), name
+        assert claim["accessModes"] == ["ReadWriteOnce"]
+        storage_class = manifest.get("StorageClass", claim["storageClassName"])
+        assert storage_class["parameters"]["encrypted"] == "true", "decrypted dumps land on this volume"
+        mount = next(
+            m for m in template(manifest, kind, name).containers()[0]["volumeMounts"] if m["name"] == "scratch"
+        )
+        assert mount["mountPath"] == env(template(manifest, kind, name).containers()[0])["TMPDIR"] == "/scratch"
+
+
+def test_production_scratch_is_200_gi(production: Manifest) -> None:
+    claim = scratch_volume(production, "CronJob", "archangel-backup-verify")["ephemeral"]["volumeClaimTemplate"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    assert claim["spec"]["storageClassName"] == "standard-ssd"
+
+
+def test_jobs_that_stream_keep_the_small_emptydir(production: Manifest) -> None:
+    """Backups stream the dump to S3 and the check writes nothing: no volume is provisioned for them."""
+    for kind, name in (
+        ("CronJob", "archangel-backup-database"),
+        ("CronJob", "archangel-backup-vectorstore"),
+        ("Job", "archangel-backup-check"),
+    ):
+        assert scratch_volume(production, kind, name) == {"name": "scratch", "emptyDir": {"sizeLimit": "50Gi"}}
+
+
+def test_without_an_ephemeral_size_every_job_uses_the_emptydir(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production", "archangel", {"backup.scratch": {"sizeLimit": "80Gi", "ephemeral": {"size": ""}}}
+    )
+    volume = scratch_volume(manifest, "CronJob", "archangel-backup-verify")
+    assert volume == {"name": "scratch", "emptyDir": {"sizeLimit": "80Gi"}}
+
+
+def test_a_scratch_claim_is_never_taken_for_a_data_volume(production: Manifest) -> None:
+    """The snapshot job snapshots the claims its selector matches: never the scratch claims."""
+    claim = scratch_volume(production, "CronJob", "archangel-backup-verify")["ephemeral"]["volumeClaimTemplate"]
+    command = template(production, "CronJob", "archangel-volume-snapshots").containers()[0]["command"]
+    selector = command[command.index("--selector") + 1]
+    wanted = dict(pair.split("=") for pair in selector.split(","))
+    assert not matches({"matchLabels": wanted}, claim["metadata"]["labels"])
+    assert claim["metadata"]["labels"]["archangel.io/scratch"] == "true"
+
+
+def test_the_cluster_default_class_when_none_is_named(render_env: RenderEnv) -> None:
+    manifest = render_env("production", "archangel", {"backup.scratch.ephemeral.storageClassName": ""})
+    claim = scratch_volume(manifest, "CronJob", "archangel-backup-verify")["ephemeral"]["volumeClaimTemplate"]
+    assert "storageClassName" not in claim["spec"]
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"backup.scratch.ephemeral.size": "lots"}, "/backup/scratch/ephemeral/size"),
+        ({"backup.scratch.ephemeral.storageClassName": "Fast_SSD"}, "/backup/scratch/ephemeral/storageClassName"),
+        ({"backup.scratch.ephemeral.accessMode": "ReadWriteMany"}, "/backup/scratch/ephemeral"),
+    ],
+)
+def test_bad_scratch_values_are_refused_by_the_schema(
+    render_env: RenderEnv, values: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env("production", "archangel", values)
+    assert schema_error_names(caught.value.helm_message, field)

@@ -1,7 +1,7 @@
 """The generated-secrets hook: what it runs, when, with which permissions, and how Argo CD sees it.
 
-Production also has the backup configuration check hook (tests/charts/test_backup_templates.py covers it); the
-tests here pick the secrets hook's objects out by name."""
+Production also has the backup configuration check hook (tests/charts/test_backup_chart.py covers it) and the
+helm test pod (tests/charts/test_helm_tests.py); the tests here pick the secrets hook's objects out by name."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def secrets_hook(manifest: Manifest) -> list[dict[str, object]]:
     return [o for o in manifest.hooks() if o["metadata"]["name"] == "archangel-secrets-hook"]
 
 
-def test_the_hooks_are_the_secrets_hook_and_the_backup_check(production: Manifest) -> None:
+def test_the_hooks_are_the_secrets_hook_the_backup_check_and_the_helm_test(production: Manifest) -> None:
     names = {(o["kind"], o["metadata"]["name"]) for o in production.hooks()}
-    assert names == HOOK_OBJECTS | {("Job", "archangel-backup-check")}
+    assert names == HOOK_OBJECTS | {("Job", "archangel-backup-check"), ("Pod", "archangel-helm-test")}
 
 
 def test_the_hook_and_its_rbac_are_pre_install_pre_upgrade_hooks(production: Manifest) -> None:

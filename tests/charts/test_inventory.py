@@ -33,8 +33,9 @@ SECRETS_HOOK = {
 }
 NETWORK_POLICIES = {
     ("NetworkPolicy", f"archangel-{name}")
-    for name in ("default-deny", "allow-dns", "core", "agents", "postgresql", "qdrant", "kube-api-clients")
+    for name in ("default-deny", "allow-dns", "core", "agents", "postgresql", "qdrant", "kube-api-clients", "helm-test")
 }
+HELM_TEST = {("Pod", "archangel-helm-test")}
 MONITORS = {("ServiceMonitor", f"archangel-{name}") for name in ("core", "agents", "postgresql", "qdrant")}
 INGRESS = {("Ingress", "archangel-core"), ("ConfigMap", "archangel-security-headers")}
 AUTOSCALERS = {("HorizontalPodAutoscaler", "archangel-agents"), ("VerticalPodAutoscaler", "archangel-core")}
@@ -52,20 +53,35 @@ BACKUPS = {
     ("CronJob", "archangel-volume-snapshots"),
 }
 APP_STAGING = (
-    BACKUPS | WORKLOAD_OBJECTS | DATA_OBJECTS | SECRETS_HOOK | AUTOSCALERS | NETWORK_POLICIES | MONITORS | INGRESS
+    BACKUPS
+    | WORKLOAD_OBJECTS
+    | DATA_OBJECTS
+    | SECRETS_HOOK
+    | AUTOSCALERS
+    | NETWORK_POLICIES
+    | MONITORS
+    | INGRESS
+    | HELM_TEST
 )
-APP_PRODUCTION = APP_STAGING | {
-    ("PriorityClass", "archangel-critical"),
-    ("PriorityClass", "archangel-high"),
-    ("Service", "archangel-core-public"),
-    ("HTTPRoute", "archangel-core"),
-    ("HTTPRoute", "archangel-core-https-redirect"),
-    ("VirtualService", "archangel-core"),
-    ("DestinationRule", "archangel-core"),
-    ("PeerAuthentication", "archangel-mesh"),
-    ("NetworkPolicy", "archangel-allow-istiod"),
-    ("VolumeSnapshotClass", "archangel-snapshots"),
+# One per workload that accepts connections: portLevelMtls needs a workload selector, and selectors must not overlap.
+PEER_AUTHENTICATIONS = {
+    ("PeerAuthentication", f"archangel-{name}") for name in ("core", "agents", "postgresql", "qdrant")
 }
+APP_PRODUCTION = (
+    APP_STAGING
+    | {
+        ("PriorityClass", "archangel-critical"),
+        ("PriorityClass", "archangel-high"),
+        ("Service", "archangel-core-public"),
+        ("HTTPRoute", "archangel-core"),
+        ("HTTPRoute", "archangel-core-https-redirect"),
+        ("VirtualService", "archangel-core"),
+        ("DestinationRule", "archangel-core"),
+        ("NetworkPolicy", "archangel-allow-istiod"),
+        ("VolumeSnapshotClass", "archangel-snapshots"),
+    }
+    | PEER_AUTHENTICATIONS
+)
 MONITORING_RULES = {
     ("PrometheusRule", f"archangel-monitoring-rules-{name}")
     for name in ("availability", "backups", "performance", "platform", "recording", "resources", "slo")
@@ -81,12 +97,14 @@ MONITORING_HEALTHCHECK = {
     (kind, "archangel-monitoring-healthcheck") for kind in ("ServiceAccount", "CronJob", "NetworkPolicy")
 }
 MONITORING_NETWORK = {("NetworkPolicy", f"archangel-monitoring-{name}") for name in ("default-deny", "allow-dns")}
+MONITORING_HELM_TEST = {(kind, "archangel-monitoring-helm-test") for kind in ("Pod", "NetworkPolicy")}
 MONITORING_PRODUCTION = (
     MONITORING_RULES
     | MONITORING_DASHBOARDS
     | MONITORING_PUSHGATEWAY
     | MONITORING_HEALTHCHECK
     | MONITORING_NETWORK
+    | MONITORING_HELM_TEST
     | {("AlertmanagerConfig", "archangel-monitoring-alerting")}
 )
 MONITORING_STAGING = set(MONITORING_PRODUCTION)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError
-from archangel_helm.validate.selectors import selected_pod_templates
+from archangel_helm.manifest import PodTemplate
+from archangel_helm.validate.selectors import matches, selected_pod_templates
 
 RenderEnv = Callable[..., Manifest]
 CORE_HOST = "archangel-core.archangel.svc.cluster.local"
@@ -59,20 +60,159 @@ def test_destination_rule_balances_and_ejects_failing_pods(production: Manifest)
     assert policy["tls"] == {"mode": "ISTIO_MUTUAL"}
 
 
-def test_strict_mtls_keeps_metrics_ports_scrapeable(production: Manifest) -> None:
-    policy = production.get("PeerAuthentication", "archangel-mesh")["spec"]
-    assert policy["mtls"] == {"mode": "STRICT"}
-    assert policy["portLevelMtls"] == {"9090": {"mode": "PERMISSIVE"}, "9187": {"mode": "PERMISSIVE"}}
-    selected = {t.owner_name for t in selected_pod_templates(policy["selector"], production.pod_templates())}
-    assert {"archangel-core", "archangel-agents", "archangel-postgresql", "archangel-qdrant"} <= selected
-    metrics_ports = {
-        p["containerPort"]
-        for t in production.pod_templates()
-        for c in t.containers()
-        for p in c.get("ports", [])
-        if p.get("name") == "metrics"
+# --- mutual TLS: STRICT, except for the ports plain-text clients use ------------------------------------------
+
+
+def workload_policies(manifest: Manifest, template: PodTemplate) -> list[dict[str, Any]]:
+    """The PeerAuthentications whose workload selector selects a pod template (Istio applies only the oldest)."""
+    return [
+        policy
+        for policy in manifest.of_kind("PeerAuthentication")
+        if (policy["spec"].get("selector") is not None and matches(policy["spec"]["selector"], template.labels))
+    ]
+
+
+def mtls_mode(manifest: Manifest, template: PodTemplate, port: int) -> str:
+    """The mode Istio applies to a container port of a pod template. A mode the release leaves unset falls to
+    the namespace's or mesh's policy, which the chart does not know: reported as "UNSET", never as PERMISSIVE."""
+    policies = workload_policies(manifest, template)
+    assert len(policies) <= 1, f"{template.ref}: selected by {[p['metadata']['name'] for p in policies]}"
+    if not policies:
+        return "UNSET"
+    spec = policies[0]["spec"]
+    port_mode = ((spec.get("portLevelMtls") or {}).get(str(port)) or {}).get("mode")
+    return str(port_mode or (spec.get("mtls") or {}).get("mode") or "UNSET")
+
+
+def container_port(template: PodTemplate, target: int | str) -> int:
+    """A Service targetPort (number or name) as the container port number it reaches on a pod template."""
+    if isinstance(target, int):
+        return target
+    (number,) = [
+        p["containerPort"] for c in template.containers() for p in c.get("ports", []) if p.get("name") == target
+    ]
+    return int(number)
+
+
+def scraped_ports(manifest: Manifest) -> list[tuple[str, PodTemplate, int]]:
+    """(ServiceMonitor, pod template, container port) for every endpoint of every ServiceMonitor: the Service
+    port it names, through the Service's targetPort, on each pod template the Service selects."""
+    scraped = []
+    templates = list(manifest.pod_templates())
+    for monitor in manifest.of_kind("ServiceMonitor"):
+        spec = monitor["spec"]
+        namespaces = spec.get("namespaceSelector", {}).get("matchNames") or [monitor["metadata"]["namespace"]]
+        services = [
+            s
+            for s in manifest.of_kind("Service")
+            if s["metadata"].get("namespace") in namespaces and matches(spec["selector"], s["metadata"]["labels"])
+        ]
+        assert services, f"ServiceMonitor/{monitor['metadata']['name']} selects no Service"
+        for endpoint in spec["endpoints"]:
+            for service in services:
+                (service_port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
+                pods = selected_pod_templates(service["spec"]["selector"], templates, plain=True)
+                assert pods, f"Service/{service['metadata']['name']} selects no pods"
+                for template in pods:
+                    target = service_port.get("targetPort", service_port["port"])
+                    scraped.append((monitor["metadata"]["name"], template, container_port(template, target)))
+    return scraped
+
+
+MESH_VARIANTS: dict[str, dict[str, Any]] = {
+    "production": {},
+    "exporter-on-another-port": {"database.postgresql.metrics.port": 9188, "core.containerPorts.metrics": 9100},
+    "no-exporter": {"database.postgresql.metrics.enabled": False},
+    "external-data-tier": {
+        "database.external": {"enabled": True, "host": "pg.example", "port": 5432},
+        "database.auth.existingSecret": "pg",
+        "vectorStore.external": {"enabled": True, "url": "https://q.example:6333"},
+    },
+}
+
+
+@pytest.mark.parametrize("variant", MESH_VARIANTS, ids=str)
+def test_every_scraped_port_is_permissive_on_the_pods_it_scrapes(render_env: RenderEnv, variant: str) -> None:
+    """A Prometheus without a sidecar scrapes in plain text, which STRICT mTLS refuses."""
+    manifest = render_env("production", "archangel", MESH_VARIANTS[variant])
+    scraped = scraped_ports(manifest)
+    assert {monitor for monitor, _, _ in scraped} == {m["metadata"]["name"] for m in manifest.of_kind("ServiceMonitor")}
+    not_permissive = [
+        f"{monitor}: {template.ref} port {port} is {mode}"
+        for monitor, template, port in scraped
+        if (mode := mtls_mode(manifest, template, port)) != "PERMISSIVE"
+    ]
+    assert not_permissive == []
+
+
+def test_qdrant_metrics_on_its_rest_port_are_scrapeable(production: Manifest) -> None:
+    (qdrant,) = [t for t in production.pod_templates() if t.ref == "StatefulSet/archangel-qdrant"]
+    assert mtls_mode(production, qdrant, 6333) == "PERMISSIVE"
+    assert mtls_mode(production, qdrant, 6334) == "STRICT"
+
+
+def test_every_workload_that_accepts_connections_has_exactly_one_strict_policy(production: Manifest) -> None:
+    policies = production.of_kind("PeerAuthentication")
+    assert all(p["spec"]["mtls"] == {"mode": "STRICT"} for p in policies)
+    for template in production.pod_templates():
+        selected = [p["metadata"]["name"] for p in workload_policies(production, template)]
+        if template.owner_kind in ("Deployment", "StatefulSet"):
+            assert selected == [template.owner_name], template.ref
+        else:
+            assert selected == [], f"{template.ref}: hooks and jobs accept no connections"
+
+
+def test_only_plain_text_ports_are_permissive(production: Manifest) -> None:
+    permissive = {
+        p["metadata"]["name"]: {int(port) for port in p["spec"].get("portLevelMtls", {})}
+        for p in production.of_kind("PeerAuthentication")
     }
-    assert metrics_ports == {int(port) for port in policy["portLevelMtls"]}
+    assert permissive == {
+        "archangel-core": {8080, 9090},  # the load balancer reaches 8080 without a sidecar
+        "archangel-agents": {9090},
+        "archangel-postgresql": {9187},
+        "archangel-qdrant": {6333},
+    }
+
+
+DIRECT = {"loadBalancer.enabled": False, "ingress.enabled": False, "gateway.enabled": False}
+
+
+@pytest.mark.parametrize(
+    ("values", "core_http"),
+    [
+        ({}, "STRICT"),
+        ({"loadBalancer.enabled": True}, "PERMISSIVE"),
+        ({"loadBalancer.enabled": True, "istio.peerAuthentication.proxiesInMesh": True}, "PERMISSIVE"),
+        ({"ingress.enabled": True}, "PERMISSIVE"),
+        ({"ingress.enabled": True, "istio.peerAuthentication.proxiesInMesh": True}, "STRICT"),
+        ({"gateway.enabled": True}, "PERMISSIVE"),
+        ({"gateway.enabled": True, "istio.peerAuthentication.proxiesInMesh": True}, "STRICT"),
+    ],
+    ids=[
+        "mesh-only",
+        "load-balancer",
+        "load-balancer-proxies-in-mesh",
+        "ingress",
+        "ingress-in-mesh",
+        "gateway",
+        "gateway-in-mesh",
+    ],
+)
+def test_core_http_is_permissive_when_traffic_reaches_the_pods_without_a_sidecar(
+    render_env: RenderEnv, values: dict[str, Any], core_http: str
+) -> None:
+    """The NLB (IP targets) and ingress-nginx send plain HTTP straight to core's pods."""
+    manifest = render_env("production", "archangel", {**DIRECT, **values})
+    templates = {t.owner_name: t for t in manifest.pod_templates()}
+    assert mtls_mode(manifest, templates["archangel-core"], 8080) == core_http
+    assert mtls_mode(manifest, templates["archangel-agents"], 8080) == "STRICT"
+
+
+def test_extra_permissive_ports_apply_to_every_workload(render_env: RenderEnv) -> None:
+    manifest = render_env("production", "archangel", {"istio.peerAuthentication.permissivePorts": [15020]})
+    for policy in manifest.of_kind("PeerAuthentication"):
+        assert policy["spec"]["portLevelMtls"]["15020"] == {"mode": "PERMISSIVE"}
 
 
 def test_no_fault_injection_in_production(production: Manifest) -> None:

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from archangel_helm import Manifest
+from archangel_helm.helm import find_helm
+from archangel_helm.manifest import name_of
 from archangel_helm.validate.graph import check_network_policies, is_default_deny, pods_without_default_deny
 from archangel_helm.validate.selectors import matches
-from tests.conftest import SHIPPED_VALUES, ShippedValues
+from tests.conftest import APP_CHART, PROJECT, SHIPPED_VALUES, ShippedValues
 
 RenderEnv = Callable[..., Manifest]
 
@@ -77,6 +80,14 @@ def test_every_allowed_path_names_ports_that_exist(
         ("archangel-qdrant", "archangel-postgresql", 5432, False),
         ("archangel-agents", "archangel-core", 9090, False),
         ("archangel-core", "archangel-postgresql", 9187, False),
+        # the helm test pod: exactly what it checks
+        ("archangel-helm-test", "archangel-core", 8080, True),
+        ("archangel-helm-test", "archangel-postgresql", 5432, True),
+        ("archangel-helm-test", "archangel-qdrant", 6333, True),
+        ("archangel-helm-test", "archangel-qdrant", 6334, False),
+        ("archangel-helm-test", "archangel-agents", 8080, False),
+        ("archangel-helm-test", "archangel-core", 9090, False),
+        ("archangel-helm-test", "archangel-postgresql", 9187, False),
     ],
 )
 def test_only_the_paths_archangel_uses_are_open(
@@ -111,16 +122,162 @@ def test_prometheus_may_scrape_every_metrics_port(production: Manifest) -> None:
     }
 
 
-def test_ingress_controllers_reach_only_core_http(production: Manifest) -> None:
+def test_ingress_controllers_and_gateways_reach_only_core_http(production: Manifest) -> None:
     rule = production.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
     controllers = [p for p in rule["from"] if "namespaceSelector" in p]
     assert controllers == [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
-        }
+        },
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway-system"}}},
     ]
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    for name, policy in ((name_of(p), p["spec"]) for p in production.of_kind("NetworkPolicy")):
+        if name != "archangel-core":
+            peers = [peer for r in policy.get("ingress") or [] for peer in r.get("from") or []]
+            assert not any("gateway-system" in str(peer) for peer in peers), name
+
+
+# --- the Gateway API path: the gateways' namespaces, not the load balancer's 0.0.0.0/0 -------------------------
+
+
+def admits(manifest: Manifest, target: str, port: int, namespace: str, labels: dict[str, str]) -> bool:
+    """Whether the target workload's policies admit a pod of another namespace (ingress side only: the
+    gateway's own egress is its chart's business). ipBlocks do not count: they are the load balancer's."""
+    target_labels = next(t.labels for t in manifest.pod_templates() if t.owner_name == target)
+    for policy in manifest.of_kind("NetworkPolicy"):
+        spec = policy["spec"]
+        if "Ingress" not in spec.get("policyTypes", []) or not matches(spec["podSelector"], target_labels):
+            continue
+        for rule in spec.get("ingress") or []:
+            if rule.get("ports") and not any(p.get("port") == port for p in rule["ports"]):
+                continue
+            for peer in rule.get("from") or []:
+                if "namespaceSelector" not in peer:
+                    continue
+                namespace_ok = matches(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace})
+                if namespace_ok and matches(peer.get("podSelector", {}), labels):
+                    return True
+    return False
+
+
+GATEWAY_POD = {"gateway.envoyproxy.io/owning-gateway-name": "public"}
+
+
+def test_the_gateway_reaches_core_without_the_load_balancer(render_env: RenderEnv) -> None:
+    manifest = render_env("production", "archangel", {"loadBalancer.enabled": False})
+    rule = manifest.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
+    assert not [peer for peer in rule["from"] if "ipBlock" in peer]
+    assert admits(manifest, "archangel-core", 8080, "gateway-system", GATEWAY_POD)
+    assert not admits(manifest, "archangel-core", 8080, "somewhere-else", GATEWAY_POD)
+    assert not admits(manifest, "archangel-agents", 8080, "gateway-system", GATEWAY_POD)
+    assert not admits(manifest, "archangel-core", 9090, "gateway-system", GATEWAY_POD)
+
+
+def test_the_gateway_peer_narrows_to_the_proxy_pods_when_their_labels_are_given(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production", "archangel", {"loadBalancer.enabled": False, "gateway.networkPolicy.podLabels": GATEWAY_POD}
+    )
+    assert admits(manifest, "archangel-core", 8080, "gateway-system", GATEWAY_POD)
+    assert not admits(manifest, "archangel-core", 8080, "gateway-system", {"app": "something-else"})
+
+
+def test_every_parent_namespace_is_admitted_and_a_missing_one_is_the_releases(render_env: RenderEnv) -> None:
+    parents = [{"name": "public", "namespace": "gateway-system"}, {"name": "internal"}]
+    manifest = render_env("production", "archangel", {"loadBalancer.enabled": False, "gateway.parentRefs": parents})
+    assert admits(manifest, "archangel-core", 8080, "gateway-system", {})
+    assert admits(manifest, "archangel-core", 8080, "archangel", {})
+
+
+def test_no_gateway_peer_without_the_httproute(render_env: RenderEnv, environments: Any) -> None:
+    apis = [a for a in environments["production"].api_versions if not a.startswith("gateway.networking.k8s.io")]
+    manifest = render_env("production", "archangel", {"loadBalancer.enabled": False}, api_versions=apis)
+    assert manifest.find("HTTPRoute", "archangel-core") is None
+    assert not admits(manifest, "archangel-core", 8080, "gateway-system", {})
+    off = render_env("production", "archangel", {"loadBalancer.enabled": False, "gateway.enabled": False})
+    assert not admits(off, "archangel-core", 8080, "gateway-system", {})
+
+
+# --- 0.0.0.0/0 never also admits the cluster's own pods ----------------------------------------------------------
+
+WHOLE_SPACE = {"0.0.0.0/0", "::/0"}
+
+
+def ip_blocks(manifest: Manifest) -> list[tuple[str, dict[str, Any]]]:
+    """(policy name, ipBlock) for every ipBlock peer of every rendered NetworkPolicy."""
+    return [
+        (name_of(policy), peer["ipBlock"])
+        for policy in manifest.of_kind("NetworkPolicy")
+        for direction, key in (("ingress", "from"), ("egress", "to"))
+        for rule in policy["spec"].get(direction) or []
+        for peer in rule.get(key) or []
+        if "ipBlock" in peer
+    ]
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
+def test_no_shipped_policy_admits_everywhere_without_excepting_the_cluster(
+    shipped: ShippedValues, render_shipped: Callable[..., Manifest]
+) -> None:
+    """Calico-like CNIs match ipBlocks against pod addresses: 0.0.0.0/0 must except the pod and Service ranges."""
+    cluster = (yaml.safe_load(shipped.values_file.read_text()).get("networkPolicy") or {}).get("clusterCIDRs") or []
+    problems = []
+    for name, block in ip_blocks(render_shipped(shipped)):
+        if block["cidr"] not in WHOLE_SPACE:
+            continue
+        family = [c for c in cluster if (":" in c) == (block["cidr"] == "::/0")]
+        missing = sorted(set(family) - set(block.get("except") or []))
+        if not family or missing:
+            problems.append(f"{name}: {block['cidr']} excepts {block.get('except')}, not the cluster's {family}")
+    assert problems == []
+
+
+def test_the_load_balancer_rule_excepts_the_cluster(production: Manifest) -> None:
+    rule = production.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
+    blocks = [peer["ipBlock"] for peer in rule["from"] if "ipBlock" in peer]
+    assert blocks == [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/16", "172.20.0.0/16"]}]
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_jobs_reach_only_the_api_servers_endpoints(render_env: RenderEnv, environment: str) -> None:
+    policy = render_env(environment, "archangel").get("NetworkPolicy", "archangel-kube-api-clients")["spec"]
+    (rule,) = policy["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
+
+
+def test_each_address_family_excepts_its_own_cluster_ranges(render_env: RenderEnv) -> None:
+    manifest = render_env(
+        "production",
+        "archangel",
+        {
+            "networkPolicy.clusterCIDRs": ["10.0.0.0/16", "fd00:10::/56", "172.20.0.0/16"],
+            "loadBalancer.loadBalancerSourceRanges": ["0.0.0.0/0", "::/0", "203.0.113.0/24"],
+        },
+    )
+    rule = manifest.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
+    assert [peer["ipBlock"] for peer in rule["from"] if "ipBlock" in peer] == [
+        {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/16", "172.20.0.0/16"]},
+        {"cidr": "::/0", "except": ["fd00:10::/56"]},
+        {"cidr": "203.0.113.0/24"},  # a narrower range is taken as given
+    ]
+
+
+def install_notes(*args: str) -> str:
+    """The notes `helm install --dry-run` prints (helm template does not render NOTES.txt)."""
+    helm = find_helm()
+    if helm.major < 4:
+        pytest.skip("helm 3's install --dry-run=client still asks a cluster for its version; Helm 4 does not")
+    result = helm.run(["install", "archangel", str(APP_CHART), "-n", "archangel", "--dry-run=client", *args])
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+def test_without_cluster_ranges_the_install_notes_warn() -> None:
+    production = str(PROJECT / "values" / "production.yaml")
+    warning = "WARNING: a NetworkPolicy admits 0.0.0.0/0"
+    assert warning in install_notes("-f", production, "--set-json", "networkPolicy.clusterCIDRs=[]")
+    assert warning not in install_notes("-f", production)
 
 
 def test_only_kube_api_clients_reach_the_api_server(production: Manifest) -> None:

@@ -1,7 +1,8 @@
 """The CI definition: every workflow, ct.yaml, the kind config and the values the install workflow adds are
 valid YAML, and they do what they promise: ct lint + archangel-helm check + ruff + mypy; pytest over Helm 3
-and Helm 4; kind with 3 nodes, the tools image built and loaded, the previous release upgraded, helm test,
-ct install, the cluster tests, and a dump of the cluster when anything fails."""
+and Helm 4; the end-to-end tests against real servers from Ubuntu's packages; kind with 3 nodes, the tools
+image built and loaded, the previous release upgraded, helm test, ct install, the cluster tests, and a dump
+of the cluster when anything fails."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import yaml
 
 from archangel_helm import render
 from archangel_helm.ct import CtConfig
-from tests.conftest import APP_CHART, PROJECT
+from tests.conftest import APP_CHART, CHARTS, PROJECT
 
 GITHUB = PROJECT / ".github"
 WORKFLOWS = GITHUB / "workflows"
@@ -188,6 +189,54 @@ def test_unit_runs_make_test_fast_with_the_matrix_helm() -> None:
     assert 'startswith("v3.")' in runs(workflow("unit")), "latest-3 resolves to a v3 release"
 
 
+# --- end-to-end -----------------------------------------------------------------------------------------
+
+E2E_PACKAGES = {"postgresql", "prometheus", "prometheus-alertmanager", "prometheus-pushgateway", "wrk", "openssl"}
+
+
+def test_an_e2e_job_runs_tests_e2e_with_one_helm_on_ubuntu_24_04() -> None:
+    flow = workflow("unit")
+    job = flow["jobs"]["e2e"]
+    assert job["runs-on"] == "ubuntu-24.04"
+    assert "strategy" not in job, "one Helm: the matrix job covers the others"
+    (setup_helm,) = uses({"jobs": {"e2e": job}}, "azure/setup-helm")
+    assert re.fullmatch(r"v4\.\d+\.\d+", setup_helm["with"]["version"])
+    test = steps(job)[step_index(job, r"pytest (-n auto )?tests/e2e|make test\b")]
+    assert test["env"]["ARCHANGEL_HELM"] == f"${{{{ steps.{setup_helm['id']}.outputs.helm-path }}}}"
+    assert "ARCHANGEL_CRD_SCHEMAS" in test["env"]
+
+
+def test_the_e2e_job_installs_the_debian_packages_the_tests_use_before_running_them() -> None:
+    job = workflow("unit")["jobs"]["e2e"]
+    install = steps(job)[step_index(job, r"apt-get install")]["run"]
+    assert "sudo apt-get update" in install
+    assert re.search(r"sudo (DEBIAN_FRONTEND=noninteractive )?apt-get install -y", install)
+    packages = set(re.findall(r"[a-z][a-z0-9.+-]+", install.split("apt-get install", 1)[1])) - {"y", "qq"}
+    assert packages >= E2E_PACKAGES
+    order = [
+        step_index(job, r"apt-get install"),
+        step_index(job, r"make setup"),
+        step_index(job, r"command -v"),
+        step_index(job, r"pytest (-n auto )?tests/e2e|make test\b"),
+    ]
+    assert order == sorted(order)
+
+
+def test_the_e2e_packages_are_the_ones_make_setup_expects() -> None:
+    setup = (PROJECT / "scripts" / "setup.sh").read_text()
+    match = re.search(r"^SYSTEM_PACKAGES=\(([^)]*)\)", setup, re.MULTILINE)
+    assert match, "scripts/setup.sh lists SYSTEM_PACKAGES"
+    assert set(match[1].split()) == E2E_PACKAGES
+
+
+def test_the_e2e_job_fails_when_a_server_is_missing_rather_than_skipping() -> None:
+    job = workflow("unit")["jobs"]["e2e"]
+    check = steps(job)[step_index(job, r"command -v")]["run"]
+    for tool in ("psql", "pg_dump", "promtool", "amtool", "prometheus-pushgateway", "wrk", "openssl"):
+        assert tool in check
+    assert "pg_ctl" in check
+
+
 # --- install ----------------------------------------------------------------------------------------------
 
 
@@ -225,6 +274,22 @@ def test_install_order_crds_then_ct_install_then_upgrade_then_helm_test_then_clu
     assert order == sorted(order)
     install_previous = steps(job)[step_index(job, r"git worktree add")]["run"]
     assert 'helm install "$ARCHANGEL_RELEASE" "$previous"' in install_previous
+
+
+def test_helm_test_runs_for_both_releases_without_logs_of_deleted_pods() -> None:
+    """A passing test pod is deleted (hook-succeeded) before `helm test --logs` reads it (helm/helm#9098)."""
+    script = runs(workflow("install"))
+    commands = re.findall(r"^\s*helm test .*$", script, re.MULTILINE)
+    assert any('"$ARCHANGEL_RELEASE"' in c for c in commands)
+    assert any("archangel-monitoring -n monitoring" in c for c in commands)
+    assert all("--logs" not in c for c in commands)
+
+
+def test_the_ci_values_except_kinds_own_subnets_from_everywhere_rules() -> None:
+    networking = load(GITHUB / "linters" / "kind.yaml")["networking"]
+    subnets = [networking["podSubnet"], networking["serviceSubnet"]]
+    for values in sorted(v for chart in CHARTS for v in (chart / "ci").glob("*-values.yaml")):
+        assert load(values)["networkPolicy"]["clusterCIDRs"] == subnets, values.name
 
 
 def test_install_runs_the_cluster_tests_against_the_release_and_requires_the_cluster() -> None:

@@ -27,9 +27,12 @@ from .references import ExternalObjects, check_references
 from .values_usage import check_values_usage
 from .workload_rules import check_autoscalers, check_containers, check_names, check_pdbs_allow_disruption
 
+# Functions whose result differs between renders (random values, salts, keys, certificates, the clock) or needs
+# the live cluster. Sprig's *WithKey certificate functions take a fixed key but still draw a random serial number.
 FORBIDDEN_FUNCTIONS = re.compile(
-    r"\b(lookup|randAlphaNum|randAlpha|randNumeric|randAscii|randBytes|randInt|uuidv4|now"
-    r"|genPrivateKey|genCA|genSelfSignedCert|genSignedCert|date|dateInZone|unixEpoch)\b"
+    r"\b(lookup|randAlphaNum|randAlpha|randNumeric|randAscii|randBytes|randInt|uuidv4|shuffle|now"
+    r"|htpasswd|bcrypt|encryptAES|genPrivateKey|genCA(?:WithKey)?|genSelfSignedCert(?:WithKey)?"
+    r"|genSignedCert(?:WithKey)?|date|dateInZone|unixEpoch)\b"
 )
 ORDER = {
     "StorageClass": "storage",
@@ -110,8 +113,8 @@ def _template_functions(release: Release) -> list[Problem]:
         if not file.is_file():
             continue
         for action in re.findall(r"\{\{(.*?)\}\}", file.read_text(), flags=re.DOTALL):
-            if action.strip().startswith("/*"):
-                continue
+            if action.strip().lstrip("-").lstrip().startswith("/*"):
+                continue  # a comment, {{/* */}} or whitespace-trimming {{- /* */}}
             for function in sorted(set(FORBIDDEN_FUNCTIONS.findall(action))):
                 problems.append(
                     Problem(
@@ -129,6 +132,8 @@ def _template_functions(release: Release) -> list[Problem]:
 def _hooks(release: Release) -> list[Problem]:
     problems = []
     for hook in hook_report(release.manifest):
+        if hook.helm_test_only:
+            continue  # `helm test` pods are for Helm users and CI; Argo CD skipping them loses nothing
         if hook.ignored_by_argo:
             problems.append(
                 Problem(
@@ -208,8 +213,12 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("network/default-deny", "with NetworkPolicies, every pod is under a default deny", _default_deny),
     Rule("gitops/deterministic", "two renders of the same inputs are byte-identical", _deterministic),
-    Rule("gitops/no-live-functions", "no lookup, random or time functions in templates", _template_functions),
-    Rule("gitops/hooks", "every Helm hook runs under Argo CD too", _hooks),
+    Rule(
+        "gitops/no-live-functions",
+        "no lookup, random, salted-hash, encryption, key or time functions in templates",
+        _template_functions,
+    ),
+    Rule("gitops/hooks", "every Helm hook runs under Argo CD too (helm test hooks excepted)", _hooks),
     Rule("gitops/sync-waves", "sync waves order storage, data, workloads, monitors", _sync_waves),
     Rule(
         "schema",

@@ -86,9 +86,17 @@ mac: backup-mac-key
   value: /scratch
 {{- end -}}
 
+{{/*
+The data jobs' volumes: (dict "root" $ "component" "backup-verify" ["ephemeralScratch" true]). Verification
+and restore jobs download and decrypt a whole dump into /scratch; with backup.scratch.ephemeral.size set they
+get a volume of their own for it (a generic ephemeral volume: a claim created with the pod and deleted with
+it), so the dump is bounded by that size, not by the node's free disk.
+*/}}
 {{- define "archangel.backup.volumes" -}}
-{{- $keys := include "archangel.backup.keysRef" . | fromYaml -}}
-{{- include "archangel.credentialsVolume" . }}
+{{- $root := .root -}}
+{{- $keys := include "archangel.backup.keysRef" $root | fromYaml -}}
+{{- $scratch := $root.Values.backup.scratch -}}
+{{- include "archangel.credentialsVolume" $root }}
 - name: backup-keys
   secret:
     secretName: {{ $keys.name }}
@@ -98,7 +106,7 @@ mac: backup-mac-key
         path: encryption-key
       - key: {{ $keys.mac }}
         path: mac-key
-{{- with .Values.backup.s3.existingSecret }}
+{{- with $root.Values.backup.s3.existingSecret }}
 - name: s3-credentials
   secret:
     secretName: {{ . }}
@@ -109,9 +117,31 @@ mac: backup-mac-key
       - key: secretAccessKey
         path: secretAccessKey
 {{- end }}
+{{- if and .ephemeralScratch $scratch.ephemeral.size }}
+- name: scratch
+  ephemeral:
+    volumeClaimTemplate:
+      metadata:
+        # Not app.kubernetes.io/name: the snapshot job selects the data volumes by name and instance.
+        labels:
+          app.kubernetes.io/instance: {{ $root.Release.Name }}
+          app.kubernetes.io/component: {{ .component }}
+          app.kubernetes.io/part-of: archangel
+          archangel.io/scratch: "true"
+      spec:
+        accessModes:
+          - ReadWriteOnce
+        {{- with $scratch.ephemeral.storageClassName }}
+        storageClassName: {{ . }}
+        {{- end }}
+        resources:
+          requests:
+            storage: {{ $scratch.ephemeral.size }}
+{{- else }}
 - name: scratch
   emptyDir:
-    sizeLimit: {{ .Values.backup.scratch.sizeLimit }}
+    sizeLimit: {{ $scratch.sizeLimit }}
+{{- end }}
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
@@ -137,8 +167,9 @@ mac: backup-mac-key
 
 {{/*
 The pod template of a backup job. (dict "root" $ "component" "backup-database" "command" (list ...)
-["serviceAccount" name] ["kubeApi" true]). A kubeApi job (the snapshot job) talks to the API server and the
-Pushgateway only: it gets no data-tier credentials, no backup keys and no route to the data tier.
+["serviceAccount" name] ["kubeApi" true] ["ephemeralScratch" true]). A kubeApi job (the snapshot job) talks to
+the API server and the Pushgateway only: it gets no data-tier credentials, no backup keys and no route to the
+data tier. ephemeralScratch: the job restores whole dumps (verification, restore), see archangel.backup.volumes.
 */}}
 {{- define "archangel.backup.podTemplate" -}}
 {{- $root := .root -}}
@@ -196,7 +227,7 @@ spec:
         {{- end }}
   volumes:
     {{- if $data }}
-    {{- include "archangel.backup.volumes" $root | nindent 4 }}
+    {{- include "archangel.backup.volumes" (dict "root" $root "component" .component "ephemeralScratch" .ephemeralScratch) | nindent 4 }}
     {{- else }}
     - name: tmp
       emptyDir:

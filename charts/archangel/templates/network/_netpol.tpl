@@ -43,3 +43,74 @@
       archangel.io/data-client: "true"
 {{- end -}}
 {{- end -}}
+
+
+{{/*
+An ipBlock peer. A whole-address-space block (0.0.0.0/0, ::/0) excepts the cluster's own pod and Service ranges
+(networkPolicy.clusterCIDRs) of its family: CNIs such as Calico and Cilium match ipBlocks against pod addresses
+too, so without them "anywhere" would also admit every pod of the cluster. Other blocks are taken as given
+(an except must lie inside its cidr, which the templates cannot work out for arbitrary ranges).
+(dict "root" $ "cidr" "0.0.0.0/0" ["except" (list ...)])
+*/}}
+{{- define "archangel.netpol.ipBlock" -}}
+{{- $except := list -}}
+{{- range .except }}{{- $except = append $except . }}{{- end -}}
+{{- if or (eq .cidr "0.0.0.0/0") (eq .cidr "::/0") -}}
+{{- $v6 := eq .cidr "::/0" -}}
+{{- range .root.Values.networkPolicy.clusterCIDRs -}}
+{{- if eq (contains ":" .) $v6 }}{{- $except = append $except . }}{{- end -}}
+{{- end -}}
+{{- end -}}
+ipBlock:
+  cidr: {{ .cidr }}
+  {{- with uniq $except }}
+  except:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/* Whether any rendered ipBlock spans the whole address space while networkPolicy.clusterCIDRs is empty. */}}
+{{- define "archangel.netpol.unguardedWideBlock" -}}
+{{- $np := .Values.networkPolicy -}}
+{{- if and $np.enabled (not $np.clusterCIDRs) -}}
+{{- $cidrs := $np.kubeAPIServer.cidrs -}}
+{{- if .Values.loadBalancer.enabled -}}
+{{- $cidrs = concat $cidrs (default (list "0.0.0.0/0") .Values.loadBalancer.loadBalancerSourceRanges) -}}
+{{- end -}}
+{{- if or .Values.backup.enabled .Values.restore.enabled -}}
+{{- $cidrs = concat $cidrs .Values.backup.s3.egressCIDRs -}}
+{{- end -}}
+{{- if or (has "0.0.0.0/0" $cidrs) (has "::/0" $cidrs) -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Helm test pods (templates/tests) carry archangel.io/helm-test; the workloads they probe admit them. */}}
+{{- define "archangel.netpol.helmTestPeer" -}}
+- podSelector:
+    matchLabels:
+      {{- include "archangel.releaseSelector" . | nindent 6 }}
+      archangel.io/helm-test: "true"
+{{- end -}}
+
+{{/*
+The Gateway API gateways core's HTTPRoute attaches to: their namespaces (a parentRef without one means the
+route's own), and the proxy pods there when gateway.networkPolicy.podLabels names them. Rendered only when the
+HTTPRoute is.
+*/}}
+{{- define "archangel.netpol.gatewayPeers" -}}
+{{- $gw := .Values.gateway -}}
+{{- if and $gw.enabled (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1/HTTPRoute") -}}
+{{- $namespaces := list -}}
+{{- range $gw.parentRefs }}{{- $namespaces = append $namespaces (default $.Release.Namespace .namespace) }}{{- end -}}
+{{- range $namespaces | uniq }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ . }}
+  {{- with $gw.networkPolicy.podLabels }}
+  podSelector:
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+{{- end -}}

@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from archangel_helm import Chart, find_helm, render
+from archangel_helm import Chart, find_helm
 from archangel_helm.shipped import ShippedValues, shipped_values
 from archangel_helm.validate import CrdSchemas, SchemaValidator, default_crd_directories, supported_kube_versions
 from archangel_helm.validate.rules import Release, run_checks
@@ -49,26 +49,10 @@ def in_process_seconds(shipped: ShippedValues, crds: CrdSchemas, runs: int) -> f
     validator = SchemaValidator(supported_kube_versions(chart), crds)
 
     def once() -> str:
-        return render(
-            shipped.chart,
-            [shipped.values_file],
-            release=shipped.release,
-            namespace=shipped.namespace,
-            kube_version=shipped.kube_version,
-            api_versions=shipped.api_versions,
-            cache=False,
-        ).text
+        return shipped.render(cache=False).text
 
     def check() -> None:
-        manifest = render(
-            shipped.chart,
-            [shipped.values_file],
-            release=shipped.release,
-            namespace=shipped.namespace,
-            kube_version=shipped.kube_version,
-            api_versions=shipped.api_versions,
-            cache=False,
-        )
+        manifest = shipped.render(cache=False)
         result = run_checks(Release(chart, manifest, once), [], extra=lambda r: validator.validate(r.manifest))
         if not result.ok:
             raise SystemExit(f"{shipped.id}: check failed in process")

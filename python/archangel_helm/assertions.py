@@ -38,6 +38,7 @@ from .errors import RenderError
 from .manifest import Manifest
 from .paths import ObjectPath, value_at
 from .quantity import parse_quantity
+from .values_errors import ValuesViolation
 
 if TYPE_CHECKING:
     from .validate import SchemaValidator
@@ -52,6 +53,7 @@ __all__ = [
     "equal",
     "exists",
     "failed_template",
+    "failed_values_schema",
     "greater_or_equal",
     "has_documents",
     "is_api_version",
@@ -488,6 +490,30 @@ def failed_template(attempt: RenderAttempt, *, message: str | None = None, patte
     if pattern is not None and not re.search(pattern, text, re.MULTILINE):
         raise AssertionError(_failure_mismatch("does not match", f"/{pattern}/", text))
     return error
+
+
+def failed_values_schema(attempt: RenderAttempt, field: str, keyword: str | None = None) -> ValuesViolation:
+    """The chart's values.schema.json refuses the value at ``field`` (``core/replicas``; "" is the root).
+
+    ``keyword`` names the JSON Schema keyword that must have failed (``minimum``, ``enum``, ``additionalProperties``
+    ...). Helm 3 and Helm 4 word these refusals differently; this reads both. Returns the violation.
+    """
+    __tracebackhide__ = True
+    error, manifest = _attempt(attempt)
+    wanted = f"at /{field.strip('/')}" + (f" ({keyword})" if keyword else "")
+    if error is None:
+        rendered = _clip(documents(manifest).refs()) if manifest is not None else "(nothing)"
+        raise AssertionError(f"failed_values_schema failed: expected a refusal {wanted}, but it rendered {rendered}")
+    violations = error.values_violations
+    for violation in violations:
+        if violation.names(field) and (keyword is None or violation.keyword == keyword):
+            return violation
+    found = "\n".join(f"/{v.pointer.lstrip('/')} ({v.keyword or 'unrecognised'}): {v.message}" for v in violations)
+    raise AssertionError(
+        f"failed_values_schema failed: no schema refusal {wanted}\n"
+        f"  refusals read:\n{_indent(found or '(none: not a values schema error)', 4)}\n"
+        f"  helm said:\n{_indent(_clip_text(error.helm_message), 4)}"
+    )
 
 
 def not_failed_template(attempt: RenderAttempt) -> Manifest:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .values_errors import ValuesViolation, values_violations
+
 
 class ArchangelHelmError(Exception):
     """Base class: every error this package raises on purpose."""
@@ -20,6 +22,16 @@ class RenderError(ArchangelHelmError):
         self.returncode = returncode
         self.stderr = stderr.strip()
         super().__init__(f"helm template of {chart} failed (exit {returncode}):\n{self.helm_message}")
+
+    def __reduce__(self) -> tuple[type[RenderError], tuple[str, list[str], int, str]]:
+        # Exception pickles self.args (the one message) and would call __init__ with it: a render failing in a
+        # multiprocessing or xdist worker must arrive whole, not as a TypeError that hangs Pool.map.
+        return (type(self), (self.chart, self.command, self.returncode, self.stderr))
+
+    @property
+    def values_violations(self) -> tuple[ValuesViolation, ...]:
+        """The values.schema.json refusals in helm's message, read the same on Helm 3 and 4 (empty if none)."""
+        return values_violations(self.helm_message)
 
     @property
     def helm_message(self) -> str:

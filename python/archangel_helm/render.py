@@ -15,6 +15,11 @@ from .errors import ConfigurationError, RenderError
 from .helm import Helm, find_helm
 from .manifest import Manifest
 
+# What `kube_version=None` renders for. Helm's own default is the client-go it was built with (Helm 3.14: 1.29,
+# below the charts' kubeVersion; Helm 4.3: 1.37), so leaving it to helm would make one call succeed on Helm 4
+# and fail on Helm 3. Pinned to the newest Kubernetes the offline schemas cover; tests keep the two in step.
+DEFAULT_KUBE_VERSION = "1.37.0"
+
 _default_cache: RenderCache | None = None
 
 
@@ -44,6 +49,8 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
 
     ``set_values`` is merged over the values files; a key may be a dotted path (``{"core.replicas": 2}``),
     and a nested mapping sets keys that contain dots (``{"ingress": {"annotations": {"a.b/c": "x"}}}``).
+    ``kube_version=None`` renders for DEFAULT_KUBE_VERSION whatever helm's built-in default is, so a render
+    reads the same under Helm 3 and Helm 4.
     Raises RenderError with helm's message when the chart fails to render (a `fail`, a schema violation).
     """
     helm = helm or find_helm()
@@ -58,8 +65,7 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
         args += ["--values", str(file)]
     if overrides:
         args += ["--values", "-"]  # JSON is YAML; stdin keeps types exact, unlike --set
-    if kube_version:
-        args += ["--kube-version", kube_version]
+    args += ["--kube-version", kube_version or DEFAULT_KUBE_VERSION]
     for api_version in sorted(set(api_versions)):
         args += ["--api-versions", api_version]
     if is_upgrade:

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .environments import load_environments
+
+if TYPE_CHECKING:
+    from .cache import RenderCache
+    from .helm import Helm
+    from .manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,21 @@ class ShippedValues:
     def id(self) -> str:
         """The values file relative to the project, e.g. values/production.yaml."""
         return self.values_file.relative_to(self.project).as_posix()
+
+    def render(self, *, helm: Helm | None = None, cache: RenderCache | bool | None = True) -> Manifest:
+        """Render this values file with the inputs it is deployed with."""
+        from .render import render  # render imports the helm machinery; the inventory alone does not need it
+
+        return render(
+            self.chart,
+            [self.values_file],
+            release=self.release,
+            namespace=self.namespace,
+            kube_version=self.kube_version,
+            api_versions=self.api_versions,
+            helm=helm,
+            cache=cache,
+        )
 
     @property
     def golden_path(self) -> Path:

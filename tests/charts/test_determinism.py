@@ -40,15 +40,7 @@ NO_LIVE_FUNCTIONS = next(rule for rule in RULES if rule.id == "gitops/no-live-fu
 @pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
 def test_two_renders_are_byte_identical(shipped: ShippedValues) -> None:
     def once() -> str:
-        return render(
-            shipped.chart,
-            [shipped.values_file],
-            release=shipped.release,
-            namespace=shipped.namespace,
-            kube_version=shipped.kube_version,
-            api_versions=shipped.api_versions,
-            cache=False,
-        ).text
+        return shipped.render(cache=False).text
 
     assert once() == once()
 

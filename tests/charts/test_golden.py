@@ -39,3 +39,10 @@ def test_check_reports_a_changed_template_and_update_rewrites_it(tmp_path: Path)
     assert all("+  name: added-by-the-test" in r.diff for r in differing)
     assert all(r.updated for r in check(project, update=True) if r.diff)
     assert [r for r in check(project) if r.diff] == []
+
+
+def test_normalize_drops_what_helm_4_keeps_and_helm_3_trims_at_a_document_end() -> None:
+    helm4 = "---\n# Source: c/a.yaml\na: 1\n\n    \n\n---\n# Source: c/b.yaml\nb: 2\n  \n"
+    helm3 = "---\n# Source: c/a.yaml\na: 1\n---\n# Source: c/b.yaml\nb: 2\n"
+    assert normalize(helm4) == normalize(helm3) == helm3
+    assert normalize("---\na: |\n  x\n\n  y\n---\nb: 2\n") == "---\na: |\n  x\n\n  y\n---\nb: 2\n"  # inner blank kept

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError
+from archangel_helm import assertions as a
 from archangel_helm.manifest import annotations_of
 from archangel_helm.validate.graph import check_services
 from archangel_helm.validate.selectors import selected_pod_templates
@@ -159,7 +160,7 @@ def test_ingress_paths_are_checked_by_the_schema(render_env: RenderEnv) -> None:
             "archangel",
             {"ingress.hosts": [{"host": "Bad_Host", "paths": [{"path": "/", "pathType": "Prefix"}]}]},
         )
-    assert "/ingress/hosts/0/host" in caught.value.helm_message
+    assert a.failed_values_schema(caught.value, "ingress/hosts/0/host", "pattern")
 
 
 # --- Gateway API -------------------------------------------------------------------------------------------------

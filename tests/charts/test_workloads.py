@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError
+from archangel_helm import assertions as a
 from archangel_helm.manifest import PodTemplate, labels_of
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import selected_pod_templates
@@ -514,4 +515,4 @@ def test_combinations_that_cannot_work_are_refused(
 def test_a_pdb_of_zero_is_refused_by_the_schema(render_env: RenderEnv) -> None:
     with pytest.raises(RenderError) as caught:
         render_env("production", "archangel", {"core.pdb.maxUnavailable": 0})
-    assert "/core/pdb/maxUnavailable" in caught.value.helm_message
+    assert a.failed_values_schema(caught.value, "core/pdb/maxUnavailable", "oneOf")

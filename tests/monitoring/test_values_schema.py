@@ -11,77 +11,97 @@ import pytest
 import yaml
 
 from archangel_helm import RenderError
-from tests.charts.test_values_schema import assert_names_field
+from tests.charts.test_values_schema import assert_refused
 from tests.conftest import MONITORING_CHART
 from tests.monitoring.conftest import RenderMonitoring
 
 SCHEMA = json.loads((MONITORING_CHART / "values.schema.json").read_text())
 
-# (values to set, the field the message must name, a word the message must contain)
-BAD_MONITORING_VALUES: list[tuple[dict[str, Any], str, str]] = [
-    ({"mode": "sidecar"}, "mode", "operator"),
-    ({"alertmanagr": {}}, "", "alertmanagr"),
-    ({"operator": {"additionalLabels": {"release": 3}}}, "operator/additionalLabels/release", "string"),
-    ({"alerting": {"groupWait": "soon"}}, "alerting/groupWait", "pattern"),
-    ({"alerting": {"routes": {"critical": ["opsgenie"]}}}, "alerting/routes/critical/0", "email"),
-    ({"alerting": {"defaultReceiver": "teams"}}, "alerting/defaultReceiver", "slack"),
+# (values to set, the field refused, the JSON Schema keyword that refused it, a word helm's message must contain)
+BAD_MONITORING_VALUES: list[tuple[dict[str, Any], str, str, str | None]] = [
+    ({"mode": "sidecar"}, "mode", "enum", "operator"),
+    ({"alertmanagr": {}}, "", "additionalProperties", "alertmanagr"),
+    ({"operator": {"additionalLabels": {"release": 3}}}, "operator/additionalLabels/release", "type", "string"),
+    ({"alerting": {"groupWait": "soon"}}, "alerting/groupWait", "pattern", None),
+    ({"alerting": {"routes": {"critical": ["opsgenie"]}}}, "alerting/routes/critical/0", "enum", "email"),
+    ({"alerting": {"defaultReceiver": "teams"}}, "alerting/defaultReceiver", "enum", "slack"),
     (
         {"alerting": {"receivers": {"slack": {"apiURL": "https://hooks.slack.com/x"}}}},
         "alerting/receivers/slack",
+        "additionalProperties",
         "apiURL",
     ),
     (
         {"alerting": {"receivers": {"email": {"smarthost": "smtp.example.com"}}}},
         "alerting/receivers/email/smarthost",
         "pattern",
+        None,
     ),
-    ({"alerting": {"receivers": {"pagerduty": {"serviceKey": "x"}}}}, "alerting/receivers/pagerduty", "serviceKey"),
-    ({"alerting": {"existingSecret": "Bad_Name"}}, "alerting/existingSecret", "pattern"),
-    ({"prometheus": {"retention": "30 days"}}, "prometheus/retention", "pattern"),
-    ({"prometheus": {"retentionSize": "45Gi"}}, "prometheus/retentionSize", "pattern"),
-    ({"prometheus": {"replicas": 0}}, "prometheus/replicas", "minimum"),
-    ({"prometheus": {"persistence": {"size": "lots"}}}, "prometheus/persistence/size", "pattern"),
-    ({"prometheus": {"scrape": {"namespaces": []}}}, "prometheus/scrape/namespaces", "minItems"),
-    ({"prometheus": {"externalLabels": {"bad-label": "x"}}}, "prometheus/externalLabels", "bad-label"),
-    ({"prometheus": {"pdb": {"maxUnavailable": 0}}}, "prometheus/pdb/maxUnavailable", "oneOf"),
-    ({"alertmanager": {"replicas": 9}}, "alertmanager/replicas", "maximum"),
-    ({"grafana": {"podSecurityContext": {"runAsUser": 0}}}, "grafana/podSecurityContext/runAsUser", "minimum"),
-    ({"grafana": {"containerSecurityContext": {"privileged": True}}}, "grafana/containerSecurityContext", "privileged"),
+    (
+        {"alerting": {"receivers": {"pagerduty": {"serviceKey": "x"}}}},
+        "alerting/receivers/pagerduty",
+        "additionalProperties",
+        "serviceKey",
+    ),
+    ({"alerting": {"existingSecret": "Bad_Name"}}, "alerting/existingSecret", "pattern", None),
+    ({"prometheus": {"retention": "30 days"}}, "prometheus/retention", "pattern", None),
+    ({"prometheus": {"retentionSize": "45Gi"}}, "prometheus/retentionSize", "pattern", None),
+    ({"prometheus": {"replicas": 0}}, "prometheus/replicas", "minimum", None),
+    ({"prometheus": {"persistence": {"size": "lots"}}}, "prometheus/persistence/size", "pattern", None),
+    ({"prometheus": {"scrape": {"namespaces": []}}}, "prometheus/scrape/namespaces", "minItems", None),
+    (
+        {"prometheus": {"externalLabels": {"bad-label": "x"}}},
+        "prometheus/externalLabels",
+        "additionalProperties",
+        "bad-label",
+    ),
+    ({"prometheus": {"pdb": {"maxUnavailable": 0}}}, "prometheus/pdb/maxUnavailable", "oneOf", None),
+    ({"alertmanager": {"replicas": 9}}, "alertmanager/replicas", "maximum", None),
+    ({"grafana": {"podSecurityContext": {"runAsUser": 0}}}, "grafana/podSecurityContext/runAsUser", "minimum", None),
+    (
+        {"grafana": {"containerSecurityContext": {"privileged": True}}},
+        "grafana/containerSecurityContext",
+        "additionalProperties",
+        "privileged",
+    ),
     (
         {"prometheus": {"containerSecurityContext": {"allowPrivilegeEscalation": True}}},
         "prometheus/containerSecurityContext/allowPrivilegeEscalation",
+        "const",
         "false",
     ),
-    ({"pushgateway": {"image": {"pullPolicy": "Sometimes"}}}, "pushgateway/image/pullPolicy", "Always"),
-    ({"kubeStateMetrics": {"image": {"digest": "md5:abc"}}}, "kubeStateMetrics/image/digest", "pattern"),
-    ({"healthcheck": {"coreURL": "archangel-core/healthz/ready"}}, "healthcheck/coreURL", "pattern"),
-    ({"healthcheck": {"schedule": "every 5 minutes"}}, "healthcheck/schedule", "pattern"),
+    ({"pushgateway": {"image": {"pullPolicy": "Sometimes"}}}, "pushgateway/image/pullPolicy", "enum", "Always"),
+    ({"kubeStateMetrics": {"image": {"digest": "md5:abc"}}}, "kubeStateMetrics/image/digest", "pattern", None),
+    ({"healthcheck": {"coreURL": "archangel-core/healthz/ready"}}, "healthcheck/coreURL", "pattern", None),
+    ({"healthcheck": {"schedule": "every 5 minutes"}}, "healthcheck/schedule", "pattern", None),
     (
         {"healthcheck": {"extraChecks": [{"name": "Bad Name", "url": "http://x/"}]}},
         "healthcheck/extraChecks/0/name",
         "pattern",
+        None,
     ),
     (
         {"healthcheck": {"resources": {"requests": {"cpu": "lots", "memory": "1Mi"}}}},
         "healthcheck/resources/requests/cpu",
         "pattern",
+        None,
     ),
-    ({"networkPolicy": {"kubelet": {"cidrs": ["10.0.0.0"]}}}, "networkPolicy/kubelet/cidrs/0", "pattern"),
-    ({"dashboards": {"sidecarLabelValue": 1}}, "dashboards/sidecarLabelValue", "string"),
+    ({"networkPolicy": {"kubelet": {"cidrs": ["10.0.0.0"]}}}, "networkPolicy/kubelet/cidrs/0", "pattern", None),
+    ({"dashboards": {"sidecarLabelValue": 1}}, "dashboards/sidecarLabelValue", "type", "string"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("values", "field", "word"), BAD_MONITORING_VALUES, ids=[f"{c[1] or 'root'}-{c[2]}" for c in BAD_MONITORING_VALUES]
+    ("values", "field", "keyword", "word"),
+    BAD_MONITORING_VALUES,
+    ids=[f"{c[1] or 'root'}-{c[3] or c[2]}" for c in BAD_MONITORING_VALUES],
 )
 def test_bad_values_are_refused_naming_the_field(
-    render_monitoring: RenderMonitoring, values: dict[str, Any], field: str, word: str
+    render_monitoring: RenderMonitoring, values: dict[str, Any], field: str, keyword: str, word: str | None
 ) -> None:
     with pytest.raises(RenderError) as caught:
         render_monitoring(values)
-    message = caught.value.helm_message
-    assert "values don't meet the specifications of the schema" in message
-    assert_names_field(message, field, word)
+    assert_refused(caught.value, field, keyword, word)
 
 
 def test_the_latest_tag_is_refused_by_the_templates(render_monitoring: RenderMonitoring) -> None:

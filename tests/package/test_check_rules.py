@@ -56,15 +56,7 @@ def test_the_fixture_is_clean() -> None:
 @pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
 def test_every_shipped_values_file_passes_every_rule(shipped: ShippedValues) -> None:
     def once(cache: bool = True) -> Any:
-        return render(
-            shipped.chart,
-            [shipped.values_file],
-            release=shipped.release,
-            namespace=shipped.namespace,
-            kube_version=shipped.kube_version,
-            api_versions=shipped.api_versions,
-            cache=cache,
-        )
+        return shipped.render(cache=cache)
 
     release = Release(Chart.load(shipped.chart), once(), lambda: once(cache=False).text)
     assert failures(release) == []

@@ -214,7 +214,7 @@ def test_concurrent_processes_share_one_render(tmp_path: Path) -> None:
     wrapper, log = _counting_helm(tmp_path)
     jobs = [(str(wrapper), str(tmp_path / "shared-cache"), str(WORKLOADS))] * 6
     with multiprocessing.get_context("spawn").Pool(6) as pool:
-        counts = pool.map(_render_in_child, jobs)
+        counts = pool.map_async(_render_in_child, jobs).get(timeout=300)
     assert counts == [7] * 6
     assert len(log.read_text().splitlines()) == 1
 
@@ -240,3 +240,37 @@ def test_cache_entries_are_plain_json(cache: RenderCache) -> None:
     (entry,) = cache.directory.glob("*.json")
     assert set(json.loads(entry.read_text())) == {"returncode", "stdout", "stderr"}
     assert os.access(entry, os.R_OK)
+
+
+def test_a_render_error_survives_pickling_with_every_field() -> None:
+    # Pool.map and xdist ship exceptions between processes; a lossy pickle used to hang the pool instead.
+    import pickle
+
+    error = RenderError("charts/x", ["helm", "template"], 1, "Error: boom\n")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.chart, copy.command, copy.returncode, copy.helm_message) == (
+        "charts/x",
+        ["helm", "template"],
+        1,
+        "Error: boom",
+    )
+    assert str(copy) == str(error)
+
+
+def test_the_default_kube_version_is_the_newest_schema_and_helm_4s_own_default(tmp_path: Path) -> None:
+    from archangel_helm.render import DEFAULT_KUBE_VERSION
+    from archangel_helm.validate import kubernetes
+
+    newest = kubernetes.shipped_versions()[-1]
+    assert f"{newest[0]}.{newest[1]}.0" == DEFAULT_KUBE_VERSION
+    chart = tmp_path / "caps"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: caps\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+    )
+    assert render(chart, cache=False).get("ConfigMap", "c")["data"]["kube"] == f"v{DEFAULT_KUBE_VERSION}"
+    helm = find_helm()
+    if helm.major >= 4:  # the pinned Helm 4 renders the same without the flag; Helm 3 differs, hence the pin
+        plain = helm.run(["template", "x", str(chart)])
+        assert f'kube: "v{DEFAULT_KUBE_VERSION}"' in plain.stdout, plain.stderr

@@ -3,6 +3,7 @@ the charts' sync waves order storage, data, workloads and monitors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -41,21 +42,70 @@ def test_applications_match_environments_yaml(environment: str, environments: di
     assert len(apps) == len(environments[environment].releases)
 
 
-def test_application_set_covers_the_same_applications(environments: dict[str, Environment]) -> None:
-    (appset,) = documents("applicationset.yaml")
-    envs, charts = (g["list"]["elements"] for g in appset["spec"]["generators"][0]["matrix"]["generators"])
-    generated = set()
-    for env in envs:
-        for chart in charts:
-            namespace = chart["fixedNamespace"] or env["namespace"]
-            values = PROJECT / "values" / f"{chart['valuesPrefix']}{env['environment']}.yaml"
-            generated.add(
-                (env["environment"], chart["release"], PROJECT / "charts" / chart["chart"], namespace, values)
-            )
-    expected = {
-        (name, r.name, r.chart, r.namespace, r.values_files[0]) for name, e in environments.items() for r in e.releases
-    }
-    assert generated == expected
+def expand(application_set: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Applications a list-generator ApplicationSet makes (its templates use plain ``{{ .key }}`` only)."""
+
+    def fill(node: Any, element: dict[str, str]) -> Any:
+        if isinstance(node, dict):
+            return {key: fill(value, element) for key, value in node.items()}
+        if isinstance(node, list):
+            return [fill(value, element) for value in node]
+        if isinstance(node, str):
+            return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda match: element[match[1]], node)
+        return node
+
+    (generator,) = application_set["spec"]["generators"]
+    template = application_set["spec"]["template"]
+    assert "{{" not in re.sub(r"\{\{\s*\.\w+\s*\}\}", "", str(template)), "only {{ .key }} is expanded here"
+    return [
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **fill(template, element)}
+        for element in generator["list"]["elements"]
+    ]
+
+
+def test_application_sets_make_exactly_the_applications_of_the_environment_files() -> None:
+    generated = {app["metadata"]["name"]: app for s in documents("applicationset.yaml") for app in expand(s)}
+    files = {d["metadata"]["name"]: d for env in ("production", "staging") for d in documents(f"{env}.yaml")}
+    assert sorted(generated) == sorted(files)
+    for name, app in files.items():
+        wanted = {**app, "metadata": {k: v for k, v in app["metadata"].items() if k != "namespace"}}
+        assert generated[name] == wanted, name
+
+
+def destination(app: dict[str, Any]) -> str:
+    target = app["spec"]["destination"]
+    return target.get("name") or target["server"]
+
+
+CLUSTER_SCOPED = {"StorageClass", "PriorityClass", "VolumeSnapshotClass", "ClusterRole", "ClusterRoleBinding"}
+
+
+def test_no_two_applications_in_one_cluster_own_the_same_object(
+    environments: dict[str, Environment], render_env: Callable[..., Manifest]
+) -> None:
+    owners: dict[tuple[str, str, str, str], str] = {}
+    clashes = []
+    for environment in ("production", "staging"):
+        for app in documents(f"{environment}.yaml"):
+            release = app["spec"]["source"]["helm"]["releaseName"]
+            chart = app["spec"]["source"]["path"].split("/")[-1]
+            namespace = app["spec"]["destination"]["namespace"]
+            for obj in render_env(environment, chart):
+                scope = "" if obj["kind"] in CLUSTER_SCOPED else obj["metadata"].get("namespace", namespace)
+                key = (destination(app), obj["kind"], scope, obj["metadata"]["name"])
+                if key in owners:
+                    clashes.append(f"{key} owned by {owners[key]} and {app['metadata']['name']}")
+                owners[key] = f"{app['metadata']['name']} ({release})"
+    assert clashes == []
+    clusters = {env: {destination(a) for a in documents(f"{env}.yaml")} for env in ("production", "staging")}
+    assert clusters == {"production": {"production"}, "staging": {"staging"}}
+
+
+def test_only_the_archangel_namespace_gets_pod_security_labels() -> None:
+    for environment in ("production", "staging"):
+        for app in documents(f"{environment}.yaml"):
+            labelled = "managedNamespaceMetadata" in app["spec"]["syncPolicy"]
+            assert labelled == (app["spec"]["destination"]["namespace"] != "monitoring"), app["metadata"]["name"]
 
 
 def _autoscaled_deployments(manifest: Manifest) -> set[str]:

@@ -6,7 +6,8 @@ For each database size it seeds a throwaway PostgreSQL (127.0.0.1), starts moto'
 and measures:
 - backup:  `archangel-helm backup database`  vs  `pg_dump -Fc -Z0 | gzip -6 | openssl enc ... | upload`
 - restore: `archangel-helm backup restore`   vs  `download | openssl enc -d | gunzip > file; pg_restore`
-with the same PBKDF2 iterations, gzip level and upload code (boto3, 4 threads) on both sides, plus the peak
+with the same PBKDF2 iterations, gzip level and upload settings (boto3, 4 threads, the engine's part size and
+read-ahead) on both sides, plus the peak
 resident memory of the engine's Python process (VmHWM) at each size. Prints a Markdown report.
 """
 
@@ -35,6 +36,7 @@ from tests.e2e.servers import PostgresServer, free_port, postgres_server  # noqa
 
 from archangel_helm.backup.crypto import PBKDF2_ITERATIONS  # noqa: E402
 from archangel_helm.backup.postgres import psql  # noqa: E402
+from archangel_helm.backup.storage import part_size_for  # noqa: E402
 
 # Runs the CLI in this interpreter and reports its own peak RSS on exit.
 PEAK_WRAPPER = (
@@ -50,7 +52,9 @@ UPLOAD = (
     "import boto3, sys\n"
     "from boto3.s3.transfer import TransferConfig\n"
     "s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1')\n"
-    "cfg = TransferConfig(multipart_threshold=16 << 20, multipart_chunksize=16 << 20, max_concurrency=4)\n"
+    "part = int(sys.argv[4])\n"
+    "cfg = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=4)\n"
+    "cfg.max_in_memory_upload_chunks = 4\n"
     "s3.upload_fileobj(sys.stdin.buffer, sys.argv[2], sys.argv[3], Config=cfg)\n"
 )
 DOWNLOAD = (
@@ -154,7 +158,7 @@ def measure(server: PostgresServer, endpoint: str, megabytes: int, workdir: Path
     peak_backup_kb = int(log.rsplit("VmHWM_KB", 1)[1].split()[0])
     shell_backup, _ = timed(
         f"set -o pipefail; pg_dump -Fc -Z0 {name} | gzip -6 | openssl enc {openssl} -salt | "
-        f'{sys.executable} -c "{UPLOAD}" {endpoint} {bucket} shell/{name}.dump.gz.enc',
+        f'{sys.executable} -c "{UPLOAD}" {endpoint} {bucket} shell/{name}.dump.gz.enc {part_size_for(size)}',
         env,
         shell=True,
     )

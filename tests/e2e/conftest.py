@@ -83,6 +83,15 @@ def s3() -> Iterator[servers.S3Server]:
 
 
 @pytest.fixture(scope="session")
+def openssl_cli() -> str:
+    """The openssl command, for the tests that prove backups interoperate with it; skips when absent."""
+    found = shutil.which("openssl")
+    if found is None:
+        pytest.skip("the openssl CLI is not installed (make setup installs the Debian package `openssl`)")
+    return found
+
+
+@pytest.fixture(scope="session")
 def pushgateway() -> Iterator[servers.Pushgateway]:
     if not (shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")):
         pytest.skip("prometheus-pushgateway is not installed (make setup installs the Debian package)")

@@ -178,6 +178,7 @@ def test_row_counts_come_from_the_dumps_snapshot_even_under_writes(
 # --- openssl interoperability ----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("openssl_cli")
 def test_the_openssl_cli_checks_and_decrypts_a_backup(
     backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str], tmp_path: Path
 ) -> None:
@@ -211,6 +212,7 @@ def test_the_openssl_cli_checks_and_decrypts_a_backup(
     assert "TABLE DATA public decisions" in toc
 
 
+@pytest.mark.usefixtures("openssl_cli")
 def test_the_engine_restores_a_backup_made_with_the_shell_tools(
     backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str], tmp_path: Path
 ) -> None:

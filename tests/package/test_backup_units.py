@@ -249,3 +249,19 @@ def test_restore_progress_counts_tables_and_keeps_a_heartbeat(monkeypatch: pytes
         'database:    80.0 s  still restoring (creating INDEX "public.a_idx")',
         'database:   100.0 s  [2/2 tables] data for table "public.b"',
     ]
+
+
+def test_restore_progress_reads_lines_that_parallel_workers_interleaved() -> None:
+    # pg_restore -j writes "pg_restore: " and the message separately, so two workers can share or split a line.
+    from archangel_helm.backup import database
+
+    said: list[str] = []
+    progress = database.RestoreProgress(said.append, tables_total=3)
+    progress('pg_restore: pg_restore: processing data for table "public.a"')
+    progress('processing data for table "public.b"')
+    progress('pg_restore: processing data for table "public.c"pg_restore: creating INDEX "public.c_idx"')
+    assert [line.split("s  ", 1)[1] for line in said] == [
+        '[1/3 tables] data for table "public.a"',
+        '[2/3 tables] data for table "public.b"',
+        '[3/3 tables] data for table "public.c"',
+    ]

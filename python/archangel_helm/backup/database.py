@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 import time
@@ -228,6 +229,10 @@ def restore(
     return RestoreResult(backup_id, database, counts, seconds)
 
 
+_TABLE_DATA = re.compile(r'processing data for table ("[^"]*")')
+_BUILD_STEP = re.compile(r"creating (?:FK )?(?:INDEX|CONSTRAINT) .*$")
+
+
 class RestoreProgress:
     """Turns `pg_restore --verbose` into progress lines: each table's data as it finishes loading ("[12/48]"),
     then index and constraint builds, and a heartbeat at least every 30 s so a long step never looks hung."""
@@ -242,13 +247,17 @@ class RestoreProgress:
         self.step = "starting"
 
     def __call__(self, line: str) -> None:
-        text = line.removeprefix("pg_restore: ")
+        # Parallel workers write "pg_restore: " and the message in separate writes to one pipe, so a line can
+        # read "pg_restore: pg_restore: processing data for table ..." or lose its prefix: search, don't anchor.
         now = time.monotonic()
-        if text.startswith("processing data for table"):
+        tables = _TABLE_DATA.findall(line)
+        for table in tables:
             self.tables_done += 1
-            self._say(f"[{self.tables_done}/{self.tables_total} tables] {text.removeprefix('processing ')}", now)
-        elif text.startswith(("creating INDEX", "creating CONSTRAINT", "creating FK CONSTRAINT")):
-            self._say(text, now)
+            self._say(f"[{self.tables_done}/{self.tables_total} tables] data for table {table}", now)
+        if tables:
+            return
+        if build := _BUILD_STEP.search(line):
+            self._say(build[0], now)
         elif now - self.last_line >= self.HEARTBEAT_SECONDS:
             self._say(f"still restoring ({self.step})", now, heartbeat=True)
 

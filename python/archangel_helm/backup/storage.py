@@ -99,6 +99,10 @@ class ObjectStore:
         config = TransferConfig(
             multipart_threshold=part, multipart_chunksize=part, max_concurrency=UPLOAD_THREADS, use_threads=True
         )
+        # A pipe cannot seek, so s3transfer copies each part into memory and by default holds up to 10 of them
+        # beyond the ones being sent: at 1 TiB (~125 MiB parts) that alone would break the Job's memory limit.
+        # One part per upload thread keeps the stream moving and memory at about (threads + 1) parts.
+        config.max_in_memory_upload_chunks = UPLOAD_THREADS
         try:
             self.client.upload_fileobj(stream, self.config.bucket, key, ExtraArgs=self._extra() or None, Config=config)
         except Exception as error:

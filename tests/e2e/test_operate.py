@@ -14,10 +14,13 @@ from typing import Any
 import kmock as kmock_lib
 import pytest
 
+from archangel_helm import yamlio
 from archangel_helm.environments import load_environment
 from archangel_helm.helm import find_helm
 from archangel_helm.operate.cluster import OPTIONAL_APIS
 from archangel_helm.operate.preflight import FEATURES, Feature
+from archangel_helm.plan import render_release
+from archangel_helm.validate import CrdSchemas
 from archangel_helm.values import merged_values
 from tests.conftest import PROJECT
 from tests.e2e.conftest import KubeEmulator
@@ -149,8 +152,11 @@ async def test_a_disabled_feature_does_not_need_its_api(kube: KubeEmulator, tmp_
 
 @pytest.mark.parametrize("api", sorted(OPTIONAL_APIS), ids=str)
 async def test_each_missing_optional_api_is_reported_and_fails_when_the_environment_declares_it(
-    kube: KubeEmulator, tmp_path: Path, api: str
+    kube: KubeEmulator, tmp_path: Path, api: str, request: pytest.FixtureRequest
 ) -> None:
+    used_by = [f for f in ENABLED_FEATURES if f.api == api]
+    if api not in DECLARED and not used_by:
+        request.getfixturevalue("crd_schemas")  # the dry run gets past preflight and validates: skips without CRDs
     make_cluster(kube, without={api})
     code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
     row = next(r for r in rows(out) if f"API: {OPTIONAL_APIS[api]}" in r)
@@ -159,7 +165,6 @@ async def test_each_missing_optional_api_is_reported_and_fails_when_the_environm
         assert code == 1
     else:
         assert row == f"PASS API: {OPTIONAL_APIS[api]} not served ({api})"
-    used_by = [f for f in ENABLED_FEATURES if f.api == api]
     assert (code == 1) == (api in DECLARED or bool(used_by)), out
 
 
@@ -171,7 +176,7 @@ async def test_an_unsupported_kubernetes_version_fails(kube: KubeEmulator, tmp_p
 
 
 async def test_dry_run_renders_against_the_clusters_apis_and_changes_nothing(
-    kube: KubeEmulator, tmp_path: Path
+    kube: KubeEmulator, tmp_path: Path, crd_schemas: CrdSchemas
 ) -> None:
     make_cluster(kube)
     helm, log = recording_helm(tmp_path, existing_revision=6)
@@ -207,7 +212,7 @@ async def test_a_dry_run_with_schema_problems_fails(kube: KubeEmulator, tmp_path
     assert "nothing was changed" in out
 
 
-async def test_a_dry_run_that_helm_refuses_fails(kube: KubeEmulator, tmp_path: Path) -> None:
+async def test_a_dry_run_that_helm_refuses_fails(kube: KubeEmulator, tmp_path: Path, crd_schemas: CrdSchemas) -> None:
     make_cluster(kube)
     helm, _ = recording_helm(tmp_path, existing_revision=6, fail_release="archangel")
     code, out, _ = await deploy(
@@ -229,6 +234,11 @@ def recording_helm(
     omits empty notes (`omitempty`). backup_check is the phase recorded for the backup configuration hook."""
     log = tmp_path / "helm-calls.jsonl"
     real = find_helm().executable
+    production = load_environment(PROJECT, "production")
+    for release in production.releases:  # `helm status` returns the manifest Helm stored: the render, hooks apart
+        manifest = render_release(release, production.kube_version, production.api_versions)
+        stored = [obj for obj in manifest.objects if "helm.sh/hook" not in obj["metadata"].get("annotations", {})]
+        (tmp_path / f"manifest-{release.name}.yaml").write_text("---\n".join(yamlio.dump(obj) for obj in stored))
     script = tmp_path / "helm"
     script.write_text(f"""#!{os.sys.executable}
 import json, os, sys
@@ -248,8 +258,10 @@ hooks = [hook(name + "-secrets-hook", "Role", ["pre-install", "pre-upgrade"], "S
          hook(name + "-secrets-hook", "Job", ["pre-install", "pre-upgrade"], "Succeeded"),
          hook(name + "-backup-check", "Job", ["post-install", "post-upgrade"], {backup_check!r}),
          hook(name + "-test", "Pod", ["test"], "")] if name == "archangel" else []
+stored = os.path.join({str(tmp_path)!r}, "manifest-" + name + ".yaml")
+manifest = open(stored).read() if os.path.exists(stored) else ""
 def status(version):
-    return {{"name": name, "namespace": namespace, "version": version, "config": {{}}, "manifest": "", "hooks": hooks,
+    return {{"name": name, "namespace": namespace, "version": version, "config": {{}}, "manifest": manifest, "hooks": hooks,
             "info": {{"status": "deployed", "last_deployed": "2026-11-28T05:00:00Z", "description": "recorded"}}, "chart": {{"metadata": {{"apiVersion": "v2", "name": name, "version": "0.1.0", "appVersion": "1.0.0"}}}}}}
 if args[0] == "status":
     if {existing_revision!r} is None:
@@ -461,6 +473,11 @@ async def test_verify_passes_on_a_healthy_cluster_and_writes_the_report(kube: Ku
     ):
         assert any(r.startswith(expected) for r in rows(out)), out
     assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
+    releases = json.loads((tmp_path / "report.json").read_text())["releases"]
+    # The objects of the deployed revision, from the manifest `helm status` returns.
+    assert releases["archangel"]["objects"]["Deployment"] == 2
+    assert releases["archangel"]["objects"]["StatefulSet"] == 2
+    assert releases["archangel-monitoring"]["objects"]["PrometheusRule"] == 7
 
 
 async def test_verify_fails_on_a_stalled_rollout(kube: KubeEmulator, tmp_path: Path) -> None:

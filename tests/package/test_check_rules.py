@@ -14,6 +14,7 @@ import pytest
 
 from archangel_helm import Chart, render
 from archangel_helm.cli import main
+from archangel_helm.validate import CrdSchemas
 from archangel_helm.validate.references import ExternalObjects
 from archangel_helm.validate.rules import Release, Waiver, run_checks
 from tests.conftest import APP_CHART, FIXTURES, PROJECT, SHIPPED_VALUES, ShippedValues
@@ -370,8 +371,16 @@ def check_copy(tmp_path: Path, edit: tuple[str, str, str]) -> tuple[int, str]:
             ),
             "ConfigMap 'some-missing-config' is neither rendered",
         ),
+        (
+            (
+                "database/statefulset.yaml",
+                "          secret:\n            secretName: {{ $password.name }}\n            defaultMode: 0440",
+                "          secret:\n            secretName: no-such-secret\n            defaultMode: 0440",
+            ),
+            "StatefulSet/archangel-postgresql: spec.template.spec.volumes[0]: Secret 'no-such-secret' is neither rendered",
+        ),
     ],
-    ids=["service-selector", "service-port", "pdb", "networkpolicy-port", "volume-reference"],
+    ids=["service-selector", "service-port", "pdb", "networkpolicy-port", "envfrom-reference", "volume-reference"],
 )
 def test_a_broken_copy_of_the_chart_fails_naming_object_and_rule(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str, str], expected: str
@@ -489,7 +498,7 @@ STAGING = next(s for s in SHIPPED_VALUES if s.id == "values/staging.yaml")
 
 
 def test_check_env_renders_as_the_environment_deploys_the_chart(
-    capsys: pytest.CaptureFixture[str], render_calls: list[dict[str, Any]]
+    capsys: pytest.CaptureFixture[str], render_calls: list[dict[str, Any]], crd_schemas: CrdSchemas
 ) -> None:
     args = ["check", str(APP_CHART), "-f", str(STAGING.values_file), "--env", "staging", "--project", str(PROJECT)]
     assert main([*args, "--format", "json"]) == 0

@@ -15,6 +15,7 @@ from .. import yamlio
 from ..chart import Chart, format_kube_version
 from ..environments import Environment, ReleaseSpec
 from ..helm import Helm
+from ..manifest import Manifest
 from ..plan import render_release
 from ..validate import SchemaValidator, default_crd_directories, supported_kube_versions
 from ..validate.crds import CrdSchemas
@@ -311,7 +312,7 @@ class Deployer:
         metadata = (status.get("chart") or {}).get("metadata") or {}
         chart = f"{metadata.get('name', '?')} {metadata.get('version', '?')}"
         self.report.versions.setdefault(release.name, f"{chart}, app {metadata.get('appVersion', '?')}")
-        self.report.releases.setdefault(
+        recorded = self.report.releases.setdefault(
             release.name,
             {
                 "chart": f"{metadata.get('name', '?')}-{metadata.get('version', '?')}",
@@ -319,6 +320,9 @@ class Deployer:
                 "revision": status.get("version", "-"),
             },
         )
+        if "objects" not in recorded and status.get("manifest"):
+            # What the deployed revision holds (hooks apart), as Helm stored it: verify renders nothing itself.
+            recorded["objects"] = dict(sorted(Manifest.parse(status["manifest"]).kinds().items()))
         results = [
             CheckResult(
                 verify.STEP,

@@ -121,6 +121,30 @@ FEATURES: tuple[Feature, ...] = (
         lambda values: get(values, "mode") == "operator",
         "install prometheus-operator, or set mode: standalone",
     ),
+    # Without these two APIs the chart quietly leaves the object out: Alertmanager would not route Archangel's
+    # alerts, and the backup metrics pushed to the Pushgateway would never be scraped (so every backup alert).
+    Feature(
+        "archangel-monitoring",
+        "operator.alertmanagerConfig.enabled",
+        "monitoring.coreos.com/v1alpha1/AlertmanagerConfig",
+        lambda values: (
+            get(values, "mode") == "operator"
+            and bool(get(values, "operator.alertmanagerConfig.enabled"))
+            and any(bool(get(values, f"alerting.receivers.{name}.enabled")) for name in ("email", "slack", "pagerduty"))
+        ),
+        "install prometheus-operator >= 0.55 (AlertmanagerConfig), or route the alerts in Alertmanager yourself",
+    ),
+    Feature(
+        "archangel-monitoring",
+        "operator.serviceMonitor.enabled",
+        "monitoring.coreos.com/v1/ServiceMonitor",
+        lambda values: (
+            get(values, "mode") == "operator"
+            and bool(get(values, "pushgateway.enabled"))
+            and bool(get(values, "operator.serviceMonitor.enabled"))
+        ),
+        "install prometheus-operator (the Pushgateway's ServiceMonitor carries the backup metrics)",
+    ),
 )
 
 

@@ -143,6 +143,12 @@ BAD_APP_VALUES: list[tuple[dict[str, Any], str, str, str | None]] = [
     ({"core": {"config": {"bad-name": "x"}}}, "core/config", "additionalProperties", "bad-name"),
     ({"core": {"readinessProbe": {"httpGet": {"port": None}}}}, "core/readinessProbe/httpGet", "required", "port"),
     ({"core": {"image": {"tag": ""}}}, "core/image/tag", "minLength", None),
+    (
+        {"istio": {"destinationRule": {"loadBalancer": "RANDOM"}}},
+        "istio/destinationRule/loadBalancer",
+        "enum",
+        "LEAST_REQUEST",
+    ),
 ]
 
 

@@ -274,3 +274,11 @@ def test_the_default_kube_version_is_the_newest_schema_and_helm_4s_own_default(t
     if helm.major >= 4:  # the pinned Helm 4 renders the same without the flag; Helm 3 differs, hence the pin
         plain = helm.run(["template", "x", str(chart)])
         assert f'kube: "v{DEFAULT_KUBE_VERSION}"' in plain.stdout, plain.stderr
+
+
+def test_another_helm_binary_is_another_cache_entry(tmp_path: Path, cache: RenderCache) -> None:
+    wrapper, log = _counting_helm(tmp_path)
+    render(WORKLOADS, cache=cache)
+    render(WORKLOADS, helm=find_helm(wrapper), cache=cache)  # same version, another executable: not shared
+    assert cache.stats.misses == 2
+    assert len(log.read_text().splitlines()) == 1

@@ -140,6 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         args.namespace = args.namespace or spec.namespace
         args.kube_version = args.kube_version or environment.kube_version or None
         args.api_versions = args.api_versions or list(environment.api_versions)
+        args.values_files = args.values_files or list(spec.values_files)  # no -f: the files the environment deploys
     elif not args.api_versions:
         print(
             "warning: no --env and no -a: objects gated on cluster APIs (.Capabilities.APIVersions, e.g. "

@@ -487,7 +487,7 @@ def render_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def recording(*args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs)
+        calls.append({**kwargs, "values_files": [str(f) for f in args[1]]})
         return render(*args, **kwargs)
 
     monkeypatch.setattr(archangel_helm.cli, "render", recording)
@@ -519,6 +519,14 @@ def test_check_env_renders_as_the_environment_deploys_the_chart(
     )
     assert "monitoring.coreos.com/v1/ServiceMonitor" in first["api_versions"]
     assert all(call == {**first, "cache": False} for call in render_calls[1:])  # the determinism re-render
+
+
+def test_check_env_without_values_files_uses_the_environments(
+    capsys: pytest.CaptureFixture[str], render_calls: list[dict[str, Any]], crd_schemas: CrdSchemas
+) -> None:
+    assert main(["check", str(APP_CHART), "--env", "staging", "--project", str(PROJECT), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["subject"] == f"archangel ({STAGING.values_file}) as in staging"
+    assert render_calls[0]["values_files"] == [str(STAGING.values_file)]
 
 
 def test_check_explicit_flags_win_over_the_environment(render_calls: list[dict[str, Any]]) -> None:

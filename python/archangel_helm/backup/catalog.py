@@ -75,7 +75,10 @@ class Catalog:
             self.iterations,
             on_progress=Progress(f"{target} {name}", printer=self.log),
         )
-        self.store.upload_stream(key, stream, expected_bytes)
+        try:
+            self.store.upload_stream(key, stream, expected_bytes)
+        finally:
+            stream.close()  # after a failed upload the stages would wait on full queues for ever
         stats = stream.stats
         self.log(
             f"{target} {name}: {stats.plain_bytes:,} bytes -> {stats.cipher_bytes:,} "

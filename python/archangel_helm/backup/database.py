@@ -145,8 +145,14 @@ def _seal_command(
                 expected_bytes=expected,
                 details=details,
             )
+        except BaseException:
+            # Nothing reads its output any more: pg_dump would block on a full pipe and wait() with it.
+            process.kill()
+            process.wait()
+            raise
         finally:
-            code = process.wait()
+            process.stdout.close()
+        code = process.wait()
         if code != 0:
             errors.seek(0)
             message = errors.read().decode(errors="replace").strip()[-2000:]

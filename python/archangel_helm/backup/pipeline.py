@@ -23,6 +23,12 @@ from .keys import BackupKeys
 
 QUEUE_BLOCKS = 8  # per stage: at most 8 x 1 MiB in flight between two stages
 _DONE = object()
+_POLL_SECONDS = 0.2  # how often a stage blocked on a queue looks whether the stream was closed
+_JOIN_SECONDS = 5.0
+
+
+class _Cancelled(Exception):
+    """The stream was closed before its end: a stage stops quietly."""
 
 
 @dataclass
@@ -67,6 +73,7 @@ class SealedStream(io.RawIOBase):
         self._buffer = bytearray()
         self._finished = False
         self._error: BaseException | None = None
+        self._cancelled = threading.Event()
         self._on_progress = on_progress
         self._threads = [
             threading.Thread(target=self._guard, args=(self._compress,), name="backup-compress", daemon=True),
@@ -78,28 +85,59 @@ class SealedStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        """Stop both stages (an upload that failed leaves them blocked on full queues otherwise) and wait for them.
+
+        A stage blocked reading `source` ends when the source does: the caller stops the producer (pg_dump)."""
+        if not self.closed:
+            self._cancelled.set()
+            for thread in self._threads:
+                thread.join(timeout=_JOIN_SECONDS)
+        super().close()
+
     def _guard(self, stage: Callable[[], None]) -> None:
         try:
             stage()
+        except _Cancelled:
+            pass
         except BaseException as error:  # handed to the reader; the other stage is unblocked below
             self._error = error
             for target in (self._compressed, self._sealed):
                 with contextlib.suppress(queue.Full):
                     target.put_nowait(_DONE)
 
+    def _put(self, target: queue.Queue[object], item: object) -> None:
+        while True:
+            if self._cancelled.is_set():
+                raise _Cancelled
+            try:
+                target.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self, source: queue.Queue[object]) -> object:
+        while True:
+            if self._cancelled.is_set():
+                raise _Cancelled
+            try:
+                return source.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+
     def _compress(self) -> None:
         compressor = gzip_compressor(self._level)
         while block := self._source.read(CHUNK):
             self.stats.plain_bytes += len(block)
             if out := compressor.compress(block):
-                self._compressed.put(out)
+                self._put(self._compressed, out)
             if self._error:
                 return
-        self._compressed.put(compressor.flush())
-        self._compressed.put(_DONE)
+        self._put(self._compressed, compressor.flush())
+        self._put(self._compressed, _DONE)
 
     def _seal(self) -> None:
-        for item in iter(self._compressed.get, _DONE):
+        while (item := self._get(self._compressed)) is not _DONE:
             assert isinstance(item, bytes)
             self.stats.compressed_bytes += len(item)
             self._emit(self._encryptor.update(item))
@@ -110,14 +148,14 @@ class SealedStream(io.RawIOBase):
         self._emit(self._encryptor.finalize())
         self.stats.sha256 = self._sha256.hexdigest()
         self.stats.hmac = self._mac.hexdigest()
-        self._sealed.put(_DONE)
+        self._put(self._sealed, _DONE)
 
     def _emit(self, data: bytes) -> None:
         if data:
             self._sha256.update(data)
             self._mac.update(data)
             self.stats.cipher_bytes += len(data)
-            self._sealed.put(data)
+            self._put(self._sealed, data)
 
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         wanted = len(target)

@@ -1,0 +1,78 @@
+"""A backup whose upload fails ends, with the error, and stops its producer: it used to hang for ever.
+
+The upload stops reading the sealed stream, so the compress and encrypt stages block on full queues and
+pg_dump blocks writing to its pipe; the process must not wait on any of them. `head -c` of /dev/urandom stands
+in for pg_dump (incompressible, more than the queues and the pipe hold).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from archangel_helm.backup import database
+from archangel_helm.backup.catalog import Catalog
+from archangel_helm.backup.errors import BackupError
+from archangel_helm.backup.keys import BackupKeys
+from archangel_helm.backup.postgres import Connection
+
+
+class FailingStore:
+    """Reads 1 MiB of the upload, then fails as a dropped connection would."""
+
+    def __init__(self) -> None:
+        self.config = type("Config", (), {"bucket": "backups"})()
+
+    def key(self, *parts: str) -> str:
+        return "/".join(parts)
+
+    def upload_stream(self, key: str, stream: IO[bytes], expected_bytes: int | None = None) -> None:
+        stream.read(1 << 20)
+        raise BackupError(f"upload of s3://backups/{key} failed: connection reset")
+
+
+def test_a_failed_upload_stops_the_dump_and_raises_instead_of_hanging(tmp_path: Path) -> None:
+    catalog = Catalog(FailingStore(), BackupKeys(b"e" * 32, b"m" * 32), iterations=1000, log=lambda _: None)  # type: ignore[arg-type]
+    connection = Connection("127.0.0.1", 5432, "postgres", "app")
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            database._seal_command(
+                catalog,
+                "20261128T000000Z",
+                connection,
+                ["head", "-c", "400000000", "/dev/urandom"],
+                name="database",
+                file_name="database.dump.gz.enc",
+                format_="pg_dump custom",
+                expected=None,
+                details={},
+            )
+        except BaseException as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the backup hung after its upload failed"
+    assert isinstance(outcome.get("error"), BackupError)
+    assert "connection reset" in str(outcome["error"])
+    stages = [t for t in threading.enumerate() if t.name in ("backup-compress", "backup-encrypt")]
+    assert stages == [], "the compress/encrypt stages were left running"
+
+
+@pytest.mark.parametrize("size", [0, 5 << 20])
+def test_closing_a_finished_stream_is_harmless(size: int) -> None:
+    import io
+
+    from archangel_helm.backup.pipeline import SealedStream
+
+    stream = SealedStream(io.BytesIO(bytes(size)), BackupKeys(b"e" * 32, b"m" * 32), iterations=1000)
+    sealed = stream.read()
+    stream.close()
+    assert sealed.startswith(b"Salted__")
+    assert stream.stats.plain_bytes == size

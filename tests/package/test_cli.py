@@ -22,7 +22,7 @@ NEEDS_SHARED = pytest.mark.skipif(
 
 def test_render_writes_one_file_per_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", str(WORKLOADS), "-o", str(tmp_path / "out")]) == 0
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.yaml"))
     assert names == [
         "cronjob-nightly.yaml",
         "daemonset-agent.yaml",
@@ -36,6 +36,33 @@ def test_render_writes_one_file_per_object(tmp_path: Path, capsys: pytest.Captur
         (tmp_path / "out" / "service-web.yaml").read_text().startswith("# Source: workloads/templates/workloads.yaml\n")
     )
     assert "wrote 7 objects" in capsys.readouterr().out
+
+
+def test_render_into_a_directory_replaces_only_what_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "my-values.yaml").write_text("replicas: 2\n")
+    (out / "notes.yaml").write_text("keep: me\n")
+    assert main(["render", str(WORKLOADS), "-f", str(out / "my-values.yaml"), "-o", str(out)]) == 0
+    (out / ".archangel-render").write_text((out / ".archangel-render").read_text() + "configmap-gone.yaml\n")
+    (out / "configmap-gone.yaml").write_text("kind: ConfigMap\n")  # an object an earlier render wrote
+    assert main(["render", str(WORKLOADS), "-o", str(out)]) == 0
+    assert (out / "my-values.yaml").read_text() == "replicas: 2\n"
+    assert (out / "notes.yaml").read_text() == "keep: me\n"
+    assert not (out / "configmap-gone.yaml").exists()
+    assert len(list(out.glob("*.yaml"))) == 7 + 2
+
+
+def test_render_refuses_to_overwrite_a_file_it_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "deployment-web.yaml").write_text("mine\n")
+    assert main(["render", str(WORKLOADS), "-o", str(out)]) == 2
+    assert "would overwrite deployment-web.yaml, which an earlier render did not write" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["deployment-web.yaml"]
+    assert (out / "deployment-web.yaml").read_text() == "mine\n"
 
 
 def test_render_without_output_prints_helms_yaml(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from datetime import UTC, datetime
 from functools import partial
@@ -154,7 +155,7 @@ def _positive(kind: type[int] | type[float]) -> Any:
             value = kind(text)
         except ValueError:
             value = 0
-        if value <= 0:
+        if not math.isfinite(value) or value <= 0:  # float("nan") <= 0 is False: refuse nan and inf here
             raise argparse.ArgumentTypeError(f"{text!r} is not a positive {kind.__name__}")
         return value
 

@@ -132,22 +132,73 @@ def check_disruption_budgets(get: Get, namespace: str, release: str) -> list[Che
     return results
 
 
+_MACROS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+def _cron_values(field: str, low: int, high: int) -> list[int]:
+    """The values a cron field takes (`*`, `*/n`, `a-b`, `a-b/n`, lists of those); [] when unreadable."""
+    values: set[int] = set()
+    for part in field.split(","):
+        base, _, step_text = part.partition("/")
+        try:
+            step = int(step_text) if step_text else 1
+            if base == "*":
+                first, last = low, high
+            elif "-" in base:
+                first, last = (int(v) for v in base.split("-", 1))
+            else:
+                first = int(base)
+                last = high if step_text else first
+        except ValueError:
+            return []  # names (MON, JAN) and the like: the caller falls back
+        values.update(range(first, last + 1, max(step, 1)))
+    return sorted(v for v in values if low <= v <= high)
+
+
+def _largest_gap(values: list[int], cycle: int) -> int:
+    """The longest wait between consecutive values on a cycle of `cycle` (24 hours, 7 days)."""
+    if not values:
+        return cycle
+    return max((values[(i + 1) % len(values)] - v) % cycle or cycle for i, v in enumerate(values))
+
+
 def schedule_period_hours(schedule: str) -> float:
-    """How often a cron schedule fires, roughly: monthly, weekly, daily or hourly (enough to judge staleness)."""
-    fields = schedule.split()
+    """The longest a cron schedule waits between two runs, in hours (what staleness is judged by).
+
+    Minutes are ignored (backups run at most hourly); a day-of-month restriction counts as monthly."""
+    fields = _MACROS.get(schedule.strip(), schedule).split()
     if len(fields) != 5:
         return 24.0
-    _minute, hour, day_of_month, _month, day_of_week = fields
-    if day_of_month != "*":
+    _minute, hour, day_of_month, month, day_of_week = fields
+    if day_of_month != "*" or month != "*":
         return 31 * 24.0
     if day_of_week != "*":
-        return 7 * 24.0
-    if "*" in hour or "/" in hour or "," in hour:
-        return 1.0
-    return 24.0
+        days = sorted({d % 7 for d in _cron_values(day_of_week, 0, 7)})  # 7 is Sunday too
+        return _largest_gap(days, 7) * 24.0
+    return float(_largest_gap(_cron_values(hour, 0, 23), 24))
 
 
 GRACE_HOURS = 2.0  # a run's own duration plus a late start
+
+
+def _never_succeeded(name: str, spec: dict[str, Any], scheduled: Any, now: datetime) -> CheckResult:
+    schedule = " ".join(filter(None, [spec.get("schedule"), spec.get("timeZone")]))
+    if not scheduled:
+        return CheckResult(STEP, f"CronJob {name}", Status.PASS, f"scheduled ({schedule}), no run yet")
+    hours = (now - datetime.fromisoformat(str(scheduled).replace("Z", "+00:00"))).total_seconds() / 3600
+    if hours <= GRACE_HOURS:  # the first run may still be going
+        return CheckResult(STEP, f"CronJob {name}", Status.PASS, f"first run started {hours:.1f} h ago ({schedule})")
+    return CheckResult(
+        STEP, f"CronJob {name}", Status.FAIL, f"never succeeded; last run started {hours:.1f} h ago ({schedule})"
+    )
 
 
 def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list[CheckResult]:
@@ -161,14 +212,7 @@ def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list
             continue
         last = status.get("lastSuccessfulTime")
         if not last:
-            results.append(
-                CheckResult(
-                    STEP,
-                    f"CronJob {name}",
-                    Status.PASS,
-                    f"scheduled ({' '.join(filter(None, [spec.get('schedule'), spec.get('timeZone')]))}), no run yet",
-                )
-            )
+            results.append(_never_succeeded(name, spec, status.get("lastScheduleTime"), now))
             continue
         hours = (now - datetime.fromisoformat(str(last).replace("Z", "+00:00"))).total_seconds() / 3600
         limit = schedule_period_hours(str(spec.get("schedule", ""))) + GRACE_HOURS

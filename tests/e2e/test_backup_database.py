@@ -354,6 +354,25 @@ def test_a_wrong_encryption_key_fails_before_pg_restore_touches_the_database(
     assert psql(postgres.connection(), f"SELECT count(*) FROM pg_database WHERE datname = '{target}';") == "0"
 
 
+def test_a_signed_manifest_copied_under_a_newer_id_is_refused(
+    backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str]
+) -> None:
+    # The HMAC proves the manifest is ours, not where it belongs: a replayed one would restore old data as latest.
+    _, name = source_db
+    env = pg_env(backup_env, postgres, name)
+    backup_id = backup_once(backup_env, env)
+    newer = "20991231T000000Z"
+    client = backup_env.s3.client()
+    client.copy_object(
+        Bucket=backup_env.bucket,
+        CopySource={"Bucket": backup_env.bucket, "Key": f"prod/database/{backup_id}/manifest.json"},
+        Key=f"prod/database/{newer}/manifest.json",
+    )
+    code, _, err = backup_env.run("backup", "verify", "database", "--backup-id", "latest", extra_env=env)
+    assert code == 3, err
+    assert f"is the manifest of database/{backup_id}, not of database/{newer}" in err
+
+
 def test_a_missing_manifest_is_refused(
     backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str]
 ) -> None:
@@ -373,9 +392,10 @@ def test_restore_refuses_a_database_with_tables_unless_forced(
     env = pg_env(backup_env, postgres, name)
     backup_once(backup_env, env)
     psql(connection, "INSERT INTO audit.events VALUES (now(), 'written after the backup');", name)
-    code, _, err = backup_env.run("backup", "restore", "database", "--into", name, extra_env=env)
+    code, out, err = backup_env.run("backup", "restore", "database", "--into", name, extra_env=env)
     assert code == 4
     assert f"database {name!r} already has 3 tables" in err
+    assert "downloading" not in out + err  # refused before the download, not hours later
     assert row_counts(connection, name)["audit.events"] == 1001  # untouched
     code, _, err = backup_env.run("backup", "restore", "database", "--into", name, "--force", extra_env=env)
     assert code == 0, err

@@ -159,6 +159,10 @@ async def test_forbidden_fails_clearly_and_writes_nothing(kube: KubeEmulator, sp
             {"secret": {"name": NAME}, "keys": [{"name": "a b", "length": 32, "alphabet": "hex"}]},
             "keys[0].name: 'a b' is not a valid Secret key",
         ),
+        (
+            {"secret": {"name": NAME}, "keys": [{"name": "caf\u00e9", "length": 32, "alphabet": "hex"}]},
+            "keys[0].name: 'caf\u00e9' is not a valid Secret key",
+        ),
         ({"secret": {"name": NAME}, "keys": SPEC["keys"], "extra": 1}, "unknown fields ['extra']"),
         ([], "expected a JSON object"),
     ],

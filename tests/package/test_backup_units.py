@@ -6,6 +6,7 @@ import io
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -265,3 +266,48 @@ def test_restore_progress_reads_lines_that_parallel_workers_interleaved() -> Non
         '[2/3 tables] data for table "public.b"',
         '[3/3 tables] data for table "public.c"',
     ]
+
+
+# --- refusals the bucket or Qdrant make, and manifests out of place ----------------------------------------------
+
+
+class RefusingS3:
+    """delete_objects answers 200 with per-key errors, as S3 does for AccessDenied or Object Lock."""
+
+    def get_paginator(self, _: str) -> Any:
+        keys = [{"Key": f"p/database/20261101T020000Z/{n}"} for n in ("a.enc", "manifest.json")]
+        return type("Paginator", (), {"paginate": lambda self, **_: [{"Contents": keys}]})()
+
+    def delete_objects(self, **_: Any) -> dict[str, Any]:
+        return {"Errors": [{"Key": "p/database/20261101T020000Z/a.enc", "Code": "AccessDenied"}]}
+
+
+def test_a_delete_that_s3_refused_is_an_error_naming_the_key() -> None:
+    from archangel_helm.backup.errors import BackupError
+    from archangel_helm.backup.storage import ObjectStore
+
+    store = ObjectStore(StoreConfig("bucket", "p"), client=RefusingS3())
+    with pytest.raises(
+        BackupError, match=r"1 of 2 objects not deleted: p/database/20261101T020000Z/a.enc \(AccessDenied\)"
+    ):
+        store.delete_prefix("p/database/20261101T020000Z")
+
+
+@pytest.mark.parametrize(("status", "exists"), [(200, True), (404, False), (503, None), (401, None)])
+def test_qdrant_collection_exists_only_answers_for_200_and_404(
+    monkeypatch: pytest.MonkeyPatch, status: int, exists: bool | None
+) -> None:
+    import requests
+
+    from archangel_helm.backup.errors import BackupError
+    from archangel_helm.backup.qdrant import QdrantClient
+
+    response = requests.Response()
+    response.status_code = status
+    monkeypatch.setattr(requests, "get", lambda *_, **__: response)
+    client = QdrantClient("http://127.0.0.1:6333", None)
+    if exists is None:
+        with pytest.raises(BackupError, match=f"HTTP {status}"):
+            client.collection_exists("decisions")
+    else:
+        assert client.collection_exists("decisions") is exists

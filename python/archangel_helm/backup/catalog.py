@@ -108,6 +108,13 @@ class Catalog:
     def discard(self, target: str, backup_id: str) -> None:
         self.store.delete_prefix(self.store.key(target, backup_id))
 
+    def discard_failed(self, target: str, backup_id: str) -> None:
+        """Remove what a failed backup uploaded, without hiding the failure behind a cleanup error."""
+        try:
+            self.discard(target, backup_id)
+        except BackupError as error:
+            self.log(f"{target}/{backup_id}: the partial upload was not removed ({error}); prune removes it later")
+
     # --- reading ---------------------------------------------------------------------------------------------
 
     def manifest(self, target: str, backup_id: str) -> BackupManifest:
@@ -117,9 +124,20 @@ class Catalog:
                 f"backup {target}/{backup_id} has no manifest (s3://{self.store.config.bucket}/{key}); "
                 "it is incomplete or not a backup"
             )
-        return BackupManifest.from_document(
-            self.store.get_json(key), self.keys.mac, f"s3://{self.store.config.bucket}/{key}"
-        )
+        where = f"s3://{self.store.config.bucket}/{key}"
+        manifest = BackupManifest.from_document(self.store.get_json(key), self.keys.mac, where)
+        # The HMAC proves we wrote this manifest, not that it belongs here: an old signed manifest copied under a
+        # newer id would otherwise restore old data as "latest".
+        if (manifest.target, manifest.backup_id) != (target, backup_id):
+            raise IntegrityError(
+                f"{where} is the manifest of {manifest.target}/{manifest.backup_id}, not of {target}/{backup_id} "
+                "(copied or replayed); not used"
+            )
+        home = self.store.key(target, backup_id) + "/"
+        for artifact in manifest.artifacts:
+            if not artifact.key.startswith(home):
+                raise IntegrityError(f"{where}: artifact {artifact.name} points outside the backup ({artifact.key})")
+        return manifest
 
     def fetch(self, manifest: BackupManifest, artifact: Artifact, workdir: Path) -> Path:
         """Download an artifact and check its HMAC and digest; nothing is decrypted before this passes."""

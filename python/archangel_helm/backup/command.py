@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     keys.add_argument("--mac-key-file", default=_env("ARCHANGEL_BACKUP_MAC_KEY_FILE"))
     pg = parser.add_argument_group("PostgreSQL (libpq variables are the defaults)")
     pg.add_argument("--pg-host", default=_env("PGHOST", "127.0.0.1"))
-    pg.add_argument("--pg-port", type=int, default=int(_env("PGPORT", "5432") or 5432))
+    pg.add_argument("--pg-port", type=_whole_number("PGPORT"), default=_env("PGPORT", "5432") or "5432")
     pg.add_argument("--pg-user", default=_env("PGUSER", "postgres"))
     pg.add_argument("--pg-database", default=_env("PGDATABASE", "archangel"))
     pg.add_argument("--pg-password-file", default=_env("ARCHANGEL_PG_PASSWORD_FILE"))
@@ -57,7 +57,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     qd.add_argument("--qdrant-api-key-file", default=_env("QDRANT_API_KEY_FILE"))
     out = parser.add_argument_group("reporting")
     out.add_argument("--pushgateway", default=_env("ARCHANGEL_PUSHGATEWAY_URL"), help="Pushgateway URL for push-add")
-    out.add_argument("--compression-level", type=int, default=int(_env("ARCHANGEL_BACKUP_COMPRESSION_LEVEL", "6") or 6))
+    out.add_argument(
+        "--compression-level",
+        type=_whole_number("ARCHANGEL_BACKUP_COMPRESSION_LEVEL"),
+        default=_env("ARCHANGEL_BACKUP_COMPRESSION_LEVEL", "6") or "6",
+    )
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: use a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
+def _whole_number(variable: str) -> Callable[[str], int]:
+    """argparse type for an option whose default comes from an environment variable: the error names both.
+
+    The default stays a string, so argparse converts (and refuses) it only when the option is used."""
+
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (the option, or ${variable})") from None
+
+    return parse
 
 
 def catalog_from(args: argparse.Namespace) -> Catalog:
@@ -98,9 +129,9 @@ def qdrant_from(args: argparse.Namespace) -> QdrantClient:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     target = check_target(args.target)
-    catalog = catalog_from(args)
     started = time.monotonic()
     try:
+        catalog = catalog_from(args)  # inside: a missing key or bucket is a failed run for the alerts too
         if target == "database":
             manifest = database.backup(catalog, connection_from(args))
         else:
@@ -189,10 +220,17 @@ def cmd_prune(args: argparse.Namespace) -> int:
     for backup_id in ids:
         action = "delete" if backup_id in plan.delete else "keep"
         print(f"{action:6} {target}/{backup_id}: {plan.reasons[backup_id]}")
+    refused = []
     if not args.dry_run:
         for backup_id in plan.delete:
-            catalog.discard(target, backup_id)
-    print(f"{'would delete' if args.dry_run else 'deleted'} {len(plan.delete)}, kept {len(plan.keep)}")
+            try:
+                catalog.discard(target, backup_id)
+            except BackupError as error:  # keep going: one locked backup must not stop the others' deletion
+                refused.append(str(error))
+    deleted = len(plan.delete) - len(refused)
+    print(f"{'would delete' if args.dry_run else 'deleted'} {deleted}, kept {len(plan.keep)}")
+    if refused:
+        raise BackupError(f"{len(refused)} backup(s) not deleted: " + "; ".join(refused))
     return 0
 
 
@@ -251,7 +289,7 @@ def _restore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--into", help="database to restore into (default --pg-database)")
     p.add_argument("--collection", action="append", default=[], help="only these collections (vectorstore)")
     p.add_argument("--force", action="store_true", help="overwrite a database or collection that has data")
-    p.add_argument("--jobs", type=int, default=2, help="parallel pg_restore jobs")
+    p.add_argument("--jobs", type=_at_least(1), default=2, help="parallel pg_restore jobs")
     add_arguments(p)
     p.set_defaults(func=cmd_restore)
 
@@ -275,14 +313,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument(
         "--restore", action="store_true", help="restore into a scratch database/collection and compare counts"
     )
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=_at_least(1), default=2)
     add_arguments(p)
     p.set_defaults(func=cmd_verify)
     _restore_arguments(commands.add_parser("restore", help=RESTORE_HELP))
     p = commands.add_parser("prune", help="delete backups past retention, keeping the newest verified ones")
     p.add_argument("target", choices=("database", "vectorstore"))
     p.add_argument("--retention-days", type=int, required=True)
-    p.add_argument("--keep-verified", type=int, default=3)
+    p.add_argument("--keep-verified", type=_at_least(0), default=3)
     p.add_argument("--dry-run", action="store_true")
     add_arguments(p)
     p.set_defaults(func=cmd_prune)

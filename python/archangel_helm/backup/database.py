@@ -15,7 +15,7 @@ from typing import Any
 from .. import __name__ as package_name
 from .catalog import Catalog, new_backup_id, run_checked, run_with_progress
 from .crypto import PBKDF2_ITERATIONS
-from .errors import BackupError, IntegrityError, RefusedError
+from .errors import BackupConfigError, BackupError, IntegrityError, RefusedError
 from .manifest import BackupManifest
 from .postgres import (
     Connection,
@@ -81,7 +81,7 @@ def backup(catalog: Catalog, connection: Connection, now: datetime | None = None
             details={},
         )
     except BaseException:
-        catalog.discard(TARGET, backup_id)  # no manifest was written; remove what was uploaded
+        catalog.discard_failed(TARGET, backup_id)  # no manifest was written; remove what was uploaded
         raise
     manifest = BackupManifest(
         target=TARGET,
@@ -202,16 +202,14 @@ def restore(
     """Restore a backup into `database`, refusing a database that already has tables unless forced, and check
     every table's row count against the manifest."""
     started = time.monotonic()
+    if jobs < 1:
+        raise BackupConfigError(f"--jobs {jobs}: pg_restore needs at least 1 job")
     backup_id = catalog.resolve(TARGET, backup_id)
+    _refuse_occupied(connection, database, force)  # before an hours-long download, and again after it
     with tempfile.TemporaryDirectory(prefix="archangel-restore-", dir=workdir) as tmp:
         manifest, dump = verify(catalog, backup_id, Path(tmp))  # nothing is touched unless the backup is intact
         exists = database_exists(connection, database)
-        tables = user_table_count(connection, database) if exists else 0
-        if tables and not force:
-            raise RefusedError(
-                f"database {database!r} already has {tables} tables; restoring would overwrite them. "
-                "Restore into an empty or new database, or pass --force"
-            )
+        tables = _refuse_occupied(connection, database, force) if exists else 0
         if not exists:
             psql(connection, f"CREATE DATABASE {quote_ident(database)};", "postgres")
             catalog.log(f"database: created {database}")
@@ -237,6 +235,17 @@ def restore(
 
 _TABLE_DATA = re.compile(r'processing data for table ("[^"]*")')
 _BUILD_STEP = re.compile(r"creating (?:FK )?(?:INDEX|CONSTRAINT) .*$")
+
+
+def _refuse_occupied(connection: Connection, database: str, force: bool) -> int:
+    """The number of tables `database` has; refuses when it has any and the restore is not forced."""
+    tables = user_table_count(connection, database) if database_exists(connection, database) else 0
+    if tables and not force:
+        raise RefusedError(
+            f"database {database!r} already has {tables} tables; restoring would overwrite them. "
+            "Restore into an empty or new database, or pass --force"
+        )
+    return tables
 
 
 class RestoreProgress:

@@ -41,8 +41,19 @@ class QdrantClient:
         return sorted(c["name"] for c in result)
 
     def collection_exists(self, name: str) -> bool:
-        response = requests.get(f"{self.url.rstrip('/')}/collections/{name}", headers=self._headers(), timeout=TIMEOUT)
-        return response.status_code == 200
+        """True on 200, False on 404; anything else is an error: a 503 must not read as "absent" and let a
+        restore replace a collection without --force."""
+        try:
+            response = requests.get(
+                f"{self.url.rstrip('/')}/collections/{name}", headers=self._headers(), timeout=TIMEOUT
+            )
+        except requests.RequestException as error:
+            raise BackupError(f"Qdrant GET /collections/{name}: {error}") from error
+        if response.status_code == 404:
+            return False
+        if response.status_code == 200:
+            return True
+        raise BackupError(f"Qdrant GET /collections/{name}: HTTP {response.status_code}: {response.text[:300]}")
 
     def points_count(self, name: str) -> int:
         return int(self._request("GET", f"/collections/{name}").json()["result"]["points_count"] or 0)

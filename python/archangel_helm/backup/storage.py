@@ -159,10 +159,20 @@ class ObjectStore:
         return sorted(children)
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under prefix; raises naming the keys S3 refused (it answers 200 with per-key
+        errors, e.g. AccessDenied or an Object Lock retention), so a prune never reports deletions it did not make."""
         keys = self.list_keys(prefix)
+        refused: list[str] = []
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
-            self.client.delete_objects(Bucket=self.config.bucket, Delete={"Objects": batch, "Quiet": True})
+            response = self.client.delete_objects(Bucket=self.config.bucket, Delete={"Objects": batch, "Quiet": True})
+            refused += [f"{e.get('Key')} ({e.get('Code')})" for e in response.get("Errors") or []]
+        if refused:
+            raise BackupError(
+                f"s3://{self.config.bucket}/{prefix}: {len(refused)} of {len(keys)} objects not deleted: "
+                + ", ".join(refused[:5])
+                + (" ..." if len(refused) > 5 else "")
+            )
         return len(keys)
 
     def check_access(self) -> str:

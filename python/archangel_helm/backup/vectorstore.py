@@ -65,7 +65,7 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
             finally:
                 qdrant.delete_snapshot(collection, snapshot)  # snapshots fill the node's disk if left behind
     except BaseException:
-        catalog.discard(TARGET, backup_id)
+        catalog.discard_failed(TARGET, backup_id)
         raise
     manifest = BackupManifest(
         target=TARGET,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import secrets
 import string
 import sys
@@ -35,6 +36,9 @@ ALPHABETS: dict[str, str] = {
 }
 MIN_LENGTH, MAX_LENGTH = 16, 4096
 MAX_ATTEMPTS = 5
+
+
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")  # what the API server accepts as a data key
 
 
 class SpecError(ValueError):
@@ -80,8 +84,10 @@ def parse_spec(document: Any, source: str = "spec") -> SecretSpec:
         if not isinstance(raw, dict):
             raise SpecError(f"{where}: expected an object with name, length, alphabet")
         name, length, alphabet = raw.get("name"), raw.get("length"), raw.get("alphabet")
-        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-._" for c in name):
-            raise SpecError(f"{where}.name: {name!r} is not a valid Secret key (letters, digits, '-', '_', '.')")
+        if not isinstance(name, str) or not _SECRET_KEY.fullmatch(name):
+            raise SpecError(
+                f"{where}.name: {name!r} is not a valid Secret key (ASCII letters, digits, '-', '_', '.'; 1-253)"
+            )
         if not isinstance(length, int) or isinstance(length, bool) or not MIN_LENGTH <= length <= MAX_LENGTH:
             raise SpecError(f"{where}.length: {length!r} must be an integer from {MIN_LENGTH} to {MAX_LENGTH}")
         if alphabet not in ALPHABETS:

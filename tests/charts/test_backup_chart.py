@@ -132,7 +132,8 @@ def test_the_snapshot_job_may_only_manage_snapshots(production: Manifest) -> Non
         {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list"]},
     ]
     snapshot_class = production.get("VolumeSnapshotClass", "archangel-snapshots")
-    assert (snapshot_class["driver"], snapshot_class["deletionPolicy"]) == ("ebs.csi.aws.com", "Retain")
+    # Delete: the job prunes VolumeSnapshots, and only Delete takes the EBS snapshot with them (retention holds).
+    assert (snapshot_class["driver"], snapshot_class["deletionPolicy"]) == ("ebs.csi.aws.com", "Delete")
 
 
 def test_the_snapshot_selector_matches_the_data_volumes(production: Manifest) -> None:
@@ -240,6 +241,11 @@ def test_restore_of_named_collections_with_force(render_env: RenderEnv) -> None:
             {"restore": {"enabled": True, "target": "database", "collections": ["x"]}},
             "restore.collections applies to restore.target vectorstore only",
         ),
+        (
+            {"backup.scratch.ephemeral.storageClassName": "standard-ssd"},
+            "backup.scratch.ephemeral.storageClassName: standard-ssd (storage.classes.standard) has reclaimPolicy "
+            "Retain, so every verification or restore run would leave its 200Gi volume behind",
+        ),
     ],
 )
 def test_bad_backup_settings_are_refused(render_env: RenderEnv, values: dict[str, Any], message: str) -> None:
@@ -283,6 +289,7 @@ def test_verification_and_restores_get_scratch_the_size_of_the_database_on_an_en
         assert claim["accessModes"] == ["ReadWriteOnce"]
         storage_class = manifest.get("StorageClass", claim["storageClassName"])
         assert storage_class["parameters"]["encrypted"] == "true", "decrypted dumps land on this volume"
+        assert storage_class["reclaimPolicy"] == "Delete", "a Retain class would keep one disk per run"
         mount = next(
             m for m in template(manifest, kind, name).containers()[0]["volumeMounts"] if m["name"] == "scratch"
         )
@@ -292,7 +299,7 @@ def test_verification_and_restores_get_scratch_the_size_of_the_database_on_an_en
 def test_production_scratch_is_200_gi(production: Manifest) -> None:
     claim = scratch_volume(production, "CronJob", "archangel-backup-verify")["ephemeral"]["volumeClaimTemplate"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
-    assert claim["spec"]["storageClassName"] == "standard-ssd"
+    assert claim["spec"]["storageClassName"] == "scratch-ssd"
 
 
 def test_jobs_that_stream_keep_the_small_emptydir(production: Manifest) -> None:

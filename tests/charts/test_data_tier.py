@@ -41,17 +41,25 @@ def credentials(template: PodTemplate) -> dict[str, dict[str, str]]:
 # --- storage classes ---------------------------------------------------------------------------------------
 
 
-def test_production_has_two_encrypted_expandable_storage_classes(production: Manifest) -> None:
+def test_production_has_encrypted_expandable_storage_classes_that_keep_data_and_drop_scratch(
+    production: Manifest,
+) -> None:
     classes = {o["metadata"]["name"]: o for o in production.of_kind("StorageClass")}
-    assert set(classes) == {"fast-ssd", "standard-ssd"}
+    assert set(classes) == {"fast-ssd", "standard-ssd", "scratch-ssd"}
     assert classes["fast-ssd"]["parameters"] == {"type": "io2", "iopsPerGB": "50", "encrypted": "true"}
     assert classes["standard-ssd"]["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert classes["scratch-ssd"]["parameters"] == {"type": "gp3", "encrypted": "true"}
     for storage_class in classes.values():
         assert storage_class["provisioner"] == "ebs.csi.aws.com"
         assert storage_class["allowVolumeExpansion"] is True
         assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
-        assert storage_class["reclaimPolicy"] == "Retain"
         assert "namespace" not in storage_class["metadata"]
+    # Data volumes outlive their claims; the jobs' ephemeral scratch volumes must not (one disk per run).
+    assert {n: c["reclaimPolicy"] for n, c in classes.items()} == {
+        "fast-ssd": "Retain",
+        "standard-ssd": "Retain",
+        "scratch-ssd": "Delete",
+    }
 
 
 def test_a_kms_key_is_passed_to_the_provisioner(render_env: RenderEnv) -> None:
@@ -70,8 +78,14 @@ def test_an_unencrypted_ebs_class_is_refused(render_env: RenderEnv) -> None:
 
 def test_every_claim_uses_a_rendered_storage_class(production: Manifest) -> None:
     classes = {o["metadata"]["name"] for o in production.of_kind("StorageClass")}
-    claims = [c for s in production.of_kind("StatefulSet") for c in s["spec"]["volumeClaimTemplates"]]
-    assert {c["spec"]["storageClassName"] for c in claims} == classes
+    claims = [c["spec"] for s in production.of_kind("StatefulSet") for c in s["spec"]["volumeClaimTemplates"]]
+    claims += [
+        volume["ephemeral"]["volumeClaimTemplate"]["spec"]
+        for pod in production.pod_templates()
+        for volume in pod.spec.get("volumes", [])
+        if "ephemeral" in volume
+    ]
+    assert {c["storageClassName"] for c in claims} == classes
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ DATA_OBJECTS = {
     ("StatefulSet", "archangel-qdrant"),
     ("StorageClass", "fast-ssd"),
     ("StorageClass", "standard-ssd"),
+    ("StorageClass", "scratch-ssd"),
 }
 SECRETS_HOOK = {
     (kind, "archangel-secrets-hook") for kind in ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job")

@@ -118,6 +118,12 @@ it), so the dump is bounded by that size, not by the node's free disk.
         path: secretAccessKey
 {{- end }}
 {{- if and .ephemeralScratch $scratch.ephemeral.size }}
+{{- range $key := list "fast" "standard" "scratch" }}
+{{- $class := index $root.Values.storage.classes $key }}
+{{- if and $root.Values.storage.classes.create (eq $class.name $scratch.ephemeral.storageClassName) (eq $class.reclaimPolicy "Retain") }}
+{{- fail (printf "backup.scratch.ephemeral.storageClassName: %s (storage.classes.%s) has reclaimPolicy Retain, so every verification or restore run would leave its %s volume behind; use a class with reclaimPolicy Delete, e.g. storage.classes.scratch (%s)" $class.name $key $scratch.ephemeral.size $root.Values.storage.classes.scratch.name) }}
+{{- end }}
+{{- end }}
 - name: scratch
   ephemeral:
     volumeClaimTemplate:

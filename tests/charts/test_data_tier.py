@@ -10,6 +10,7 @@ import pytest
 
 from archangel_helm import Manifest, RenderError
 from archangel_helm.manifest import PodTemplate, annotations_of
+from archangel_helm.quantity import parse_quantity
 from archangel_helm.validate.selectors import selected_pod_templates
 
 RenderEnv = Callable[..., Manifest]
@@ -274,3 +275,17 @@ def test_every_volume_claim_is_kept(production: Manifest) -> None:
     for claim in claims:
         assert annotations_of(claim)["helm.sh/resource-policy"] == "keep"
         assert annotations_of(claim)["argocd.argoproj.io/sync-options"] == "Delete=false"
+
+
+def test_qdrant_stages_snapshots_on_its_data_volume_not_the_node_disk(production: Manifest) -> None:
+    statefulset = production.get("StatefulSet", "archangel-qdrant")
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    for path, sub_path in (("/qdrant/storage", "storage"), ("/qdrant/snapshots", "snapshots"), ("/qdrant/tmp", "tmp")):
+        assert (mounts[path]["name"], mounts[path]["subPath"]) == ("storage", sub_path)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["QDRANT__STORAGE__SNAPSHOTS_PATH"] == "/qdrant/snapshots"
+    assert env["QDRANT__STORAGE__TEMP_PATH"] == "/qdrant/tmp"
+    # What is left on the node's disk is small and bounded.
+    for volume in statefulset["spec"]["template"]["spec"]["volumes"]:
+        assert parse_quantity(volume["emptyDir"]["sizeLimit"]) <= parse_quantity("256Mi"), volume["name"]

@@ -63,7 +63,7 @@ def test_production_cronjobs(production: Manifest, name: str, schedule: str, tar
 
 def test_backup_commands_back_up_then_apply_retention(production: Manifest) -> None:
     def command(name: str) -> str:
-        return " ".join(template(production, "CronJob", name).containers()[0]["command"])
+        return " ".join(template(production, "CronJob", name).containers(include_init=False)[0]["command"])
 
     assert command("archangel-backup-database").endswith(
         "archangel-helm backup database && archangel-helm backup prune database --retention-days 30 --keep-verified 3"
@@ -77,7 +77,7 @@ def test_backup_commands_back_up_then_apply_retention(production: Manifest) -> N
 
 def test_backup_pods_get_keys_and_credentials_as_files_and_no_api_access(production: Manifest) -> None:
     pod = template(production, "CronJob", "archangel-backup-database")
-    container = pod.containers()[0]
+    container = pod.containers(include_init=False)[0]
     variables = env(container)
     assert variables["ARCHANGEL_BACKUP_BUCKET"] == "archangel-backups-prod"
     assert variables["ARCHANGEL_BACKUP_PREFIX"] == "archangel/archangel"
@@ -119,7 +119,7 @@ def test_the_snapshot_job_may_only_manage_snapshots(production: Manifest) -> Non
     assert labels_of(pod.template)["archangel.io/kube-api-client"] == "true"
     assert "archangel.io/data-client" not in pod.labels
     assert {v["name"] for v in pod.spec["volumes"]} == {"tmp"}  # no data-tier credentials, no backup keys
-    command = pod.containers()[0]["command"]
+    command = pod.containers(include_init=False)[0]["command"]
     assert command[:3] == ["archangel-helm", "backup", "snapshots"]
     assert "app.kubernetes.io/name=archangel,app.kubernetes.io/instance=archangel" in command
     assert command[command.index("--snapshot-class") + 1] == "archangel-snapshots"
@@ -137,7 +137,7 @@ def test_the_snapshot_job_may_only_manage_snapshots(production: Manifest) -> Non
 
 
 def test_the_snapshot_selector_matches_the_data_volumes(production: Manifest) -> None:
-    command = template(production, "CronJob", "archangel-volume-snapshots").containers()[0]["command"]
+    command = template(production, "CronJob", "archangel-volume-snapshots").containers(include_init=False)[0]["command"]
     selector = dict(term.split("=") for term in command[command.index("--selector") + 1].split(","))
     claims = [c for s in production.of_kind("StatefulSet") for c in s["spec"]["volumeClaimTemplates"]]
     assert claims
@@ -154,7 +154,7 @@ def test_no_snapshot_job_without_the_snapshot_api(render_env: RenderEnv, environ
 def test_the_backup_check_runs_after_install_and_upgrade(production: Manifest) -> None:
     check = production.get("Job", "archangel-backup-check")
     assert annotations_of(check)["helm.sh/hook"] == "post-install,post-upgrade"
-    assert template(production, "Job", "archangel-backup-check").containers()[0]["command"] == [
+    assert template(production, "Job", "archangel-backup-check").containers(include_init=False)[0]["command"] == [
         "archangel-helm",
         "backup",
         "check",
@@ -205,7 +205,7 @@ def test_restore_job_only_when_asked(production: Manifest, render_env: RenderEnv
     )
     job: K8sObject = manifest.get("Job", "archangel-restore-database")
     assert job["spec"]["backoffLimit"] == 0
-    assert template(manifest, "Job", "archangel-restore-database").containers()[0]["command"] == [
+    assert template(manifest, "Job", "archangel-restore-database").containers(include_init=False)[0]["command"] == [
         "archangel-helm",
         "backup",
         "restore",
@@ -225,7 +225,7 @@ def test_restore_of_named_collections_with_force(render_env: RenderEnv) -> None:
         "archangel",
         {"restore": {"enabled": True, "target": "vectorstore", "collections": ["memories"], "force": True}},
     )
-    command = template(manifest, "Job", "archangel-restore-vectorstore").containers()[0]["command"]
+    command = template(manifest, "Job", "archangel-restore-vectorstore").containers(include_init=False)[0]["command"]
     assert command[-4:] == ["2", "--collection", "memories", "--force"]
 
 
@@ -244,7 +244,7 @@ def test_restore_of_named_collections_with_force(render_env: RenderEnv) -> None:
         (
             {"backup.scratch.ephemeral.storageClassName": "standard-ssd"},
             "backup.scratch.ephemeral.storageClassName: standard-ssd (storage.classes.standard) has reclaimPolicy "
-            "Retain, so every verification or restore run would leave its 200Gi volume behind",
+            "Retain, so every verification or restore run would leave its 300Gi volume behind",
         ),
     ],
 )
@@ -291,14 +291,20 @@ def test_verification_and_restores_get_scratch_the_size_of_the_database_on_an_en
         assert storage_class["parameters"]["encrypted"] == "true", "decrypted dumps land on this volume"
         assert storage_class["reclaimPolicy"] == "Delete", "a Retain class would keep one disk per run"
         mount = next(
-            m for m in template(manifest, kind, name).containers()[0]["volumeMounts"] if m["name"] == "scratch"
+            m
+            for m in template(manifest, kind, name).containers(include_init=False)[0]["volumeMounts"]
+            if m["name"] == "scratch"
         )
-        assert mount["mountPath"] == env(template(manifest, kind, name).containers()[0])["TMPDIR"] == "/scratch"
+        assert (
+            mount["mountPath"]
+            == env(template(manifest, kind, name).containers(include_init=False)[0])["TMPDIR"]
+            == "/scratch"
+        )
 
 
-def test_production_scratch_is_200_gi(production: Manifest) -> None:
+def test_production_scratch_is_300_gi(production: Manifest) -> None:
     claim = scratch_volume(production, "CronJob", "archangel-backup-verify")["ephemeral"]["volumeClaimTemplate"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "300Gi"
     assert claim["spec"]["storageClassName"] == "scratch-ssd"
 
 
@@ -323,7 +329,7 @@ def test_without_an_ephemeral_size_every_job_uses_the_emptydir(render_env: Rende
 def test_a_scratch_claim_is_never_taken_for_a_data_volume(production: Manifest) -> None:
     """The snapshot job snapshots the claims its selector matches: never the scratch claims."""
     claim = scratch_volume(production, "CronJob", "archangel-backup-verify")["ephemeral"]["volumeClaimTemplate"]
-    command = template(production, "CronJob", "archangel-volume-snapshots").containers()[0]["command"]
+    command = template(production, "CronJob", "archangel-volume-snapshots").containers(include_init=False)[0]["command"]
     selector = command[command.index("--selector") + 1]
     wanted = dict(pair.split("=") for pair in selector.split(","))
     assert not matches({"matchLabels": wanted}, claim["metadata"]["labels"])
@@ -350,3 +356,46 @@ def test_bad_scratch_values_are_refused_by_the_schema(
     with pytest.raises(RenderError) as caught:
         render_env("production", "archangel", values)
     assert schema_error_names(caught.value.helm_message, field)
+
+
+# --- the weekly verification restores into its own servers, never into production's ------------------------------
+
+
+def test_verification_restores_into_sidecar_servers_on_its_scratch_volume(production: Manifest) -> None:
+    pod = template(production, "CronJob", "archangel-backup-verify")
+    sidecars = {c["name"]: c for c in pod.spec["initContainers"]}
+    assert set(sidecars) == {"verify-postgresql", "verify-qdrant"}
+    assert all(c["restartPolicy"] == "Always" for c in sidecars.values()), "native sidecars: they stop with the job"
+    # The same images as the production servers, so what restores here restores there.
+    postgres = production.get("StatefulSet", "archangel-postgresql")["spec"]["template"]["spec"]["containers"][0]
+    qdrant = production.get("StatefulSet", "archangel-qdrant")["spec"]["template"]["spec"]["containers"][0]
+    assert sidecars["verify-postgresql"]["image"] == postgres["image"]
+    assert sidecars["verify-qdrant"]["image"] == qdrant["image"]
+    assert env(sidecars["verify-postgresql"])["PGDATA"].startswith("/scratch/")
+    assert "listen_addresses=127.0.0.1" in sidecars["verify-postgresql"]["args"]
+    assert env(sidecars["verify-qdrant"])["QDRANT__STORAGE__STORAGE_PATH"].startswith("/scratch/")
+    assert "startupProbe" in sidecars["verify-postgresql"]
+    assert "startupProbe" in sidecars["verify-qdrant"]
+    main = env(pod.containers(include_init=False)[0])
+    assert (main["PGHOST"], main["PGPORT"], main["PGSSLMODE"]) == ("127.0.0.1", "5432", "disable")
+    assert main["QDRANT_URL"] == "http://127.0.0.1:6333"
+    assert check_pod_security(pod) == []
+
+
+def test_backups_and_restores_still_talk_to_the_production_servers(render_env: RenderEnv) -> None:
+    manifest = render_env("production", "archangel", {"restore.enabled": True})
+    for kind, name in (("CronJob", "archangel-backup-database"), ("Job", "archangel-restore-database")):
+        pod = template(manifest, kind, name)
+        assert "initContainers" not in pod.spec
+        assert env(pod.containers()[0])["PGHOST"] == "archangel-postgresql.archangel.svc"
+
+
+def test_verification_against_the_production_servers_is_a_choice(render_env: RenderEnv) -> None:
+    pod = template(
+        render_env("production", "archangel", {"backup.verify.isolated": False}), "CronJob", "archangel-backup-verify"
+    )
+    assert "initContainers" not in pod.spec
+    assert env(pod.containers()[0])["PGHOST"] == "archangel-postgresql.archangel.svc"
+    only_database = render_env("production", "archangel", {"backup.vectorStore.enabled": False})
+    sidecars = template(only_database, "CronJob", "archangel-backup-verify").spec["initContainers"]
+    assert [c["name"] for c in sidecars] == ["verify-postgresql"]

@@ -30,11 +30,12 @@ mac: backup-mac-key
 
 {{/* Environment of every backup job: where the bucket, the keys, PostgreSQL and Qdrant are. */}}
 {{- define "archangel.backup.env" -}}
-{{- $b := .Values.backup -}}
+{{- $r := .root -}}
+{{- $b := $r.Values.backup -}}
 - name: ARCHANGEL_BACKUP_BUCKET
   value: {{ $b.s3.bucket | quote }}
 - name: ARCHANGEL_BACKUP_PREFIX
-  value: {{ printf "%s/%s" $b.s3.prefix .Release.Name | quote }}
+  value: {{ printf "%s/%s" $b.s3.prefix $r.Release.Name | quote }}
 - name: AWS_REGION
   value: {{ $b.s3.region | quote }}
 {{- with $b.s3.endpoint }}
@@ -61,20 +62,28 @@ mac: backup-mac-key
   value: /etc/archangel/backup-keys/mac-key
 - name: ARCHANGEL_BACKUP_COMPRESSION_LEVEL
   value: {{ $b.compressionLevel | quote }}
+{{- if .isolated }}
+# The verification pod's own PostgreSQL and Qdrant (sidecars): a test restore never touches production.
 - name: PGHOST
-  value: {{ include "archangel.database.host" . | quote }}
+  value: "127.0.0.1"
 - name: PGPORT
-  value: {{ include "archangel.database.port" . | quote }}
+  value: "5432"
+{{- else }}
+- name: PGHOST
+  value: {{ include "archangel.database.host" $r | quote }}
+- name: PGPORT
+  value: {{ include "archangel.database.port" $r | quote }}
+{{- end }}
 - name: PGUSER
-  value: {{ .Values.database.auth.username | quote }}
+  value: {{ $r.Values.database.auth.username | quote }}
 - name: PGDATABASE
-  value: {{ .Values.database.auth.database | quote }}
+  value: {{ $r.Values.database.auth.database | quote }}
 - name: PGSSLMODE
-  value: {{ ternary .Values.database.external.sslmode "disable" .Values.database.external.enabled | quote }}
+  value: {{ ternary $r.Values.database.external.sslmode "disable" (and $r.Values.database.external.enabled (not .isolated)) | quote }}
 - name: ARCHANGEL_PG_PASSWORD_FILE
   value: /etc/archangel/credentials/database-password
 - name: QDRANT_URL
-  value: {{ include "archangel.vectorStore.url" . | quote }}
+  value: {{ ternary "http://127.0.0.1:6333" (include "archangel.vectorStore.url" $r) (not (not .isolated)) | quote }}
 - name: QDRANT_API_KEY_FILE
   value: /etc/archangel/credentials/qdrant-api-key
 {{- with $b.pushgateway.url }}
@@ -201,6 +210,10 @@ spec:
   {{- end }}
   securityContext:
     {{- include "archangel.podSecurityContext" $root.Values.tools.podSecurityContext | nindent 4 }}
+  {{- if .isolatedVerify }}
+  initContainers:
+    {{- include "archangel.backup.verifySidecars" $root | trim | nindent 4 }}
+  {{- end }}
   containers:
     - name: {{ .component }}
       image: {{ include "archangel.image" (dict "image" $root.Values.tools.image "root" $root "field" "tools.image") }}
@@ -209,7 +222,7 @@ spec:
         {{- toYaml .command | nindent 8 }}
       env:
         {{- if $data }}
-        {{- include "archangel.backup.env" $root | nindent 8 }}
+        {{- include "archangel.backup.env" (dict "root" $root "isolated" .isolatedVerify) | nindent 8 }}
         {{- else }}
         {{- with $root.Values.backup.pushgateway.url }}
         - name: ARCHANGEL_PUSHGATEWAY_URL
@@ -234,6 +247,15 @@ spec:
   volumes:
     {{- if $data }}
     {{- include "archangel.backup.volumes" (dict "root" $root "component" .component "ephemeralScratch" .ephemeralScratch) | nindent 4 }}
+    {{- if .isolatedVerify }}
+    - name: verify-pg-run
+      emptyDir:
+        sizeLimit: 1Mi
+    - name: verify-pg-shm
+      emptyDir:
+        medium: Memory
+        sizeLimit: 256Mi
+    {{- end }}
     {{- else }}
     - name: tmp
       emptyDir:
@@ -262,4 +284,98 @@ spec:
       activeDeadlineSeconds: {{ $jobs.activeDeadlineSeconds }}
       template:
         {{- include "archangel.backup.podTemplate" . | nindent 8 }}
+{{- end -}}
+
+
+{{/*
+The verification pod's own PostgreSQL and Qdrant: native sidecars (init containers that keep running; the
+verification starts once both pass their startup probes, and they stop when it ends), with their data on the
+scratch volume. A test restore into the production servers would put a full copy on their disks and in their
+memory; here it costs the scratch volume only. Same images as the production servers, so a dump or snapshot
+that restores here restores there.
+*/}}
+{{- define "archangel.backup.verifySidecars" -}}
+{{- $pg := .Values.database.postgresql -}}
+{{- $q := .Values.vectorStore.qdrant -}}
+{{- $v := .Values.backup.verify -}}
+{{- $pgready := "exec pg_isready -h 127.0.0.1 -p 5432 -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\"" -}}
+{{- if .Values.backup.database.enabled }}
+- name: verify-postgresql
+  image: {{ include "archangel.image" (dict "image" $pg.image "root" . "field" "database.postgresql.image") }}
+  imagePullPolicy: {{ $pg.image.pullPolicy }}
+  restartPolicy: Always
+  # A throwaway server on the pod's loopback: durability settings off, it is dropped with the pod.
+  args: ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+  env:
+    - name: POSTGRES_USER
+      value: {{ .Values.database.auth.username | quote }}
+    - name: POSTGRES_DB
+      value: {{ .Values.database.auth.database | quote }}
+    - name: POSTGRES_PASSWORD_FILE
+      value: /etc/archangel/credentials/database-password
+    - name: PGDATA
+      value: /scratch/postgresql
+    - name: POSTGRES_HOST_AUTH_METHOD
+      value: scram-sha-256
+  startupProbe:
+    exec:
+      command: ["/bin/sh", "-c", {{ $pgready | quote }}]
+    periodSeconds: 2
+    timeoutSeconds: 5
+    failureThreshold: 150
+  resources:
+    {{- toYaml $v.postgresql.resources | nindent 4 }}
+  securityContext:
+    {{- include "archangel.containerSecurityContext" (dict "runAsUser" 999 "runAsGroup" 999) | nindent 4 }}
+  volumeMounts:
+    - name: scratch
+      mountPath: /scratch
+    - name: verify-pg-run
+      mountPath: /var/run/postgresql
+    - name: verify-pg-shm
+      mountPath: /dev/shm
+    - name: tmp
+      mountPath: /tmp
+    - name: credentials
+      mountPath: /etc/archangel/credentials
+      readOnly: true
+{{- end }}
+{{- if .Values.backup.vectorStore.enabled }}
+- name: verify-qdrant
+  image: {{ include "archangel.image" (dict "image" $q.image "root" . "field" "vectorStore.qdrant.image") }}
+  imagePullPolicy: {{ $q.image.pullPolicy }}
+  restartPolicy: Always
+  env:
+    - name: QDRANT__SERVICE__HTTP_PORT
+      value: "6333"
+    - name: QDRANT__SERVICE__GRPC_PORT
+      value: "6334"
+    - name: QDRANT__STORAGE__STORAGE_PATH
+      value: /scratch/qdrant/storage
+    - name: QDRANT__STORAGE__SNAPSHOTS_PATH
+      value: /scratch/qdrant/snapshots
+    - name: QDRANT__STORAGE__TEMP_PATH
+      value: /scratch/qdrant/tmp
+    - name: QDRANT_INIT_FILE_PATH
+      value: /scratch/qdrant/.qdrant-initialized
+  ports:
+    - name: verify-qdrant
+      containerPort: 6333
+      protocol: TCP
+  startupProbe:
+    httpGet:
+      path: /readyz
+      port: verify-qdrant
+    periodSeconds: 2
+    failureThreshold: 150
+  resources:
+    {{- toYaml $v.qdrant.resources | nindent 4 }}
+  securityContext:
+    {{- include "archangel.containerSecurityContext" (dict "runAsUser" 1000 "runAsGroup" 2000) | nindent 4 }}
+  volumeMounts:
+    - name: scratch
+      mountPath: /scratch
+    - name: tmp
+      mountPath: /tmp
+{{- end }}
 {{- end -}}

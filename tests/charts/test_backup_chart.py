@@ -399,3 +399,12 @@ def test_verification_against_the_production_servers_is_a_choice(render_env: Ren
     only_database = render_env("production", "archangel", {"backup.vectorStore.enabled": False})
     sidecars = template(only_database, "CronJob", "archangel-backup-verify").spec["initContainers"]
     assert [c["name"] for c in sidecars] == ["verify-postgresql"]
+
+
+def test_every_job_pod_asks_istio_for_a_native_sidecar(render_env: RenderEnv) -> None:
+    # A classic istio-proxy never exits, so a Job (and a PreSync hook) in the mesh would never complete.
+    manifest = render_env("production", "archangel", {"restore.enabled": True})
+    jobs = [t for t in manifest.pod_templates() if t.owner_kind in ("Job", "CronJob")]
+    assert len(jobs) >= 7
+    for pod in jobs:
+        assert pod.annotations.get("sidecar.istio.io/nativeSidecar") == "true", pod.ref

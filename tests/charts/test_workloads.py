@@ -124,12 +124,22 @@ def test_rollouts_never_go_below_the_desired_count(production: Manifest, compone
     assert spec["progressDeadlineSeconds"] == 600
 
 
-@pytest.mark.parametrize("component", ["core", "agents"])
-def test_pods_drain_before_they_stop(production: Manifest, component: str) -> None:
+@pytest.mark.parametrize(("component", "seconds"), [("core", 30), ("agents", 10)])
+def test_pods_drain_before_they_stop(production: Manifest, component: str, seconds: int) -> None:
+    # core sits behind the NLB, whose asynchronous deregistration needs the longer drain.
     template = template_of(production, "Deployment", f"archangel-{component}")
     sleep = template.containers()[0]["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert sleep == 10
+    assert sleep == seconds
     assert template.spec["terminationGracePeriodSeconds"] > sleep
+
+
+def test_the_load_balancer_drains_a_target_as_long_as_the_pod_keeps_serving(production: Manifest) -> None:
+    service = production.get("Service", "archangel-core-public")
+    attributes = service["metadata"]["annotations"][
+        "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
+    ]
+    sleep = template_of(production, "Deployment", "archangel-core").containers()[0]["lifecycle"]["preStop"]["sleep"]
+    assert attributes == f"deregistration_delay.timeout_seconds={sleep['seconds']}"
 
 
 @pytest.mark.parametrize("component", ["core", "agents"])

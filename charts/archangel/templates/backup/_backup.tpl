@@ -190,6 +190,9 @@ data tier. ephemeralScratch: the job restores whole dumps (verification, restore
 {{- $root := .root -}}
 {{- $data := not .kubeApi -}}
 metadata:
+  annotations:
+    # Under Istio, a classic sidecar never exits and the Job never completes; a native one stops with it.
+    sidecar.istio.io/nativeSidecar: "true"
   labels:
     {{- include "archangel.labels" . | nindent 4 }}
     # What the NetworkPolicies let this pod reach.

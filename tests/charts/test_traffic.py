@@ -39,8 +39,12 @@ def test_production_exposes_core_through_an_aws_nlb(production: Manifest) -> Non
     assert spec["type"] == "LoadBalancer"
     assert spec["loadBalancerClass"] == "service.k8s.aws/nlb"
     assert spec["externalTrafficPolicy"] == "Local"
-    assert spec["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert spec["ports"] == [{"name": "https", "port": 443, "targetPort": "http", "protocol": "TCP"}]
     annotations = annotations_of(service)
+    # TLS ends at the NLB: an internet-facing listener never carries the API in plain text.
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"].startswith("arn:aws:acm:")
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-ports"] == "443"
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
     assert (
         annotations["service.beta.kubernetes.io/aws-load-balancer-attributes"]
@@ -74,6 +78,16 @@ def test_session_affinity_and_source_ranges(render_env: RenderEnv) -> None:
     # The NetworkPolicy lets exactly those sources reach core's HTTP port.
     policy = manifest.get("NetworkPolicy", "archangel-core")
     assert {"ipBlock": {"cidr": "203.0.113.0/24"}} in policy["spec"]["ingress"][0]["from"]
+
+
+def test_an_internet_facing_nlb_without_tls_is_refused(render_env: RenderEnv) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env("production", "archangel", {"loadBalancer.aws.tls.certificateArn": ""})
+    assert "an internet-facing NLB without TLS sends the API in plain text" in caught.value.helm_message
+    internal = render_env(
+        "production", "archangel", {"loadBalancer.aws.tls.certificateArn": "", "loadBalancer.aws.scheme": "internal"}
+    )
+    assert internal.get("Service", "archangel-core-public")["spec"]["ports"][0]["name"] == "http"
 
 
 def test_no_public_service_unless_enabled(render_env: RenderEnv) -> None:

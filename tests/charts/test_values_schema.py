@@ -149,6 +149,12 @@ BAD_APP_VALUES: list[tuple[dict[str, Any], str, str, str | None]] = [
         "enum",
         "LEAST_REQUEST",
     ),
+    (
+        {"loadBalancer": {"aws": {"tls": {"certificateArn": "my-cert"}}}},
+        "loadBalancer/aws/tls/certificateArn",
+        "pattern",
+        None,
+    ),
 ]
 
 

@@ -42,7 +42,13 @@ RESOURCE_NAMES = {
 }
 
 
-def make_cluster(kube: KubeEmulator, *, without: set[str] = frozenset(), minor: str = "33") -> None:  # type: ignore[assignment]
+def make_cluster(
+    kube: KubeEmulator,
+    *,
+    without: set[str] = frozenset(),  # type: ignore[assignment]
+    minor: str = "33",
+    api_server: str = "10.1.0.17",  # inside production's networkPolicy.kubeAPIServer.cidrs (10.1.0.0/24)
+) -> None:
     server = kube.server
     server["get /version"] << {"major": "1", "minor": minor, "gitVersion": f"v1.{minor}.4"}
     for api in ALL_APIS:
@@ -71,6 +77,21 @@ def make_cluster(kube: KubeEmulator, *, without: set[str] = frozenset(), minor: 
         "metadata": {"name": "archangel", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
     }
     server["get /api/v1/namespaces/monitoring"] << kmock_lib.KubernetesNotFoundError()
+    server.resources["discovery.k8s.io/v1/endpointslices"] = server.ResourceInfo(
+        kind="EndpointSlice", namespaced=True, verbs={"get", "list"}
+    )
+    server.objects[kmock_lib.resource("discovery.k8s.io", "v1", "endpointslices"), "default", "kubernetes"] = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "kubernetes"},
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [api_server]}],
+        "ports": [{"name": "https", "port": 443, "protocol": "TCP"}],
+    }
     server.objects[kmock_lib.resource("storage.k8s.io", "v1", "storageclasses"), None, "gp3"] = {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -166,6 +187,17 @@ async def test_each_missing_optional_api_is_reported_and_fails_when_the_environm
     else:
         assert row == f"PASS API: {OPTIONAL_APIS[api]} not served ({api})"
     assert (code == 1) == (api in DECLARED or bool(used_by)), out
+
+
+async def test_the_api_server_outside_the_network_policy_range_fails(kube: KubeEmulator, tmp_path: Path) -> None:
+    # The example range left in the values would cut the secrets hook off the API server on the next upgrade.
+    make_cluster(kube, api_server="172.20.99.5")
+    code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    assert code == 1
+    assert (
+        "FAIL networkPolicy.kubeAPIServer API server endpoint(s) 172.20.99.5:443 outside cidrs ['10.1.0.0/24'] / "
+        "ports [443, 6443]: the secrets hook and the snapshot job could not reach it"
+    ) in rows(out), out
 
 
 async def test_an_unsupported_kubernetes_version_fails(kube: KubeEmulator, tmp_path: Path) -> None:

@@ -33,6 +33,9 @@ class ClusterInfo:
     api_versions: set[str] = field(default_factory=set)  # "group/version" and "group/version/Kind"
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> labels
     storage_classes: dict[str, bool] = field(default_factory=dict)  # name -> is default
+    # (address, port) of every API server endpoint (the `kubernetes` Service's endpoints): what in-cluster
+    # callers really connect to after kube-proxy; None when they could not be read.
+    api_server_endpoints: list[tuple[str, int]] | None = None
 
     def serves(self, api: str) -> bool:
         return api in self.api_versions
@@ -75,6 +78,7 @@ def discover(api_client: Any, namespaces: Iterable[str] = ()) -> ClusterInfo:
                 continue
             raise
         info.namespaces[name] = dict(metadata.get("labels") or {})
+    info.api_server_endpoints = _api_server_endpoints(api_client)
     try:
         storage_classes = _call(api_client, "/apis/storage.k8s.io/v1/storageclasses").get("items") or []
     except kubernetes.client.exceptions.ApiException:
@@ -86,3 +90,20 @@ def discover(api_client: Any, namespaces: Iterable[str] = ()) -> ClusterInfo:
             annotations.get("storageclass.kubernetes.io/is-default-class") == "true"
         )
     return info
+
+
+def _api_server_endpoints(api_client: Any) -> list[tuple[str, int]] | None:
+    import kubernetes
+
+    selector = "labelSelector=kubernetes.io%2Fservice-name%3Dkubernetes"
+    path = f"/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?{selector}"
+    try:
+        slices = _call(api_client, path).get("items") or []
+    except kubernetes.client.exceptions.ApiException:
+        return None
+    endpoints = []
+    for endpoint_slice in slices:
+        ports = [int(p["port"]) for p in endpoint_slice.get("ports") or [] if p.get("port")]
+        for endpoint in endpoint_slice.get("endpoints") or []:
+            endpoints += [(str(address), port) for address in endpoint.get("addresses") or [] for port in ports]
+    return sorted(set(endpoints)) or None

@@ -4,6 +4,7 @@ the value to change."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +166,39 @@ def run_preflight(environment: Environment, cluster: ClusterInfo, helm: Helm) ->
         results += _features(release.chart.name, values, release.values_files[-1].name, cluster)
         if release.chart.name == "archangel":
             results += _storage(values, cluster)
+            results += _api_server_policy(values, cluster)
     return results
+
+
+def _api_server_policy(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:
+    """The NetworkPolicy's API server range covers the real endpoints: otherwise the secrets hook (every
+    install and upgrade) and the snapshot job are cut off the moment the policies exist."""
+    if not get(values, "networkPolicy.enabled"):
+        return []
+    name = "networkPolicy.kubeAPIServer"
+    if cluster.api_server_endpoints is None:
+        return [
+            CheckResult(STEP, name, Status.WARN, "API server endpoints not readable; check cidrs and ports by hand")
+        ]
+    cidrs = [ipaddress.ip_network(str(c), strict=False) for c in get(values, "networkPolicy.kubeAPIServer.cidrs") or []]
+    ports = {int(p) for p in get(values, "networkPolicy.kubeAPIServer.ports") or []}
+    outside = [
+        f"{address}:{port}"
+        for address, port in cluster.api_server_endpoints
+        if not any(ipaddress.ip_address(address) in cidr for cidr in cidrs) or port not in ports
+    ]
+    if outside:
+        return [
+            CheckResult(
+                STEP,
+                name,
+                Status.FAIL,
+                f"API server endpoint(s) {', '.join(outside)} outside cidrs {[str(c) for c in cidrs]} / ports "
+                f"{sorted(ports)}: the secrets hook and the snapshot job could not reach it",
+            )
+        ]
+    endpoints = ", ".join(f"{a}:{p}" for a, p in cluster.api_server_endpoints)
+    return [CheckResult(STEP, name, Status.PASS, f"covers the API server endpoints ({endpoints})")]
 
 
 def _kube_version(environment: Environment, cluster: ClusterInfo) -> list[CheckResult]:

@@ -1,4 +1,4 @@
-"""A backup whose upload fails ends, with the error, and stops its producer: it used to hang for ever.
+"""Uploads that fail end with the error instead of hanging, and uploads are sized so large data fits S3's part limit.
 
 The upload stops reading the sealed stream, so the compress and encrypt stages block on full queues and
 pg_dump blocks writing to its pipe; the process must not wait on any of them. `head -c` of /dev/urandom stands
@@ -76,3 +76,52 @@ def test_closing_a_finished_stream_is_harmless(size: int) -> None:
     stream.close()
     assert sealed.startswith(b"Salted__")
     assert stream.stats.plain_bytes == size
+
+
+class RecordingStore(FailingStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.expected: dict[str, int | None] = {}
+        self.documents: dict[str, Any] = {}
+
+    def upload_stream(self, key: str, stream: IO[bytes], expected_bytes: int | None = None) -> None:
+        stream.read()
+        self.expected[key] = expected_bytes
+
+    def put_json(self, key: str, document: dict[str, Any]) -> None:
+        self.documents[key] = document
+
+
+class OneCollectionQdrant:
+    url = "http://qdrant:6333"
+
+    def version(self) -> str:
+        return "1.16.3"
+
+    def collections(self) -> list[str]:
+        return ["memories"]
+
+    def points_count(self, name: str) -> int:
+        return 3
+
+    def create_snapshot(self, collection: str) -> Any:
+        from archangel_helm.backup.qdrant import Snapshot
+
+        return Snapshot("memories-0.snapshot", 300 << 30)  # a 300 GiB collection
+
+    def download_snapshot(self, collection: str, snapshot: str) -> Any:
+        return iter([b"snapshot bytes"])
+
+    def delete_snapshot(self, collection: str, snapshot: str) -> None:
+        pass
+
+
+def test_a_vector_store_upload_is_sized_by_the_snapshot_so_large_collections_fit_the_part_limit() -> None:
+    from archangel_helm.backup import vectorstore
+
+    store = RecordingStore()
+    catalog = Catalog(store, BackupKeys(b"e" * 32, b"m" * 32), iterations=1000, log=lambda _: None)  # type: ignore[arg-type]
+    vectorstore.backup(catalog, OneCollectionQdrant())  # type: ignore[arg-type]
+    ((key, expected),) = store.expected.items()
+    assert key.endswith("/memories.snapshot.gz.enc")
+    assert expected == 300 << 30

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
 from .errors import BackupError
 
 TIMEOUT = (10, 3600)  # connect, read: a large collection's snapshot takes a while to create
+
+
+class Snapshot(NamedTuple):
+    name: str
+    size: int | None  # bytes, as Qdrant reports it: sizes the upload's parts (S3 allows 10,000 of them)
 
 
 @dataclass
@@ -58,9 +63,10 @@ class QdrantClient:
     def points_count(self, name: str) -> int:
         return int(self._request("GET", f"/collections/{name}").json()["result"]["points_count"] or 0)
 
-    def create_snapshot(self, collection: str) -> str:
+    def create_snapshot(self, collection: str) -> Snapshot:
         result = self._request("POST", f"/collections/{collection}/snapshots", params={"wait": "true"}).json()
-        return str(result["result"]["name"])
+        size = result["result"].get("size")
+        return Snapshot(str(result["result"]["name"]), int(size) if size is not None else None)
 
     def download_snapshot(self, collection: str, snapshot: str) -> Iterator[bytes]:
         response = self._request("GET", f"/collections/{collection}/snapshots/{snapshot}", stream=True)

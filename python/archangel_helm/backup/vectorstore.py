@@ -55,15 +55,17 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
                     catalog.seal(
                         TARGET,
                         backup_id,
-                        _ChunkReader(qdrant.download_snapshot(collection, snapshot)),
+                        _ChunkReader(qdrant.download_snapshot(collection, snapshot.name)),
                         name=collection,
                         file_name=f"{collection}.snapshot.gz.enc",
                         format_="qdrant-snapshot",
-                        details={"points_count": points, "snapshot": snapshot},
+                        # Without a size the parts default to 16 MiB, which caps an object at ~156 GiB.
+                        expected_bytes=snapshot.size,
+                        details={"points_count": points, "snapshot": snapshot.name},
                     )
                 )
             finally:
-                qdrant.delete_snapshot(collection, snapshot)  # snapshots fill the node's disk if left behind
+                qdrant.delete_snapshot(collection, snapshot.name)  # snapshots fill the data volume if left
     except BaseException:
         catalog.discard_failed(TARGET, backup_id)
         raise

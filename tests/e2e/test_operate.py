@@ -48,6 +48,7 @@ def make_cluster(
     without: set[str] = frozenset(),  # type: ignore[assignment]
     minor: str = "33",
     api_server: str = "10.1.0.17",  # inside production's networkPolicy.kubeAPIServer.cidrs (10.1.0.0/24)
+    namespace_labels: dict[str, str] | None = None,
 ) -> None:
     server = kube.server
     server["get /version"] << {"major": "1", "minor": minor, "gitVersion": f"v1.{minor}.4"}
@@ -74,7 +75,10 @@ def make_cluster(
     server["get /api/v1/namespaces/archangel"] << {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": "archangel", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+        "metadata": {
+            "name": "archangel",
+            "labels": namespace_labels or {"pod-security.kubernetes.io/enforce": "restricted"},
+        },
     }
     server["get /api/v1/namespaces/monitoring"] << kmock_lib.KubernetesNotFoundError()
     server.resources["discovery.k8s.io/v1/endpointslices"] = server.ResourceInfo(
@@ -187,6 +191,19 @@ async def test_each_missing_optional_api_is_reported_and_fails_when_the_environm
     else:
         assert row == f"PASS API: {OPTIONAL_APIS[api]} not served ({api})"
     assert (code == 1) == (api in DECLARED or bool(used_by)), out
+
+
+async def test_an_injected_restricted_namespace_warns_that_istio_cni_is_needed(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    make_cluster(
+        kube, namespace_labels={"pod-security.kubernetes.io/enforce": "restricted", "istio-injection": "enabled"}
+    )
+    _code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    assert any(
+        r.startswith("WARN namespace archangel exists, Pod Security enforce=restricted and Istio sidecar injection")
+        for r in rows(out)
+    ), out
 
 
 async def test_the_api_server_outside_the_network_policy_range_fails(kube: KubeEmulator, tmp_path: Path) -> None:

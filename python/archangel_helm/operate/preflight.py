@@ -247,7 +247,19 @@ def _namespace(namespace: str, cluster: ClusterInfo, app_values: dict[str, Any] 
                 "(label it pod-security.kubernetes.io/enforce=restricted, or set namespace.create)",
             )
         ]
-    enforce = cluster.namespaces[namespace].get("pod-security.kubernetes.io/enforce")
+    labels = cluster.namespaces[namespace]
+    enforce = labels.get("pod-security.kubernetes.io/enforce")
+    injected = labels.get("istio-injection") == "enabled" or "istio.io/rev" in labels
+    if enforce == "restricted" and injected:
+        return [
+            CheckResult(
+                STEP,
+                name,
+                Status.WARN,
+                "exists, Pod Security enforce=restricted and Istio sidecar injection: pods are admitted only "
+                "with Istio CNI (without it istio-init needs NET_ADMIN and every pod is refused)",
+            )
+        ]
     if enforce == "restricted":
         return [CheckResult(STEP, name, Status.PASS, "exists, Pod Security enforce=restricted")]
     return [

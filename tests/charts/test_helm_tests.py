@@ -10,7 +10,6 @@ import socket
 import socketserver
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ from archangel_helm.argo import hook_report
 from archangel_helm.manifest import PodTemplate, annotations_of, labels_of
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.rules import RULES, Release
+from tests.background import serving
 from tests.charts.test_network_policies import allowed
 from tests.conftest import APP_CHART, SHIPPED_VALUES, ShippedValues
 
@@ -179,14 +179,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @contextmanager
 def http_server(statuses: dict[str, int]) -> Iterator[int]:
     handler = type("Handler", (_Handler,), {"statuses": statuses})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as port:
+        yield port
 
 
 @contextmanager
@@ -198,14 +192,8 @@ def postgres_standin(answer: bytes) -> Iterator[int]:
             self.request.recv(8)
             self.request.sendall(answer)
 
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)) as port:
+        yield port
 
 
 def run_script(

@@ -27,6 +27,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from tests.background import stop
+
 REQUIRE_CLUSTER_ENV = "ARCHANGEL_REQUIRE_CLUSTER"
 T = TypeVar("T")
 
@@ -182,12 +184,7 @@ class Kubectl:
                 raise AssertionError(f"port-forward {namespace}/{target}:{remote_port} failed: {line}{stderr}".strip())
             yield int(match[1])
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process)
 
 
 @pytest.fixture(scope="module")

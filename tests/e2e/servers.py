@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from archangel_helm.backup.postgres import Connection
+from tests.background import stop
 
 
 def free_port() -> int:
@@ -169,5 +170,4 @@ def pushgateway() -> Iterator[Pushgateway]:
             raise RuntimeError("the Pushgateway did not become ready")
         yield Pushgateway(url)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)

@@ -20,6 +20,7 @@ import requests
 import yaml
 
 from archangel_helm import Manifest
+from tests.background import serving, stop
 from tests.conftest import MONITORING_CHART, PROJECT
 
 RULES_DIR = MONITORING_CHART / "files" / "rules"
@@ -152,15 +153,9 @@ def local_http_server(server: LocalHTTPServer | None = None) -> Iterator[LocalHT
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    state.port = int(httpd.server_address[1])
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(httpd) as port:
+        state.port = port
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 @contextlib.contextmanager
@@ -178,9 +173,4 @@ def running_process(command: list[str], ready_url: str, log: Path, timeout: floa
         wait_until(ready, timeout, f"{command[0]} to be ready at {ready_url}")
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)

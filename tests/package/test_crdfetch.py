@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from archangel_helm.cli import main
 from archangel_helm.crdfetch import SOURCES, fetch
 from archangel_helm.errors import ConfigurationError
 from archangel_helm.validate import CrdSchemas
+from tests.background import serving
 
 
 def _crd(kind: str) -> dict[str, object]:
@@ -46,14 +46,8 @@ def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+        yield f"http://127.0.0.1:{port}", root
 
 
 def test_fetch_writes_every_pinned_source_and_they_load(upstream: tuple[str, Path], tmp_path: Path) -> None:

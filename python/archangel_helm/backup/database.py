@@ -208,8 +208,7 @@ def restore(
     _refuse_occupied(connection, database, force)  # before an hours-long download, and again after it
     with tempfile.TemporaryDirectory(prefix="archangel-restore-", dir=workdir) as tmp:
         manifest, dump = verify(catalog, backup_id, Path(tmp))  # nothing is touched unless the backup is intact
-        exists = database_exists(connection, database)
-        tables = _refuse_occupied(connection, database, force) if exists else 0
+        exists, tables = _refuse_occupied(connection, database, force)
         if not exists:
             psql(connection, f"CREATE DATABASE {quote_ident(database)};", "postgres")
             catalog.log(f"database: created {database}")
@@ -237,15 +236,17 @@ _TABLE_DATA = re.compile(r'processing data for table ("[^"]*")')
 _BUILD_STEP = re.compile(r"creating (?:FK )?(?:INDEX|CONSTRAINT) .*$")
 
 
-def _refuse_occupied(connection: Connection, database: str, force: bool) -> int:
-    """The number of tables `database` has; refuses when it has any and the restore is not forced."""
-    tables = user_table_count(connection, database) if database_exists(connection, database) else 0
+def _refuse_occupied(connection: Connection, database: str, force: bool) -> tuple[bool, int]:
+    """Whether `database` exists and how many tables it has; refuses when it has any and the restore is not
+    forced."""
+    exists = database_exists(connection, database)
+    tables = user_table_count(connection, database) if exists else 0
     if tables and not force:
         raise RefusedError(
             f"database {database!r} already has {tables} tables; restoring would overwrite them. "
             "Restore into an empty or new database, or pass --force"
         )
-    return tables
+    return exists, tables
 
 
 class RestoreProgress:

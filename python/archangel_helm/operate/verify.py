@@ -189,11 +189,16 @@ def schedule_period_hours(schedule: str) -> float:
 GRACE_HOURS = 2.0  # a run's own duration plus a late start
 
 
+def _hours_since(timestamp: Any, now: datetime) -> float:
+    """Hours from an API timestamp ("2026-11-28T02:00:00Z") to now."""
+    return (now - datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))).total_seconds() / 3600
+
+
 def _never_succeeded(name: str, spec: dict[str, Any], scheduled: Any, now: datetime) -> CheckResult:
     schedule = " ".join(filter(None, [spec.get("schedule"), spec.get("timeZone")]))
     if not scheduled:
         return CheckResult(STEP, f"CronJob {name}", Status.PASS, f"scheduled ({schedule}), no run yet")
-    hours = (now - datetime.fromisoformat(str(scheduled).replace("Z", "+00:00"))).total_seconds() / 3600
+    hours = _hours_since(scheduled, now)
     if hours <= GRACE_HOURS:  # the first run may still be going
         return CheckResult(STEP, f"CronJob {name}", Status.PASS, f"first run started {hours:.1f} h ago ({schedule})")
     return CheckResult(
@@ -214,7 +219,7 @@ def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list
         if not last:
             results.append(_never_succeeded(name, spec, status.get("lastScheduleTime"), now))
             continue
-        hours = (now - datetime.fromisoformat(str(last).replace("Z", "+00:00"))).total_seconds() / 3600
+        hours = _hours_since(last, now)
         limit = schedule_period_hours(str(spec.get("schedule", ""))) + GRACE_HOURS
         results.append(
             CheckResult(

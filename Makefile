@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 ENV ?= production
 
-.PHONY: setup plan test test-fast lint golden docs bench clean
+.PHONY: setup plan test test-fast lint golden docs bench clean cluster-tools cluster-up cluster-down
 
 setup:
 	@bash scripts/setup.sh
@@ -14,11 +14,21 @@ setup:
 plan: setup  ## the main job: render, validate and size both charts for $(ENV) (CRD schemas: see scripts/plan.sh)
 	bash scripts/plan.sh $(ENV)
 
-test: setup  ## every test layer (cluster tests skip with the reason when no cluster is reachable)
-	pytest -n auto $(PYTEST_ARGS)
+test: setup cluster-tools  ## every test layer, the local control plane's included (started and stopped by the tests)
+	pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: setup  ## template, monitoring-rule and package tests (no end-to-end servers)
 	pytest -n auto tests/charts tests/monitoring tests/package $(PYTEST_ARGS)
+
+cluster-tools: setup  ## build the local control plane from tools/cluster (cached outside the tree; needs Go)
+	@if command -v go >/dev/null; then archangel-helm cluster build; \
+	else echo "WARNING: no go on PATH: the local control plane cannot be built; its tests skip, naming this"; fi
+
+cluster-up: cluster-tools  ## start the local control plane (or reuse it); prints the KUBECONFIG to use
+	archangel-helm cluster up
+
+cluster-down: setup  ## stop what cluster-up started (by PID) and remove build/cluster
+	archangel-helm cluster down
 
 lint: setup
 	ruff check python tests bench scripts

@@ -14,6 +14,7 @@ from archangel_helm.environments import Environment, load_environments
 from archangel_helm.pytest_plugin import RenderChart
 from archangel_helm.shipped import ShippedValues, shipped_values
 from archangel_helm.validate.crds import CRD_DIR_ENV
+from tests.support.local_cluster import mark_session, stop_if_ours
 
 PROJECT = Path(__file__).resolve().parent.parent
 APP_CHART = PROJECT / "charts" / "archangel"
@@ -69,3 +70,21 @@ def render_env(environments: dict[str, Environment], render_chart: RenderChart) 
         return render_chart(release.chart, list(release.values_files), set_values, **settings)
 
     return _render
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    mark_session(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # One worker runs the whole cluster layer in order (`--dist loadgroup`): its tests install, drain and
+    # uninstall on one shared cluster, which tests on two workers would do to each other.
+    cluster_tests = PROJECT / "tests" / "cluster"
+    for item in items:
+        if cluster_tests in item.path.parents:
+            item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_if_ours(PROJECT, session.config)

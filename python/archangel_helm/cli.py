@@ -264,6 +264,10 @@ PLUGINS = (
             "status": "a short table: releases, workloads, autoscalers, backups",
         },
     ),
+    Plugin(
+        "archangel_helm.localcluster.command",
+        {"cluster": "a local control plane from pinned Go modules (build, up, down, status)"},
+    ),
     Plugin("archangel_helm.ct", {"ct": "chart-testing's lint checks, offline (no cluster, no ct binary)"}),
     Plugin(
         "archangel_helm.loadcheck.command",

@@ -269,7 +269,7 @@ def test_install_order_crds_then_ct_install_then_upgrade_then_helm_test_then_clu
         step_index(job, r"git worktree add .*origin/\$TARGET_BRANCH"),
         step_index(job, r"helm upgrade \"\$ARCHANGEL_RELEASE\" charts/archangel"),
         step_index(job, r"helm test"),
-        step_index(job, r"pytest tests/cluster"),
+        step_index(job, r"pytest tests/live"),
     ]
     assert order == sorted(order)
     install_previous = steps(job)[step_index(job, r"git worktree add")]["run"]
@@ -295,7 +295,7 @@ def test_the_ci_values_except_kinds_own_subnets_from_everywhere_rules() -> None:
 def test_install_runs_the_cluster_tests_against_the_release_and_requires_the_cluster() -> None:
     flow = workflow("install")
     job = flow["jobs"]["kind"]
-    tests = steps(job)[step_index(job, r"pytest tests/cluster")]
+    tests = steps(job)[step_index(job, r"pytest tests/live")]
     assert "KUBECONFIG=" in tests["run"]
     assert tests["env"]["ARCHANGEL_REQUIRE_CLUSTER"] == "1"
     assert {"ARCHANGEL_RELEASE", "ARCHANGEL_NAMESPACE", "ARCHANGEL_PROMETHEUS"} <= set(flow["env"])

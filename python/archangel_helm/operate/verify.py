@@ -1,4 +1,4 @@
-"""Post-deploy verification, as a library: the same promises tests/cluster makes, checked on a live cluster
+"""Post-deploy verification, as a library: the same promises tests/live makes, checked on a live cluster
 through its API (the service proxy reaches in-cluster HTTP endpoints without a port-forward)."""
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import Kubectl, ReleaseUnderTest, wait_for
+from tests.live.conftest import Kubectl, ReleaseUnderTest, wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = pytest.mark.live
 
 JOB_TIMEOUT = 900
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import Kubectl, ReleaseUnderTest, ServiceAddress, wait_for
+from tests.live.conftest import Kubectl, ReleaseUnderTest, ServiceAddress, wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = pytest.mark.live
 
 SCRAPE_TIMEOUT = 180  # two scrape intervals and then some
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import ReleaseUnderTest, ServiceAddress
-from tests.cluster.test_workloads import _hpa_metrics_state
+from tests.live.conftest import ReleaseUnderTest, ServiceAddress
+from tests.live.test_workloads import _hpa_metrics_state
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from pytest_helm_charts.clusters import Cluster  # type: ignore[import-untyped]
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run  # type: ignore[import-untyped]
 from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run  # type: ignore[import-untyped]
 
-from tests.cluster.conftest import Kubectl, ReleaseUnderTest, wait_for
+from tests.live.conftest import Kubectl, ReleaseUnderTest, wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = pytest.mark.live
 
 READY_TIMEOUT = 600
 METRICS_TIMEOUT = 300  # metrics-server reports a pod about a minute after it starts

@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 
 from archangel_helm.loadcheck import LoadCheckConfig, Thresholds, format_summary, run_load_check
-from tests.cluster.conftest import Kubectl, ReleaseUnderTest
+from tests.live.conftest import Kubectl, ReleaseUnderTest
 
-pytestmark = pytest.mark.cluster
+pytestmark = pytest.mark.live
 
 HEALTH_PATH = "/healthz/ready"
 CONCURRENCY = 50

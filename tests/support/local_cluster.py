@@ -1,0 +1,104 @@
+"""The local control plane as the tests use it: started once per test session (the first test that asks for it
+starts it, under a file lock shared by pytest-xdist workers), reused when `make cluster-up` already started
+one, and stopped at the end of the session only when this session started it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from archangel_helm.errors import ConfigurationError
+from archangel_helm.localcluster import control_plane, tools
+from archangel_helm.localcluster.settings import Settings
+
+SESSION_ENV = "ARCHANGEL_TEST_SESSION"  # set by the controlling pytest process; xdist workers inherit it
+REQUIRE_ENV = "ARCHANGEL_REQUIRE_CLUSTER"  # CI: a cluster that cannot start fails the run instead of skipping
+
+
+def mark_session(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        os.environ.setdefault(SESSION_ENV, uuid.uuid4().hex)
+
+
+def stop_if_ours(project: Path, config: pytest.Config) -> None:
+    """At the end of the controlling session: stop the cluster if this session started it."""
+    if hasattr(config, "workerinput"):
+        return
+    settings = Settings.from_environment(project, crd_directories=())
+    current = control_plane.status(settings)
+    if current.state is not None and current.state.owner == os.environ.get(SESSION_ENV):
+        control_plane.down(settings, log=lambda _: None)
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    settings: Settings
+    state: control_plane.State
+    toolset: tools.Toolset
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.settings.kubeconfig
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for helm, kubectl, ct and archangel-helm run against this cluster."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": f"{self.toolset.bin}:{os.environ['PATH']}"}
+
+    @property
+    def has_crds(self) -> bool:
+        return bool(self.state.crds)
+
+    def run(self, *command: str, stdin: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run a command against the cluster; a failure is an AssertionError carrying its output."""
+        result = self.try_run(*command, stdin=stdin, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
+
+    def try_run(
+        self, *command: str, stdin: str | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(command), input=stdin, capture_output=True, text=True, env=self.env, timeout=timeout, check=False
+        )
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return self.run("kubectl", *args, stdin=stdin).stdout
+
+    def helm(self, *args: str, timeout: float = 600) -> str:
+        return self.run("helm", *args, timeout=timeout).stdout
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{REQUIRE_ENV} is set but the local cluster cannot run: {reason}")
+    pytest.skip(reason)
+
+
+def start(project: Path, crd_directories: Sequence[Path] | None = None) -> LocalCluster:
+    toolset = tools.find_built(project)
+    if toolset is None:
+        try:
+            tools.find_go()
+        except ConfigurationError as error:
+            unavailable(str(error))
+        unavailable("the local control plane is not built for the current pins: run `make cluster-tools`")
+    assert toolset is not None
+    settings = Settings.from_environment(project, None if crd_directories is None else tuple(crd_directories))
+    settings.directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.directory) + ".lock"):
+        try:
+            state = control_plane.up(settings, toolset, log=lambda _: None, owner=os.environ.get(SESSION_ENV))
+        except ConfigurationError as error:
+            unavailable(f"the local cluster did not start: {error}")
+    return LocalCluster(settings, state, toolset)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,20 @@ class Environment:
             if release.name == name:
                 return release
         raise ConfigurationError(f"environment {self.name!r} has no release {name!r}")
+
+    def with_extra_values(self, extra: dict[str, tuple[Path, ...]]) -> Environment:
+        """The same environment with more values files after a release's own (later files win, as with -f):
+        site-specific identities, or a test cluster's settings."""
+        unknown = sorted(set(extra) - {r.name for r in self.releases})
+        if unknown:
+            known = ", ".join(r.name for r in self.releases)
+            raise ConfigurationError(f"environment {self.name!r} has no release {', '.join(unknown)} (it has {known})")
+        for files in extra.values():
+            for file in files:
+                if not file.is_file():
+                    raise ConfigurationError(f"values file {file} does not exist")
+        releases = tuple(replace(r, values_files=(*r.values_files, *extra.get(r.name, ()))) for r in self.releases)
+        return replace(self, releases=releases)
 
     def release_for_chart(self, chart_name: str) -> ReleaseSpec:
         for release in self.releases:

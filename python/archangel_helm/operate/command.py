@@ -27,7 +27,11 @@ from .report import DeployReport
 
 def _environment(args: argparse.Namespace) -> tuple[Path, Environment]:
     project = args.project or find_project_root()
-    return project, load_environment(project, args.environment)
+    environment = load_environment(project, args.environment)
+    extra: dict[str, tuple[Path, ...]] = {}
+    for release, file in getattr(args, "extra_values", None) or []:
+        extra[release] = (*extra.get(release, ()), file)
+    return project, environment.with_extra_values(extra) if extra else environment
 
 
 def _write_report(report: DeployReport, project: Path, args: argparse.Namespace) -> None:
@@ -46,6 +50,7 @@ def _options(args: argparse.Namespace, dry_run: bool = False) -> DeployOptions:
         load_duration=args.load_duration,
         load_concurrency=args.load_concurrency,
         skip_load=args.skip_load_check,
+        allow_missing_apis=frozenset(getattr(args, "allow_missing_api", None) or ()),
     )
 
 
@@ -162,8 +167,24 @@ def _positive(kind: type[int] | type[float]) -> Any:
     return parse
 
 
+def _release_values(text: str) -> tuple[str, Path]:
+    release, separator, file = text.partition("=")
+    if not separator or not release or not file:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected RELEASE=FILE (e.g. archangel=site-values.yaml)")
+    return release, Path(file)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("environment")
+    parser.add_argument(
+        "--values",
+        dest="extra_values",
+        action="append",
+        type=_release_values,
+        metavar="RELEASE=FILE",
+        help="one more values file for a release, after environments.yaml's (repeatable; later files win): "
+        "site identities kept outside the repository, a test cluster's settings",
+    )
     parser.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     parser.add_argument("--context", help="kubeconfig context")
@@ -187,6 +208,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     _verification(p)
     p.add_argument("--dry-run", action="store_true", help="preflight and render against the cluster; change nothing")
     p.add_argument("--timeout", default="15m", help="how long Helm waits for each release (Go duration)")
+    p.add_argument(
+        "--allow-missing-api",
+        action="append",
+        metavar="GROUP/VERSION",
+        help="install although the cluster does not serve this API (e.g. metrics.k8s.io/v1beta1 before "
+        "metrics-server lands): preflight warns instead of failing, and the report says what will not work",
+    )
     p.set_defaults(func=cmd_deploy)
     p = subparsers.add_parser("verify", help="post-deploy verification, load check and report (no changes)")
     _common(p)

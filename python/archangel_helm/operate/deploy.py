@@ -39,6 +39,7 @@ class DeployOptions:
     load_duration: float | None = None  # None: the environment's verify.loadCheck.durationSeconds
     load_concurrency: int | None = None
     skip_load: bool = False
+    allow_missing_apis: frozenset[str] = frozenset()  # preflight warns instead of failing on these
 
 
 def _now() -> str:
@@ -108,7 +109,7 @@ class Deployer:
     async def run(self, api_client: Any) -> DeployReport:
         cluster = await asyncio.to_thread(discover, api_client, {r.namespace for r in self.environment.releases})
         self.report.versions["kubernetes"] = cluster.git_version or format_kube_version(cluster.version)
-        preflight = run_preflight(self.environment, cluster, self.helm)
+        preflight = run_preflight(self.environment, cluster, self.helm, self.options.allow_missing_apis)
         if self.connection:
             preflight.insert(0, CheckResult("preflight", "cluster", Status.PASS, self.connection))
         self.report.checks += preflight

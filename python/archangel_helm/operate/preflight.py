@@ -149,7 +149,10 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
-def run_preflight(environment: Environment, cluster: ClusterInfo, helm: Helm) -> list[CheckResult]:
+def run_preflight(
+    environment: Environment, cluster: ClusterInfo, helm: Helm, allow_missing: frozenset[str] = frozenset()
+) -> list[CheckResult]:
+    """Every check; an API in `allow_missing` that a feature needs and the cluster lacks is a warning."""
     results = [
         CheckResult(
             STEP,
@@ -163,7 +166,7 @@ def run_preflight(environment: Environment, cluster: ClusterInfo, helm: Helm) ->
     for release in environment.releases:
         values = merged_values(release.chart, release.values_files)
         results += _namespace(release.namespace, cluster, values if release.chart.name == "archangel" else None)
-        results += _features(release.chart.name, values, release.values_files[-1].name, cluster)
+        results += _features(release.chart.name, values, release.values_files[-1].name, cluster, allow_missing)
         if release.chart.name == "archangel":
             results += _storage(values, cluster)
             results += _api_server_policy(values, cluster)
@@ -269,7 +272,9 @@ def _namespace(namespace: str, cluster: ClusterInfo, app_values: dict[str, Any] 
     ]
 
 
-def _features(chart: str, values: dict[str, Any], values_file: str, cluster: ClusterInfo) -> list[CheckResult]:
+def _features(
+    chart: str, values: dict[str, Any], values_file: str, cluster: ClusterInfo, allow_missing: frozenset[str]
+) -> list[CheckResult]:
     results = []
     for feature in FEATURES:
         if feature.chart != chart or not feature.enabled(values):
@@ -277,6 +282,16 @@ def _features(chart: str, values: dict[str, Any], values_file: str, cluster: Clu
         name = f"{chart}: {feature.value}"
         if cluster.serves(feature.api):
             results.append(CheckResult(STEP, name, Status.PASS, f"enabled, and the cluster serves {feature.api}"))
+        elif _group_version(feature.api) in allow_missing:
+            results.append(
+                CheckResult(
+                    STEP,
+                    name,
+                    Status.WARN,
+                    f"enabled, and the cluster does not serve {feature.api}; installing anyway "
+                    f"(--allow-missing-api): it does nothing until that API is served ({feature.advice})",
+                )
+            )
         else:
             results.append(
                 CheckResult(
@@ -288,6 +303,11 @@ def _features(chart: str, values: dict[str, Any], values_file: str, cluster: Clu
                 )
             )
     return results
+
+
+def _group_version(api: str) -> str:
+    """group/version of `group/version/Kind` or `group/version`."""
+    return "/".join(api.split("/")[:2])
 
 
 def _storage(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest
-from archangel_helm.helm import find_helm
 from archangel_helm.manifest import name_of
 from archangel_helm.validate.graph import check_network_policies, is_default_deny, pods_without_default_deny
 from archangel_helm.validate.selectors import matches
-from tests.conftest import APP_CHART, PROJECT, SHIPPED_VALUES, ShippedValues
+from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
+from tests.support.notes import install_notes
 
 RenderEnv = Callable[..., Manifest]
 
@@ -261,16 +261,6 @@ def test_each_address_family_excepts_its_own_cluster_ranges(render_env: RenderEn
         {"cidr": "::/0", "except": ["fd00:10::/56"]},
         {"cidr": "203.0.113.0/24"},  # a narrower range is taken as given
     ]
-
-
-def install_notes(*args: str) -> str:
-    """The notes `helm install --dry-run` prints (helm template does not render NOTES.txt)."""
-    helm = find_helm()
-    if helm.major < 4:
-        pytest.skip("helm 3's install --dry-run=client still asks a cluster for its version; Helm 4 does not")
-    result = helm.run(["install", "archangel", str(APP_CHART), "-n", "archangel", "--dry-run=client", *args])
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split("NOTES:", 1)[1]
 
 
 def test_without_cluster_ranges_the_install_notes_warn() -> None:

@@ -10,10 +10,13 @@ import pytest
 
 from archangel_helm import Manifest, RenderError
 from archangel_helm import assertions as a
+from archangel_helm.environments import load_environments
 from archangel_helm.manifest import PodTemplate, labels_of
+from archangel_helm.pytest_plugin import RenderChart
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import selected_pod_templates
-from tests.conftest import SHIPPED_VALUES, ShippedValues
+from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
+from tests.support.notes import install_notes
 
 RenderEnv = Callable[..., Manifest]
 VPA_API = "autoscaling.k8s.io/v1/VerticalPodAutoscaler"
@@ -526,3 +529,29 @@ def test_a_pdb_of_zero_is_refused_by_the_schema(render_env: RenderEnv) -> None:
     with pytest.raises(RenderError) as caught:
         render_env("production", "archangel", {"core.pdb.maxUnavailable": 0})
     assert a.failed_values_schema(caught.value, "core/pdb/maxUnavailable", "oneOf")
+
+
+def test_the_hpa_reads_pods_metrics_only_where_the_custom_metrics_api_is_served(
+    render_env: Callable[..., Manifest],
+) -> None:
+    """Without custom.metrics.k8s.io the HPA could not read the Pods metric and would never scale down: the
+    chart leaves that metric out and NOTES.txt says so."""
+    served = render_env("production", "archangel")
+    metrics = served.get("HorizontalPodAutoscaler", "archangel-agents")["spec"]["metrics"]
+    assert [m["type"] for m in metrics] == ["Resource", "Resource", "Pods"]
+    environment_apis = [a for a in load_environments(PROJECT)["production"].api_versions if "custom.metrics" not in a]
+    missing = render_env("production", "archangel", api_versions=environment_apis)
+    metrics = missing.get("HorizontalPodAutoscaler", "archangel-agents")["spec"]["metrics"]
+    assert [m["type"] for m in metrics] == ["Resource", "Resource"]
+    # `helm install --dry-run=client` knows no aggregated API: the case of a cluster without prometheus-adapter.
+    notes = install_notes("-f", str(PROJECT / "values" / "production.yaml"))
+    assert "NOTE: agents.autoscaling.podsMetrics lists agent_decisions_per_second, but this cluster" in notes
+
+
+def test_pods_metrics_alone_without_the_custom_metrics_api_are_refused(render_chart: RenderChart) -> None:
+    with pytest.raises(RenderError, match=r"agents\.autoscaling scales on podsMetrics alone"):
+        render_chart(
+            "charts/archangel",
+            [],
+            {"agents.autoscaling.cpu.enabled": False, "agents.autoscaling.memory.enabled": False},
+        )

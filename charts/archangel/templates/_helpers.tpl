@@ -141,6 +141,14 @@ imagePullSecrets:
 {{- if .root.Capabilities.APIVersions.Has .api -}}true{{- end -}}
 {{- end -}}
 
+{{/*
+"true" when the cluster serves the custom metrics API (prometheus-adapter registers it): the HPA's Pods metrics
+render only then, because an HPA that cannot read one of its metrics refuses to scale down at all.
+*/}}
+{{- define "archangel.customMetricsServed" -}}
+{{- if or (.Capabilities.APIVersions.Has "custom.metrics.k8s.io/v1beta2") (.Capabilities.APIVersions.Has "custom.metrics.k8s.io/v1beta1") -}}true{{- end -}}
+{{- end -}}
+
 {{/* Labels every pod of the release carries, hooks and jobs included: what the default-deny policy selects. */}}
 {{- define "archangel.releaseSelector" -}}
 app.kubernetes.io/name: {{ include "archangel.name" . }}

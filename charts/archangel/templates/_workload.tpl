@@ -45,6 +45,9 @@ Combinations that cannot work are refused before anything is applied, each namin
 {{- if not (or $v.autoscaling.cpu.enabled $v.autoscaling.memory.enabled $v.autoscaling.podsMetrics) -}}
 {{- fail (printf "%s.autoscaling is enabled with no metric; enable cpu, memory or list podsMetrics" $c) -}}
 {{- end -}}
+{{- if and (not (or $v.autoscaling.cpu.enabled $v.autoscaling.memory.enabled)) (not (include "archangel.customMetricsServed" .root)) -}}
+{{- fail (printf "%s.autoscaling scales on podsMetrics alone, and the cluster does not serve custom.metrics.k8s.io (install prometheus-adapter), so the HPA would have no metric; enable %s.autoscaling.cpu or memory too" $c $c) -}}
+{{- end -}}
 {{- end -}}
 {{- if $v.keda.enabled -}}
 {{- if gt (int $v.keda.minReplicaCount) (int $v.keda.maxReplicaCount) -}}
@@ -383,7 +386,8 @@ spec:
           averageUtilization: {{ $target.averageUtilization }}
     {{- end }}
     {{- end }}
-    {{- range $hpa.podsMetrics }}
+    {{- /* Only when the custom metrics API is served: an HPA with a metric it cannot read never scales down. */}}
+    {{- range (include "archangel.customMetricsServed" .root | empty | ternary list $hpa.podsMetrics) }}
     # Served through custom.metrics.k8s.io (prometheus-adapter); Pods metrics take an AverageValue.
     - type: Pods
       pods:

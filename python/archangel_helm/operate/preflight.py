@@ -26,6 +26,8 @@ class Feature:
     api: str
     enabled: Callable[[dict[str, Any]], bool]
     advice: str
+    # FAIL: without the API the feature is broken. WARN: the chart leaves the object out and degrades gracefully.
+    missing: Status = Status.FAIL
 
 
 def _on(path: str) -> Callable[[dict[str, Any]], bool]:
@@ -69,7 +71,9 @@ FEATURES: tuple[Feature, ...] = (
             f"{c}.autoscaling.podsMetrics",
             "custom.metrics.k8s.io/v1beta1",
             _both(f"{c}.autoscaling.enabled", f"{c}.autoscaling.podsMetrics"),
-            "install prometheus-adapter with the rule in charts/archangel/README.md",
+            "the chart leaves the Pods metrics out and the HPA scales on CPU and memory only; install "
+            "prometheus-adapter with the rule in charts/archangel/README.md",
+            Status.WARN,
         )
         for c in ("core", "agents")
     ),
@@ -162,7 +166,7 @@ def run_preflight(
         ),
     ]
     results += _kube_version(environment, cluster)
-    results += _apis(environment, cluster)
+    results += _apis(environment, cluster, allow_missing)
     for release in environment.releases:
         values = merged_values(release.chart, release.values_files)
         results += _namespace(release.namespace, cluster, values if release.chart.name == "archangel" else None)
@@ -222,13 +226,14 @@ def _kube_version(environment: Environment, cluster: ClusterInfo) -> list[CheckR
     return results
 
 
-def _apis(environment: Environment, cluster: ClusterInfo) -> list[CheckResult]:
+def _apis(environment: Environment, cluster: ClusterInfo, allow_missing: frozenset[str]) -> list[CheckResult]:
     results = []
     declared = set(environment.api_versions)
     for api, label in OPTIONAL_APIS.items():
         served = cluster.serves(api)
         if api in declared and not served:
-            status, detail = Status.FAIL, f"missing: environments.yaml says {environment.name} clusters serve {api}"
+            status = Status.WARN if _group_version(api) in allow_missing else Status.FAIL
+            detail = f"missing: environments.yaml says {environment.name} clusters serve {api}"
         else:
             status, detail = Status.PASS, f"{'served' if served else 'not served'} ({api})"
         results.append(CheckResult(STEP, f"API: {label}", status, detail))
@@ -290,6 +295,12 @@ def _features(
                     Status.WARN,
                     f"enabled, and the cluster does not serve {feature.api}; installing anyway "
                     f"(--allow-missing-api): it does nothing until that API is served ({feature.advice})",
+                )
+            )
+        elif feature.missing is Status.WARN:
+            results.append(
+                CheckResult(
+                    STEP, name, Status.WARN, f"enabled, and the cluster does not serve {feature.api}: {feature.advice}"
                 )
             )
         else:

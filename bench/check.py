@@ -68,6 +68,8 @@ def in_process_seconds(shipped: ShippedValues, crds: CrdSchemas, runs: int) -> f
 
 def inputs(shipped: ShippedValues) -> list[str]:
     arguments = ["--namespace", shipped.namespace, "--values", str(shipped.values_file)]
+    for site in shipped.site_values:
+        arguments += ["--values", str(site)]
     if shipped.kube_version:
         arguments += ["--kube-version", shipped.kube_version]
     for api in shipped.api_versions:

@@ -46,7 +46,7 @@ def main() -> int:
     args = parser.parse_args()
 
     helm = find_helm()
-    environment = load_environment(PROJECT, args.environment)
+    environment = load_environment(PROJECT, args.environment).with_example_values()
     crd_dirs = default_crd_directories() or [PROJECT.parent / "shared" / "crd-schemas"]
     crds = CrdSchemas.from_directories(*[d for d in crd_dirs if d.is_dir()])
     print(f"# render benchmark: {args.environment}, {args.runs} runs, median")

@@ -3,7 +3,9 @@
 # validated too. In order: $ARCHANGEL_CRD_SCHEMAS; the upstream copies beside this checkout
 # (../shared/crd-schemas); what `archangel-helm crds fetch` downloaded before, or downloads now. With none of
 # them (no network, no cluster CRDs) the plan still runs and says loudly which custom resources it could not
-# validate; STRICT_CRDS=1 makes that a failure.
+# validate; STRICT_CRDS=1 makes that a failure. The site values are the documentation placeholders of
+# values/examples/ (--example-values): plan your own by adding your site file to environments.yaml and running
+# `archangel-helm plan ENV` without it.
 set -euo pipefail
 environment=${1:-production}
 cd "$(dirname "$0")/.."
@@ -25,4 +27,4 @@ if [ -z "${ARCHANGEL_CRD_SCHEMAS:-}" ]; then
     fi
   fi
 fi
-exec archangel-helm plan "$environment" --missing-crd-schemas "$mode"
+exec archangel-helm plan "$environment" --example-values --missing-crd-schemas "$mode"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,20 @@ if SHARED_CRD_SCHEMAS.is_dir() and not os.environ.get(CRD_DIR_ENV):
 SHIPPED_VALUES = shipped_values(PROJECT)
 
 
+def with_site_values(values_files: Sequence[str | Path]) -> list[str]:
+    """The files, each environment values file followed by its example site values (as the tests render them)."""
+    sites = {s.values_file: s.site_values for s in SHIPPED_VALUES}
+    files: list[str] = []
+    for file in values_files:
+        path = Path(file) if Path(file).is_absolute() else PROJECT / file
+        files += [str(file), *map(str, sites.get(path.resolve(), ()))]
+    return files
+
+
 @pytest.fixture(scope="session")
 def environments() -> dict[str, Environment]:
-    return load_environments(PROJECT)
+    """The environments as the tests render them: with their example site values."""
+    return {name: env.with_example_values() for name, env in load_environments(PROJECT).items()}
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +59,7 @@ def render_shipped(render_chart: RenderChart) -> Callable[..., Manifest]:
             "kube_version": shipped.kube_version,
         }
         settings.update(options)
-        return render_chart(shipped.chart, [shipped.values_file], set_values, **settings)
+        return render_chart(shipped.chart, [shipped.values_file, *shipped.site_values], set_values, **settings)
 
     return _render
 

@@ -14,7 +14,7 @@ from . import checkreport, crdfetch, golden
 from .backup.errors import BackupError
 from .chart import Chart, format_kube_version
 from .environments import find_project_root, load_environment
-from .errors import ArchangelHelmError, RenderError
+from .errors import ArchangelHelmError, ReleaseRenderErrors, RenderError
 from .manifest import Manifest
 from .output import write_objects
 from .plan import kube_version_labels, plan, plan_json, report
@@ -54,6 +54,15 @@ def _add_render_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="an API the cluster serves, group/version[/Kind] (repeatable)",
+    )
+
+
+def _add_example_values_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--example-values",
+        action="store_true",
+        help="add each release's exampleValuesFiles (environments.yaml): documentation placeholders for the site "
+        "values, so an environment renders before your site's values exist",
     )
 
 
@@ -135,6 +144,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     # Release, namespace, kubeVersion, API versions: explicit flags, then --env's release of this chart, then defaults.
     if args.env:
         environment = load_environment(args.project or find_project_root(), args.env)
+        if args.example_values:
+            environment = environment.with_example_values()
         spec = environment.release_for_chart(chart.name)
         args.release = args.release or spec.name
         args.namespace = args.namespace or spec.namespace
@@ -190,6 +201,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     project = args.project or find_project_root()
     environment = load_environment(project, args.environment)
+    if args.example_values:
+        environment = environment.with_example_values()
     output = (args.output or project / "build") / environment.name
     result = plan(environment, _crds(args.crd_dir), output, missing_crd_schemas=args.missing_crd_schemas)
     if args.json:
@@ -324,6 +337,7 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
         "apiVersions (so CRD-backed objects render and are checked); --release, -n, --kube-version and -a still win",
     )
     p.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
+    _add_example_values_argument(p)
     # None = not given, so that --env can tell an explicit flag from a default (cmd_check fills the defaults).
     p.set_defaults(func=cmd_check, release=None, namespace=None, kube_version=None)
 
@@ -332,6 +346,7 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
     p.add_argument("-o", "--output", type=Path, help="output root (default PROJECT/build)")
     p.add_argument("--json", action="store_true")
+    _add_example_values_argument(p)
     _add_crd_arguments(p)
     p.add_argument(
         "--missing-crd-schemas",
@@ -375,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-    except RenderError as error:
+    except (RenderError, ReleaseRenderErrors) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_PROBLEMS
     except ArchangelHelmError as error:

@@ -18,6 +18,9 @@ class ReleaseSpec:
     chart: Path
     namespace: str
     values_files: tuple[Path, ...]
+    # Example site values (documentation placeholders for what only the site knows): what `plan`, `check`, the
+    # goldens and the tests render with; never what `deploy` installs unless asked (--example-values).
+    example_values_files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class Environment:
                     raise ConfigurationError(f"values file {file} does not exist")
         releases = tuple(replace(r, values_files=(*r.values_files, *extra.get(r.name, ()))) for r in self.releases)
         return replace(self, releases=releases)
+
+    def with_example_values(self) -> Environment:
+        """The environment with each release's example site values after its own files."""
+        return self.with_extra_values({r.name: r.example_values_files for r in self.releases})
 
     def release_for_chart(self, chart_name: str) -> ReleaseSpec:
         for release in self.releases:
@@ -113,11 +120,28 @@ def _environment(project: Path, path: Path, name: str, entry: Any) -> Environmen
         missing = {"name", "chart", "namespace", "valuesFiles"} - set(release)
         if missing:
             raise ConfigurationError(f"{field}: missing {sorted(missing)}")
-        files = tuple(project / f for f in release["valuesFiles"])
-        for file in files:
-            if not file.is_file():
-                raise ConfigurationError(f"{field}.valuesFiles: {file} does not exist")
-        releases.append(ReleaseSpec(release["name"], project / release["chart"], release["namespace"], files))
+        unknown = set(release) - {"name", "chart", "namespace", "valuesFiles", "exampleValuesFiles"}
+        if unknown:
+            raise ConfigurationError(
+                f"{field}: unknown keys {sorted(unknown)}; allowed: name, chart, namespace, valuesFiles, "
+                "exampleValuesFiles"
+            )
+        files = {
+            key: tuple(project / f for f in release.get(key) or ()) for key in ("valuesFiles", "exampleValuesFiles")
+        }
+        for key, paths in files.items():
+            for file in paths:
+                if not file.is_file():
+                    raise ConfigurationError(f"{field}.{key}: {file} does not exist")
+        releases.append(
+            ReleaseSpec(
+                release["name"],
+                project / release["chart"],
+                release["namespace"],
+                files["valuesFiles"],
+                files["exampleValuesFiles"],
+            )
+        )
     if not releases:
         raise ConfigurationError(f"{where}.releases: at least one release is required")
     return Environment(

@@ -44,6 +44,15 @@ class RenderError(ArchangelHelmError):
         return "\n".join(lines).strip()
 
 
+class ReleaseRenderErrors(ArchangelHelmError):
+    """Several releases of an environment failed to render; each keeps helm's own message."""
+
+    def __init__(self, environment: str, failures: dict[str, RenderError]) -> None:
+        self.failures = failures
+        parts = [f"{release}: {error.helm_message}" for release, error in failures.items()]
+        super().__init__(f"{len(failures)} release(s) of {environment} failed to render:\n" + "\n\n".join(parts))
+
+
 class ObjectNotFoundError(ArchangelHelmError, KeyError):
     """A (kind, name) asked of a Manifest that it does not contain."""
 

@@ -13,6 +13,7 @@ from typing import Any
 from .capacity import ReleaseCapacity, Resources, release_capacity
 from .chart import Chart, format_kube_version
 from .environments import Environment, ReleaseSpec
+from .errors import ReleaseRenderErrors, RenderError
 from .manifest import Manifest
 from .output import table, write_objects
 from .quantity import format_bytes, format_cpu
@@ -54,9 +55,20 @@ def plan(
     if missing_crd_schemas not in ("error", "warn"):
         raise ValueError(f"missing_crd_schemas: {missing_crd_schemas!r}; allowed: error, warn")
     result = PlanResult(environment.name)
+    manifests: dict[str, Manifest] = {}
+    failures: dict[str, RenderError] = {}
+    for release in environment.releases:  # every release first, so one run names every missing value
+        try:
+            manifests[release.name] = render_release(
+                release, environment.kube_version or None, environment.api_versions
+            )
+        except RenderError as error:
+            failures[release.name] = error
+    if failures:
+        raise ReleaseRenderErrors(environment.name, failures)
     for release in environment.releases:
         chart = Chart.load(release.chart)
-        manifest = render_release(release, environment.kube_version or None, environment.api_versions)
+        manifest = manifests[release.name]
         validator = SchemaValidator(supported_kube_versions(chart), crds)
         for problem in validator.validate(manifest):
             unvalidated = missing_crd_schemas == "warn" and problem.rule == "schema/missing"

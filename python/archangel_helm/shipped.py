@@ -1,8 +1,8 @@
 """The values files the project ships, each with the render inputs it is deployed with.
 
 One list for the inventory, validation and golden-manifest checks: every environment's values files (from
-environments.yaml), and every chart's ci/*-values.yaml (chart-testing's install cases), rendered with the
-production API set so the CRD-backed objects they enable are rendered and checked too.
+environments.yaml, each with its example site values), and every chart's ci/*-values.yaml (chart-testing's
+install cases), rendered with the production API set so the CRD-backed objects they enable are rendered and checked too.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class ShippedValues:
     namespace: str
     api_versions: tuple[str, ...]
     kube_version: str | None
+    # Rendered after values_file: the environment's example site values (documentation placeholders).
+    site_values: tuple[Path, ...] = ()
 
     @property
     def id(self) -> str:
@@ -40,7 +42,7 @@ class ShippedValues:
 
         return render(
             self.chart,
-            [self.values_file],
+            [self.values_file, *self.site_values],
             release=self.release,
             namespace=self.namespace,
             kube_version=self.kube_version,
@@ -73,6 +75,7 @@ def shipped_values(project: Path) -> list[ShippedValues]:
                         release.namespace,
                         environment.api_versions,
                         environment.kube_version or None,
+                        release.example_values_files,
                     )
                 )
     reference = environments.get("production") or next(iter(environments.values()))

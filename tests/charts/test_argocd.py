@@ -11,7 +11,7 @@ import pytest
 
 from archangel_helm import Manifest, yamlio
 from archangel_helm.argo import sync_waves
-from archangel_helm.environments import Environment
+from archangel_helm.environments import Environment, load_environments
 from archangel_helm.validate import CrdSchemas, SchemaValidator
 from tests.conftest import PROJECT
 
@@ -29,7 +29,9 @@ def test_manifests_validate_against_the_argo_cd_crds(file: str, crd_schemas: Crd
 
 
 @pytest.mark.parametrize("environment", ["production", "staging"])
-def test_applications_match_environments_yaml(environment: str, environments: dict[str, Environment]) -> None:
+def test_applications_match_environments_yaml(environment: str) -> None:
+    """Argo CD installs what `deploy` does: the environments' values files, never the example site values."""
+    environments = load_environments(PROJECT)
     apps = {d["spec"]["source"]["helm"]["releaseName"]: d for d in documents(f"{environment}.yaml")}
     for release in environments[environment].releases:
         app = apps[release.name]

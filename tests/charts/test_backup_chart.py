@@ -79,7 +79,7 @@ def test_backup_pods_get_keys_and_credentials_as_files_and_no_api_access(product
     pod = template(production, "CronJob", "archangel-backup-database")
     container = pod.containers(include_init=False)[0]
     variables = env(container)
-    assert variables["ARCHANGEL_BACKUP_BUCKET"] == "archangel-backups-prod"
+    assert variables["ARCHANGEL_BACKUP_BUCKET"] == "archangel-backups-prod-example"
     assert variables["ARCHANGEL_BACKUP_PREFIX"] == "archangel/archangel"
     assert variables["ARCHANGEL_BACKUP_SSE"] == "aws:kms"
     assert variables["ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE"] == "/etc/archangel/backup-keys/encryption-key"
@@ -232,7 +232,7 @@ def test_restore_of_named_collections_with_force(render_env: RenderEnv) -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"backup.s3.bucket": ""}, "backup.s3.bucket is required when backup.enabled is true"),
+        ({"backup.s3.bucket": ""}, "  - backup.s3.bucket: the S3 bucket for backups"),
         (
             {"backup.s3.endpoint": "https://minio.example", "backup.s3.kmsKeyId": ""},
             "backup.s3.sse is aws:kms with a custom",

@@ -21,7 +21,12 @@ ENVIRONMENTS = ("production", "staging")
 # Values beyond the chart's defaults and the environments' files that switch on servers only some installs run
 # (the ci/ values use stand-in images for kind, so they are not what users run).
 MODES: dict[str, list[dict[str, Any]]] = {
-    "archangel": [{"backup": {"enabled": True, "s3": {"bucket": "backups"}}, "restore": {"enabled": True}}],
+    "archangel": [
+        {
+            "backup": {"enabled": True, "s3": {"bucket": "backups", "existingSecret": "s3-keys"}},
+            "restore": {"enabled": True},
+        }
+    ],
     "archangel-monitoring": [{"mode": "standalone"}],
 }
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
 from archangel_helm import Manifest
 from archangel_helm.manifest import name_of
 from archangel_helm.validate.graph import check_network_policies, is_default_deny, pods_without_default_deny
 from archangel_helm.validate.selectors import matches
+from archangel_helm.values import merged_values
 from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
 from tests.support.notes import install_notes
 
@@ -221,7 +221,8 @@ def test_no_shipped_policy_admits_everywhere_without_excepting_the_cluster(
     shipped: ShippedValues, render_shipped: Callable[..., Manifest]
 ) -> None:
     """Calico-like CNIs match ipBlocks against pod addresses: 0.0.0.0/0 must except the pod and Service ranges."""
-    cluster = (yaml.safe_load(shipped.values_file.read_text()).get("networkPolicy") or {}).get("clusterCIDRs") or []
+    values = merged_values(shipped.chart, [shipped.values_file, *shipped.site_values])
+    cluster = (values.get("networkPolicy") or {}).get("clusterCIDRs") or []
     problems = []
     for name, block in ip_blocks(render_shipped(shipped)):
         if block["cidr"] not in WHOLE_SPACE:
@@ -264,10 +265,11 @@ def test_each_address_family_excepts_its_own_cluster_ranges(render_env: RenderEn
 
 
 def test_without_cluster_ranges_the_install_notes_warn() -> None:
-    production = str(PROJECT / "values" / "production.yaml")
+    production = ["-f", str(PROJECT / "values" / "production.yaml")]
+    production += ["-f", str(PROJECT / "values" / "examples" / "production-site.yaml")]
     warning = "WARNING: a NetworkPolicy admits 0.0.0.0/0"
-    assert warning in install_notes("-f", production, "--set-json", "networkPolicy.clusterCIDRs=[]")
-    assert warning not in install_notes("-f", production)
+    assert warning in install_notes(*production, "--set-json", "networkPolicy.clusterCIDRs=[]")
+    assert warning not in install_notes(*production)
 
 
 def test_only_kube_api_clients_reach_the_api_server(production: Manifest) -> None:

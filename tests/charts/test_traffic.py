@@ -83,7 +83,9 @@ def test_session_affinity_and_source_ranges(render_env: RenderEnv) -> None:
 def test_an_internet_facing_nlb_without_tls_is_refused(render_env: RenderEnv) -> None:
     with pytest.raises(RenderError) as caught:
         render_env("production", "archangel", {"loadBalancer.aws.tls.certificateArn": ""})
-    assert "an internet-facing NLB without TLS sends the API in plain text" in caught.value.helm_message
+    assert "  - loadBalancer.aws.tls.certificateArn: the ACM certificate of the internet-facing NLB" in (
+        caught.value.helm_message
+    )
     internal = render_env(
         "production", "archangel", {"loadBalancer.aws.tls.certificateArn": "", "loadBalancer.aws.scheme": "internal"}
     )
@@ -157,7 +159,7 @@ def test_ingress_with_an_existing_certificate_and_no_controller_annotations(rend
             {"ingress.tls.hosts": ["other.example.com"]},
             'ingress.tls.hosts: "other.example.com" is not one of the rule hosts [api.archangel.example.com]',
         ),
-        ({"ingress.hosts": []}, "ingress.enabled is true but ingress.hosts is empty"),
+        ({"ingress.hosts": []}, "  - ingress.hosts: the public hostname(s) the Ingress routes"),
         ({"gateway.parentRefs": []}, "gateway.enabled is true but gateway.parentRefs is empty"),
     ],
 )

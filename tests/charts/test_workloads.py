@@ -544,7 +544,8 @@ def test_the_hpa_reads_pods_metrics_only_where_the_custom_metrics_api_is_served(
     metrics = missing.get("HorizontalPodAutoscaler", "archangel-agents")["spec"]["metrics"]
     assert [m["type"] for m in metrics] == ["Resource", "Resource"]
     # `helm install --dry-run=client` knows no aggregated API: the case of a cluster without prometheus-adapter.
-    notes = install_notes("-f", str(PROJECT / "values" / "production.yaml"))
+    site = PROJECT / "values" / "examples" / "production-site.yaml"
+    notes = install_notes("-f", str(PROJECT / "values" / "production.yaml"), "-f", str(site))
     assert "NOTE: agents.autoscaling.podsMetrics lists agent_decisions_per_second, but this cluster" in notes
 
 

@@ -110,8 +110,8 @@ def rows(out: str) -> list[str]:
 
 
 async def deploy(kube: KubeEmulator, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """Run the CLI against the emulator. Unless the test brings its own, helm is a recording helm with release
-    revision 4 installed (the emulator cannot hold Helm's release records)."""
+    """Run the CLI against the emulator, with the environments' example site values. Unless the test brings its
+    own, helm is a recording helm with release revision 4 installed (the emulator cannot hold Helm's records)."""
     env = dict(env or {})
     if "ARCHANGEL_HELM" not in env:
         helm, _ = recording_helm(kube.kubeconfig.parent, existing_revision=4)
@@ -121,7 +121,13 @@ async def deploy(kube: KubeEmulator, *args: str, env: dict[str, str] | None = No
     os.environ.update(extra)
     try:
         return await kube.run(
-            "archangel_helm.cli", *args, "--kubeconfig", str(kube.kubeconfig), "--project", str(PROJECT)
+            "archangel_helm.cli",
+            *args,
+            "--example-values",
+            "--kubeconfig",
+            str(kube.kubeconfig),
+            "--project",
+            str(PROJECT),
         )
     finally:
         for key, value in old.items():
@@ -147,7 +153,7 @@ async def test_preflight_table_lists_every_optional_api(kube: KubeEmulator, tmp_
 
 def production_values(chart: str) -> dict[str, Any]:
     release = load_environment(PROJECT, "production").release_for_chart(chart)
-    return merged_values(release.chart, release.values_files)
+    return merged_values(release.chart, [*release.values_files, *release.example_values_files])
 
 
 ENABLED_FEATURES = [f for f in FEATURES if f.enabled(production_values(f.chart))]
@@ -285,7 +291,7 @@ def recording_helm(
     omits empty notes (`omitempty`). backup_check is the phase recorded for the backup configuration hook."""
     log = tmp_path / "helm-calls.jsonl"
     real = find_helm().executable
-    production = load_environment(PROJECT, "production")
+    production = load_environment(PROJECT, "production").with_example_values()
     for release in production.releases:  # `helm status` returns the manifest Helm stored: the render, hooks apart
         manifest = render_release(release, production.kube_version, production.api_versions)
         stored = [obj for obj in manifest.objects if "helm.sh/hook" not in obj["metadata"].get("annotations", {})]

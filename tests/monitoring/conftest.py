@@ -10,7 +10,7 @@ import pytest
 from archangel_helm import Manifest
 from archangel_helm.environments import Environment
 from archangel_helm.pytest_plugin import RenderChart
-from tests.conftest import MONITORING_CHART
+from tests.conftest import MONITORING_CHART, with_site_values
 from tests.monitoring.helpers import ALL_RECEIVERS, CI_DIR, NAMESPACE, RELEASE
 
 RenderMonitoring = Callable[..., Manifest]
@@ -31,7 +31,7 @@ def render_monitoring(render_chart: RenderChart, environments: dict[str, Environ
             "kube_version": production.kube_version,
         }
         settings.update(options)
-        return render_chart(MONITORING_CHART, list(values_files), set_values, **settings)
+        return render_chart(MONITORING_CHART, with_site_values(values_files), set_values, **settings)
 
     return _render
 

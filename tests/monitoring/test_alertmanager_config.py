@@ -247,7 +247,7 @@ BAD_ROUTING: list[tuple[dict[str, Any], str]] = [
                 "receivers": {"email": {"enabled": True, "from": "a@b.c", "smarthost": "h:25"}},
             }
         },
-        "alerting.receivers.email.to is required",
+        "  - alerting.receivers.email.to: the on-call address(es)",
     ),
     (
         {

@@ -32,7 +32,7 @@ def broken() -> Manifest:
 
 @pytest.fixture(scope="module")
 def production() -> Manifest:
-    env = load_environment(PROJECT, "production")
+    env = load_environment(PROJECT, "production").with_example_values()
     release = env.release("archangel")
     return render(
         release.chart,

@@ -320,6 +320,7 @@ def check_copy(tmp_path: Path, edit: tuple[str, str, str]) -> tuple[int, str]:
         str(chart),
         "-f",
         str(PRODUCTION.values_file),
+        *(item for site in PRODUCTION.site_values for item in ("-f", str(site))),
         "--release",
         PRODUCTION.release,
         "-n",
@@ -495,13 +496,14 @@ def render_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 STAGING = next(s for s in SHIPPED_VALUES if s.id == "values/staging.yaml")
+STAGING_SITE = [item for file in STAGING.site_values for item in ("-f", str(file))]
 
 
 def test_check_env_renders_as_the_environment_deploys_the_chart(
     capsys: pytest.CaptureFixture[str], render_calls: list[dict[str, Any]], crd_schemas: CrdSchemas
 ) -> None:
-    args = ["check", str(APP_CHART), "-f", str(STAGING.values_file), "--env", "staging", "--project", str(PROJECT)]
-    assert main([*args, "--format", "json"]) == 0
+    args = ["check", str(APP_CHART), "-f", str(STAGING.values_file), *STAGING_SITE, "--env", "staging"]
+    assert main([*args, "--project", str(PROJECT), "--format", "json"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
     report = json.loads(captured.out)
@@ -524,14 +526,38 @@ def test_check_env_renders_as_the_environment_deploys_the_chart(
 def test_check_env_without_values_files_uses_the_environments(
     capsys: pytest.CaptureFixture[str], render_calls: list[dict[str, Any]], crd_schemas: CrdSchemas
 ) -> None:
-    assert main(["check", str(APP_CHART), "--env", "staging", "--project", str(PROJECT), "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["subject"] == f"archangel ({STAGING.values_file}) as in staging"
-    assert render_calls[0]["values_files"] == [str(STAGING.values_file)]
+    common = ["check", str(APP_CHART), "--env", "staging", "--project", str(PROJECT), "--format", "json"]
+    assert main([*common, "--example-values"]) == 0
+    files = [str(STAGING.values_file), *map(str, STAGING.site_values)]
+    assert json.loads(capsys.readouterr().out)["subject"] == f"archangel ({', '.join(files)}) as in staging"
+    assert render_calls[0]["values_files"] == files
+
+
+def test_check_env_without_site_values_names_each_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(APP_CHART), "--env", "staging", "--project", str(PROJECT)]) == 1
+    out = capsys.readouterr().out
+    assert "this release needs values only your site knows" in out
+    for value in ("ingress.hosts", "networkPolicy.kubeAPIServer.cidrs", "backup.s3.bucket"):
+        assert f"  - {value}: " in out
 
 
 def test_check_explicit_flags_win_over_the_environment(render_calls: list[dict[str, Any]]) -> None:
-    args = ["check", str(APP_CHART), "-f", str(STAGING.values_file), "--env", "staging", "--project", str(PROJECT)]
-    main([*args, "--release", "other", "-n", "elsewhere", "--kube-version", "1.31.0", "-a", "policy/v1"])
+    args = ["check", str(APP_CHART), "-f", str(STAGING.values_file), *STAGING_SITE, "--env", "staging"]
+    main(
+        [
+            *args,
+            "--project",
+            str(PROJECT),
+            "--release",
+            "other",
+            "-n",
+            "elsewhere",
+            "--kube-version",
+            "1.31.0",
+            "-a",
+            "policy/v1",
+        ]
+    )
     first = render_calls[0]
     assert (first["release"], first["namespace"], first["kube_version"], list(first["api_versions"])) == (
         "other",

@@ -127,7 +127,17 @@ def test_bad_usage_exits_2_with_a_message(capsys: pytest.CaptureFixture[str]) ->
 @NEEDS_SHARED
 def test_plan_renders_validates_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
-        ["plan", "production", "--project", str(PROJECT), "-o", str(tmp_path), "--crd-dir", str(SHARED_CRD_SCHEMAS)]
+        [
+            "plan",
+            "production",
+            "--example-values",
+            "--project",
+            str(PROJECT),
+            "-o",
+            str(tmp_path),
+            "--crd-dir",
+            str(SHARED_CRD_SCHEMAS),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
@@ -139,6 +149,15 @@ def test_plan_renders_validates_and_reports(tmp_path: Path, capsys: pytest.Captu
     plan_data = json.loads((tmp_path / "production" / "plan.json").read_text())
     assert plan_data["environment"] == "production"
     assert plan_data["problems"] == []
+
+
+def test_plan_without_site_values_names_every_missing_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "production", "--project", str(PROJECT), "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "this release needs values only your site knows" in err
+    for value in ("loadBalancer.aws.tls.certificateArn", "backup.serviceAccount.annotations"):
+        assert f"  - {value}: " in err
+    assert not (tmp_path / "production").exists()
 
 
 def test_plan_of_an_unknown_environment_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +200,7 @@ def test_plan_without_crd_schemas_fails_unless_told_to_list_them_apart(
     empty = tmp_path / "no-crds"
     empty.mkdir()
     monkeypatch.setenv("ARCHANGEL_CRD_SCHEMAS", str(empty))
-    common = ["plan", "production", "--project", str(PROJECT), "-o", str(tmp_path / "out")]
+    common = ["plan", "production", "--example-values", "--project", str(PROJECT), "-o", str(tmp_path / "out")]
     assert main(common) == 1
     strict = capsys.readouterr().out
     assert "no schema for monitoring.coreos.com/v1 ServiceMonitor" in strict

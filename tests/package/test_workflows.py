@@ -151,13 +151,9 @@ def test_lint_runs_ct_lint_check_ruff_and_mypy() -> None:
     assert uses(flow, "helm/chart-testing-action")
     assert re.search(r"^ct lint --config ct\.yaml", script, re.MULTILINE)
     assert "archangel-helm ct lint --config ct.yaml" in script
-    for chart, values in (
-        ("charts/archangel", "values/production.yaml"),
-        ("charts/archangel", "values/staging.yaml"),
-        ("charts/archangel-monitoring", "values/monitoring-production.yaml"),
-        ("charts/archangel-monitoring", "values/monitoring-staging.yaml"),
-    ):
-        assert f"archangel-helm check {chart} -f {values}" in script
+    for chart in ("charts/archangel", "charts/archangel-monitoring"):
+        for environment in ("production", "staging"):
+            assert f"archangel-helm check {chart} --env {environment} --example-values" in script
     assert 'archangel-helm check "$chart" -f "$values"' in script  # every charts/*/ci/*-values.yaml
     assert "ruff check python tests bench scripts" in script
     assert "ruff format --check" in script

@@ -28,6 +28,8 @@ from .report import DeployReport
 def _environment(args: argparse.Namespace) -> tuple[Path, Environment]:
     project = args.project or find_project_root()
     environment = load_environment(project, args.environment)
+    if getattr(args, "example_values", False):
+        environment = environment.with_example_values()
     extra: dict[str, tuple[Path, ...]] = {}
     for release, file in getattr(args, "extra_values", None) or []:
         extra[release] = (*extra.get(release, ()), file)
@@ -184,6 +186,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="RELEASE=FILE",
         help="one more values file for a release, after environments.yaml's (repeatable; later files win): "
         "site identities kept outside the repository, a test cluster's settings",
+    )
+    parser.add_argument(
+        "--example-values",
+        action="store_true",
+        help="add each release's exampleValuesFiles (documentation placeholders for the site values): for a trial "
+        "on a test cluster, never for a real one",
     )
     parser.add_argument("--project", type=Path, help="directory with environments.yaml (default: search upwards)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")

@@ -55,13 +55,7 @@ receiver listed for it, each but the last with continue so every listed receiver
 {{- if and $enabled (not $a.existingSecret) -}}
 {{- fail (printf "alerting.existingSecret is empty but receivers %s are enabled: name the Secret (in namespace %s) holding their keys" (join ", " $enabled) .Release.Namespace) -}}
 {{- end -}}
-{{- if $a.receivers.email.enabled -}}
-{{- range $field := list "to" "from" "smarthost" -}}
-{{- if not (index $a.receivers.email $field) -}}
-{{- fail (printf "alerting.receivers.email.%s is required when the email receiver is enabled" $field) -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
+{{- /* The email receiver's addresses and server: the site check (_site.tpl) names them when missing. */ -}}
 {{- $_ := include "monitoring.alerting.defaultReceiver" . -}}
 {{- end -}}
 

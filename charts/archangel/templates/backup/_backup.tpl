@@ -4,9 +4,7 @@ credentials and the backup keys as files, scratch disk, and the labels the Netwo
 */}}
 
 {{- define "archangel.backup.checks" -}}
-{{- if not .Values.backup.s3.bucket -}}
-{{- fail "backup.s3.bucket is required when backup.enabled is true (or restore.enabled is true)" -}}
-{{- end -}}
+{{- /* backup.s3.bucket and the jobs' credentials: the site check (_site.tpl) names them when missing. */ -}}
 {{- if and (eq .Values.backup.s3.sse "aws:kms") .Values.backup.s3.endpoint (not .Values.backup.s3.kmsKeyId) -}}
 {{- fail "backup.s3.sse is aws:kms with a custom backup.s3.endpoint: set backup.s3.kmsKeyId, or sse to AES256 or \"\" for an S3-compatible store" -}}
 {{- end -}}

@@ -140,3 +140,15 @@ def test_sync_waves_order_storage_then_data_then_workloads_then_monitors(render_
 
 def test_argocd_directory_has_the_expected_files() -> None:
     assert {p.name for p in ARGOCD.glob("*.yaml")} == {"production.yaml", "staging.yaml", "applicationset.yaml"}
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_application_waves_follow_the_deploy_order_of_environments_yaml(environment: str) -> None:
+    """The release that creates the shared StorageClasses syncs first, in Argo CD as in `deploy`."""
+    order = [r.name for r in load_environments(PROJECT)[environment].releases]
+    waves = {
+        d["spec"]["source"]["helm"]["releaseName"]: int(d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        for d in documents(f"{environment}.yaml")
+    }
+    assert sorted(waves, key=waves.__getitem__) == order
+    assert len(set(waves.values())) == len(waves)

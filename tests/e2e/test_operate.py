@@ -245,9 +245,9 @@ async def test_dry_run_renders_against_the_clusters_apis_and_changes_nothing(
     assert "objects would be applied; helm would upgrade revision 6" in out
     assert kube.writes() == []
     upgrades = [c for c in calls(log) if c["args"][0] == "upgrade"]
-    assert [c["args"][1] for c in upgrades] == ["archangel-monitoring", "archangel"]
+    assert [c["args"][1] for c in upgrades] == ["archangel", "archangel-monitoring"]
     assert all("--dry-run" in c["args"] and "--wait" not in c["args"] for c in upgrades)
-    assert upgrades[1]["values"]["core"]["replicas"] == 3
+    assert upgrades[0]["values"]["core"]["replicas"] == 3
     report = (tmp_path / "report.md").read_text()
     assert "**Outcome: dry run: nothing was changed**" in report
 
@@ -356,7 +356,7 @@ async def test_deploy_upgrades_monitoring_then_archangel_with_the_environment_va
         env={"ARCHANGEL_HELM": str(helm)},
     )
     upgrades = [c for c in calls(log) if c["args"][0] == "upgrade"]
-    assert [c["args"][1] for c in upgrades] == ["archangel-monitoring", "archangel"]
+    assert [c["args"][1] for c in upgrades] == ["archangel", "archangel-monitoring"]
     for call in upgrades:
         args = call["args"]
         assert "--install" in args
@@ -364,7 +364,7 @@ async def test_deploy_upgrades_monitoring_then_archangel_with_the_environment_va
         assert "--wait" in args
         assert args[args.index("--timeout") + 1] == "7m"
         assert args[args.index("--values") + 1] == "-"
-    archangel = upgrades[1]
+    archangel = upgrades[0]
     assert archangel["args"][args_index(archangel, "--namespace") + 1] == "archangel"
     assert archangel["values"]["core"]["replicas"] == 3  # values/production.yaml, merged and sent on stdin
     assert archangel["values"]["agents"]["autoscaling"]["maxReplicas"] == 20
@@ -377,8 +377,8 @@ async def test_deploy_upgrades_monitoring_then_archangel_with_the_environment_va
     assert "roll back: helm rollback archangel 4 -n archangel --wait" in out
     deployed = [c for c in json.loads((tmp_path / "report.json").read_text())["checks"] if c["step"] == "deploy"]
     assert [(c["name"], c["detail"]) for c in deployed] == [
-        ("archangel-monitoring", "revision 5 deployed"),
         ("archangel", "revision 5 deployed"),
+        ("archangel-monitoring", "revision 5 deployed"),
     ]
 
 
@@ -395,7 +395,8 @@ async def test_a_failed_helm_upgrade_stops_and_says_how_to_roll_back(kube: KubeE
     assert code == 1
     assert "FAILED at deploy of archangel-monitoring." in out
     assert "roll back: helm rollback archangel-monitoring 7 -n monitoring --wait" in out
-    assert [c["args"][1] for c in calls(log) if c["args"][0] == "upgrade"] == ["archangel-monitoring"]  # stopped there
+    # archangel went first; the run stopped at the monitoring release
+    assert [c["args"][1] for c in calls(log) if c["args"][0] == "upgrade"] == ["archangel", "archangel-monitoring"]
 
 
 async def test_a_first_install_that_fails_says_how_to_clean_up(kube: KubeEmulator, tmp_path: Path) -> None:

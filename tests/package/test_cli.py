@@ -142,8 +142,8 @@ def test_plan_renders_validates_and_reports(tmp_path: Path, capsys: pytest.Captu
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Validation: clean" in out
-    assert "minimum scale: archangel-monitoring-pushgateway=1, archangel-agents=3, archangel-core=3," in out
-    assert "maximum scale: archangel-monitoring-pushgateway=1, archangel-agents=20, archangel-core=3," in out
+    assert "minimum scale: archangel-agents=3, archangel-core=3," in out
+    assert "maximum scale: archangel-agents=20, archangel-core=3," in out
     assert "3-20 (HPA)" in out
     assert (tmp_path / "production" / "archangel" / "deployment-archangel-core.yaml").is_file()
     plan_data = json.loads((tmp_path / "production" / "plan.json").read_text())

@@ -15,7 +15,7 @@ def test_shipped_environments_load() -> None:
     environments = load_environments(PROJECT)
     assert set(environments) == {"production", "staging"}
     production = environments["production"]
-    assert [r.name for r in production.releases] == ["archangel-monitoring", "archangel"]
+    assert [r.name for r in production.releases] == ["archangel", "archangel-monitoring"]
     assert production.release_for_chart("archangel").values_files == (PROJECT / "values" / "production.yaml",)
 
 

@@ -11,7 +11,10 @@ from typing import Any
 
 from ..chart import Chart, format_kube_version, kube_version_bounds
 from ..environments import Environment
+from ..errors import RenderError
 from ..helm import MINIMUM_HELM, Helm
+from ..manifest import Manifest, name_of
+from ..plan import render_release
 from ..values import get, merged_values
 from .checks import CheckResult, Status
 from .cluster import OPTIONAL_APIS, ClusterInfo
@@ -167,6 +170,7 @@ def run_preflight(
     ]
     results += _kube_version(environment, cluster)
     results += _apis(environment, cluster, allow_missing)
+    results += _storage_classes(environment, cluster)
     for release in environment.releases:
         values = merged_values(release.chart, release.values_files)
         results += _namespace(release.namespace, cluster, values if release.chart.name == "archangel" else None)
@@ -313,6 +317,68 @@ def _features(
                     f"{feature.advice}, or set {feature.value} to false/empty",
                 )
             )
+    return results
+
+
+def storage_claims(manifest: Manifest) -> list[tuple[str, str | None]]:
+    """(claimant, StorageClass or None for the default) of every claim the release makes: PVCs, StatefulSet
+    claim templates, and pods' generic ephemeral volumes."""
+    claims: list[tuple[str, str | None]] = []
+    for claim in manifest.of_kind("PersistentVolumeClaim"):
+        claims.append((f"PersistentVolumeClaim/{name_of(claim)}", (claim.get("spec") or {}).get("storageClassName")))
+    for template in manifest.pod_templates():
+        if template.owner_kind == "StatefulSet":
+            for claim in (template.owner.get("spec") or {}).get("volumeClaimTemplates") or []:
+                claims.append((template.ref, (claim.get("spec") or {}).get("storageClassName")))
+        for volume in template.spec.get("volumes") or []:
+            ephemeral = ((volume.get("ephemeral") or {}).get("volumeClaimTemplate") or {}).get("spec")
+            if ephemeral is not None:
+                claims.append((template.ref, ephemeral.get("storageClassName")))
+    return claims
+
+
+def _storage_classes(environment: Environment, cluster: ClusterInfo) -> list[CheckResult]:
+    """Every class a release claims exists, or an earlier release of the deploy order creates it: a claim on a
+    class that does not exist yet stays Pending, and Helm's --wait with it."""
+    kube_version = ".".join(map(str, cluster.version)) + ".0"
+    manifests: dict[str, Manifest] = {}
+    for spec in environment.releases:
+        try:
+            manifests[spec.name] = render_release(spec, kube_version, sorted(cluster.api_versions))
+        except RenderError as error:
+            message = error.helm_message.splitlines()[-1] if error.helm_message else str(error)
+            return [CheckResult(STEP, f"{spec.name}: storage classes", Status.FAIL, f"cannot render: {message}")]
+    order = [r.name for r in environment.releases]
+    created_by: dict[str, str] = {}
+    for release in order:
+        for created in manifests[release].of_kind("StorageClass"):
+            created_by.setdefault(name_of(created), release)
+    defaults = [name for name, default in cluster.storage_classes.items() if default]
+    results = []
+    for release in order:
+        claimed: dict[str | None, list[str]] = {}
+        for claimant, storage_class in storage_claims(manifests[release]):
+            claimed.setdefault(storage_class, []).append(claimant)
+        for storage_class, claimants in sorted(claimed.items(), key=lambda item: item[0] or ""):
+            who = ", ".join(sorted(set(claimants)))
+            name = f"{release}: StorageClass {storage_class or '(default)'}"
+            creator = created_by.get(storage_class or "")
+            if storage_class is None:
+                status = Status.PASS if defaults else Status.FAIL
+                detail = f"the default ({', '.join(defaults)})" if defaults else "the cluster has no default class"
+            elif creator is not None and order.index(creator) <= order.index(release):
+                status, detail = Status.PASS, f"created by {creator}" + (" first" if creator != release else "")
+            elif creator is not None:
+                status = Status.FAIL
+                detail = (
+                    f"{creator} creates it after {release}: reorder the releases in environments.yaml so {creator} "
+                    "comes first, or claim an existing class"
+                )
+            elif storage_class in cluster.storage_classes:
+                status, detail = Status.PASS, "exists"
+            else:
+                status, detail = Status.FAIL, "the cluster has no such class and no release creates it"
+            results.append(CheckResult(STEP, name, status, f"{detail}; claimed by {who}"))
     return results
 
 

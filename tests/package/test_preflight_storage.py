@@ -1,0 +1,55 @@
+"""Preflight's storage check: every class a release claims exists, or an earlier release of the deploy order
+creates it (a claim on a class created later stays Pending, and Helm's --wait with it)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from archangel_helm.environments import load_environment
+from archangel_helm.operate.checks import Status
+from archangel_helm.operate.cluster import ClusterInfo
+from archangel_helm.operate.preflight import _storage_classes
+from tests.conftest import PROJECT
+
+PRODUCTION = load_environment(PROJECT, "production").with_example_values()
+
+
+def cluster(*classes: str, default: str | None = "gp3") -> ClusterInfo:
+    apis = {*PRODUCTION.api_versions, *(a.rsplit("/", 1)[0] for a in PRODUCTION.api_versions)}
+    storage = dict.fromkeys(classes, False) | ({default: True} if default else {})
+    return ClusterInfo((1, 33), "v1.33.4", api_versions=apis, storage_classes=storage)
+
+
+def rows(environment_order: tuple[str, ...], info: ClusterInfo) -> dict[str, tuple[Status, str]]:
+    releases = tuple(PRODUCTION.release(name) for name in environment_order)
+    results = _storage_classes(replace(PRODUCTION, releases=releases), info)
+    return {r.name: (r.status, r.detail) for r in results}
+
+
+def test_the_shipped_order_creates_every_class_before_it_is_claimed() -> None:
+    found = rows(("archangel", "archangel-monitoring"), cluster())
+    assert found["archangel-monitoring: StorageClass standard-ssd"][0] is Status.PASS
+    assert found["archangel-monitoring: StorageClass standard-ssd"][1].startswith("created by archangel first")
+    assert found["archangel: StorageClass fast-ssd"] == (
+        Status.PASS,
+        "created by archangel; claimed by StatefulSet/archangel-postgresql",
+    )
+    assert all(status is Status.PASS for status, _ in found.values()), found
+
+
+def test_monitoring_before_the_release_that_creates_its_class_fails_naming_the_fix() -> None:
+    status, detail = rows(("archangel-monitoring", "archangel"), cluster())[
+        "archangel-monitoring: StorageClass standard-ssd"
+    ]
+    assert status is Status.FAIL
+    assert detail.startswith("archangel creates it after archangel-monitoring: reorder the releases")
+
+
+def test_a_class_no_release_creates_must_exist_in_the_cluster() -> None:
+    monitoring_only = (PRODUCTION.release("archangel-monitoring"),)
+    missing = _storage_classes(replace(PRODUCTION, releases=monitoring_only), cluster())
+    assert [(r.status, r.detail.split(";")[0]) for r in missing] == [
+        (Status.FAIL, "the cluster has no such class and no release creates it")
+    ]
+    present = _storage_classes(replace(PRODUCTION, releases=monitoring_only), cluster("standard-ssd"))
+    assert [r.status for r in present] == [Status.PASS]

@@ -15,7 +15,8 @@ BASE_STORAGE_CLASSES = frozenset({"gp3"})
 def reset(cluster: LocalCluster) -> None:
     """Uninstall every release, delete every namespace but the system ones, and the cluster-scoped objects
     charts create and keep on purpose (StorageClasses, PriorityClasses, volumes); uncordon every node."""
-    releases = json.loads(cluster.helm("list", "--all-namespaces", "--all", "--output", "json"))
+    listing = ("list", "--all-namespaces", "--deployed", "--failed", "--pending", "--output", "json")
+    releases = json.loads(cluster.helm(*listing))
     for release in releases:
         cluster.helm("uninstall", release["name"], "--namespace", release["namespace"], "--wait", "--timeout", "2m")
     namespaces = [

@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from archangel_helm.errors import ConfigurationError
 from archangel_helm.localcluster import control_plane, tools
-from archangel_helm.localcluster.settings import Settings
+from archangel_helm.localcluster.settings import ADVERTISE_ADDRESS, Settings
 
 SESSION_ENV = "ARCHANGEL_TEST_SESSION"  # set by the controlling pytest process; xdist workers inherit it
 REQUIRE_ENV = "ARCHANGEL_REQUIRE_CLUSTER"  # CI: a cluster that cannot start fails the run instead of skipping
@@ -102,3 +102,16 @@ def start(project: Path, crd_directories: Sequence[Path] | None = None) -> Local
         except ConfigurationError as error:
             unavailable(f"the local cluster did not start: {error}")
     return LocalCluster(settings, state, toolset)
+
+
+def cluster_values(cluster: LocalCluster, directory: Path) -> Path:
+    """The application chart's values for this cluster, after the environment's: the API server's real endpoint
+    (its address and port), as an operator sets networkPolicy.kubeAPIServer for theirs."""
+    path = directory / "local-cluster-values.yaml"
+    path.write_text(
+        "networkPolicy:\n"
+        "  kubeAPIServer:\n"
+        f"    cidrs: [{ADVERTISE_ADDRESS}/32]\n"
+        f"    ports: [{cluster.settings.ports.apiserver}]\n"
+    )
+    return path

@@ -36,9 +36,18 @@ class ClusterInfo:
     # (address, port) of every API server endpoint (the `kubernetes` Service's endpoints): what in-cluster
     # callers really connect to after kube-proxy; None when they could not be read.
     api_server_endpoints: list[tuple[str, int]] | None = None
+    # Nodes: how many are schedulable, and how many of those a node simulator (kwok) plays instead of a kubelet,
+    # where no container runs and nothing answers on the pod network. None when nodes could not be listed.
+    schedulable_nodes: int | None = None
+    simulated_nodes: int = 0
 
     def serves(self, api: str) -> bool:
         return api in self.api_versions
+
+    @property
+    def runs_containers(self) -> bool:
+        """False when every schedulable node is simulated: probes, metrics and HTTP checks cannot succeed there."""
+        return not (self.schedulable_nodes and self.simulated_nodes >= self.schedulable_nodes)
 
 
 def _call(api_client: Any, path: str) -> dict[str, Any]:
@@ -79,6 +88,7 @@ def discover(api_client: Any, namespaces: Iterable[str] = ()) -> ClusterInfo:
             raise
         info.namespaces[name] = dict(metadata.get("labels") or {})
     info.api_server_endpoints = _api_server_endpoints(api_client)
+    _count_nodes(api_client, info)
     try:
         storage_classes = _call(api_client, "/apis/storage.k8s.io/v1/storageclasses").get("items") or []
     except kubernetes.client.exceptions.ApiException:
@@ -90,6 +100,23 @@ def discover(api_client: Any, namespaces: Iterable[str] = ()) -> ClusterInfo:
             annotations.get("storageclass.kubernetes.io/is-default-class") == "true"
         )
     return info
+
+
+SIMULATED_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+def _count_nodes(api_client: Any, info: ClusterInfo) -> None:
+    import kubernetes
+
+    try:
+        nodes = _call(api_client, "/api/v1/nodes").get("items") or []
+    except kubernetes.client.exceptions.ApiException:
+        return  # a deployer without cluster-wide node access: the checks that need it say so
+    schedulable = [n for n in nodes if not (n.get("spec") or {}).get("unschedulable")]
+    info.schedulable_nodes = len(schedulable)
+    info.simulated_nodes = sum(
+        1 for n in schedulable if SIMULATED_NODE_ANNOTATION in ((n.get("metadata") or {}).get("annotations") or {})
+    )
 
 
 def _api_server_endpoints(api_client: Any) -> list[tuple[str, int]] | None:

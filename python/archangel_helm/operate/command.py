@@ -21,7 +21,7 @@ from . import report as reports
 from . import verify
 from .checks import CheckResult, Status, table
 from .connect import connect, describe
-from .deploy import Deployer, DeployOptions
+from .deploy import Deployer, DeployOptions, quiet_pyhelm3
 from .report import DeployReport
 
 
@@ -137,6 +137,7 @@ def _helm_status(name: str, namespace: str, args: argparse.Namespace) -> str:
     from pyhelm3.errors import Error as HelmError
     from pyhelm3.errors import ReleaseNotFoundError
 
+    quiet_pyhelm3()
     client = Client(
         executable=find_helm().executable,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,20 @@ from .checks import CheckResult, Status
 
 STEP = "verify"
 Get = Callable[[str], Any]  # GET a path of the Kubernetes API, returning parsed JSON (or text for proxies)
+
+SIMULATED = (
+    "not checked: the cluster's nodes are simulated (kwok), so no container runs and nothing answers; "
+    "a cluster with real nodes checks it (tests/live on kind)"
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the cluster can show: containers that run (not simulated nodes), and the resource metrics API.
+    A check the cluster cannot show is reported as skipped with the reason, never passed."""
+
+    runs_containers: bool = True
+    metrics_api: bool = True
 
 
 def api_getter(api_client: Any) -> Get:
@@ -274,7 +289,9 @@ def check_retention(flags: dict[str, Any]) -> CheckResult:
     return CheckResult(STEP, "Prometheus retention", Status.PASS if days >= MIN_RETENTION_DAYS else Status.FAIL, detail)
 
 
-def check_prometheus(get: Get, environment: Environment) -> list[CheckResult]:
+def check_prometheus(get: Get, environment: Environment, scope: Scope = Scope()) -> list[CheckResult]:
+    if not scope.runs_containers:
+        return [CheckResult(STEP, "Prometheus", Status.SKIP, SIMULATED)]
     spec = environment.verify
     service = f"http:{spec.prometheus_service}:{spec.prometheus_port}"
     base = f"/api/v1/namespaces/{spec.prometheus_namespace}/services/{service}/proxy"
@@ -343,6 +360,7 @@ def verify_release(
     core: tuple[str, int] | None,
     now: datetime | None = None,
     application: bool = True,
+    scope: Scope = Scope(),
 ) -> list[CheckResult]:
     """Every check of one release. The monitoring release has no autoscalers or backups: only rollouts,
     endpoints and disruption budgets apply to it (application=False)."""
@@ -351,9 +369,21 @@ def verify_release(
     results += guarded(f"endpoints ({release})", lambda: check_endpoints(get, namespace, release))
     if core is not None:
         name, port = core
-        results += guarded(f"health {name}", lambda: [check_health(get, namespace, name, port, "/healthz/ready")])
+        if scope.runs_containers:
+            results += guarded(f"health {name}", lambda: [check_health(get, namespace, name, port, "/healthz/ready")])
+        else:
+            results.append(CheckResult(STEP, f"health {name}/healthz/ready", Status.SKIP, SIMULATED))
     results += guarded(f"disruption budgets ({release})", lambda: check_disruption_budgets(get, namespace, release))
-    if application:
+    if application and not scope.metrics_api:
+        results.append(
+            CheckResult(
+                STEP,
+                f"autoscalers ({release})",
+                Status.SKIP,
+                "not checked: the cluster does not serve metrics.k8s.io, so no HPA can read CPU or memory",
+            )
+        )
+    elif application:
         results += guarded(f"autoscalers ({release})", lambda: check_autoscalers(get, namespace, release))
         results += guarded(f"backups ({release})", lambda: check_backups(get, namespace, release, moment))
     return results

@@ -1,0 +1,57 @@
+"""Every object of every values file the project ships, hooks included, sent to the real API server as a
+server-side dry run: built-in schemas, the CRDs' structural schemas and CEL rules, defaulting and admission
+(Pod Security `restricted` on the namespace) all judge it, and nothing is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from archangel_helm import Manifest, render
+from tests.conftest import SHIPPED_VALUES, ShippedValues
+from tests.support.cluster_state import reset
+from tests.support.local_cluster import LocalCluster
+
+CLUSTER_SCOPED = {"StorageClass", "PriorityClass", "ClusterRole", "ClusterRoleBinding", "VolumeSnapshotClass"}
+
+
+@pytest.fixture(scope="module")
+def namespaces(clean_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    for namespace in sorted({s.namespace for s in SHIPPED_VALUES}):
+        clean_cluster.kubectl("create", "namespace", namespace)
+        clean_cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    yield clean_cluster
+    reset(clean_cluster)
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
+def test_the_api_server_accepts_every_object(namespaces: LocalCluster, shipped: ShippedValues) -> None:
+    if not namespaces.has_crds:
+        pytest.skip("no CRD manifests were installed in the local cluster: custom resources would be refused")
+    manifest: Manifest = render(
+        shipped.chart,
+        [shipped.values_file, *shipped.site_values],
+        release=shipped.release,
+        namespace=shipped.namespace,
+        kube_version=shipped.kube_version,
+        api_versions=shipped.api_versions,
+    )
+    documents = [obj for obj in manifest.objects if obj["kind"] != "Namespace"]  # created above, for real
+    for obj in documents:
+        if obj["kind"] not in CLUSTER_SCOPED:
+            obj["metadata"].setdefault("namespace", shipped.namespace)
+    result = namespaces.try_run(
+        "kubectl",
+        "apply",
+        "--dry-run=server",
+        "--server-side",
+        "--field-manager=archangel-tests",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(documents),
+    )
+    assert result.returncode == 0, result.stderr
+    applied = [line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]
+    assert len(applied) == len(documents), result.stdout

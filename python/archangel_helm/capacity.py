@@ -125,7 +125,7 @@ def _container_resources(container: dict[str, Any], which: str) -> Resources:
 
 def release_capacity(release: str, manifest: Manifest) -> ReleaseCapacity:
     report = ReleaseCapacity(release, dict(sorted(manifest.kinds().items())))
-    scalers = _autoscalers(manifest)
+    scalers = autoscaler_ranges(manifest)
     vpas = _vertical_autoscalers(manifest)
     for template in manifest.pod_templates():
         if template.owner_kind not in ("Deployment", "StatefulSet"):
@@ -180,7 +180,8 @@ def _volume(release: str, owner: str, claim: K8sObject, count: int) -> Volume:
     return Volume(release, owner, name_of(claim), str(spec.get("storageClassName", "(default)")), size, count)
 
 
-def _autoscalers(manifest: Manifest) -> dict[tuple[str, str], tuple[int, int, str]]:
+def autoscaler_ranges(manifest: Manifest) -> dict[tuple[str, str], tuple[int, int, str]]:
+    """(kind, name) of each workload an HPA or KEDA scales -> (minimum, maximum, "HPA" or "KEDA")."""
     found: dict[tuple[str, str], tuple[int, int, str]] = {}
     for hpa in manifest.of_kind("HorizontalPodAutoscaler"):
         spec = hpa.get("spec") or {}

@@ -229,7 +229,7 @@ async def test_an_unsupported_kubernetes_version_fails(kube: KubeEmulator, tmp_p
     make_cluster(kube, minor="28")
     code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
     assert code == 1
-    assert "FAIL kubernetes version (archangel) server v1.28.4; chart needs >=1.30.0-0" in rows(out)
+    assert "FAIL kubernetes version (archangel) server v1.28.4; chart needs >=1.32.0-0" in rows(out)
 
 
 async def test_dry_run_renders_against_the_clusters_apis_and_changes_nothing(

@@ -38,7 +38,7 @@ def test_kube_version_bounds_refuses_what_it_cannot_read(constraint: str, messag
 def test_chart_metadata_and_hash() -> None:
     chart = Chart.load(APP_CHART)
     assert chart.name == "archangel"
-    assert chart.kube_version_constraint.startswith(">=1.30")
+    assert chart.kube_version_constraint.startswith(">=1.32")
     assert chart.content_hash() == Chart.load(APP_CHART).content_hash()
 
 

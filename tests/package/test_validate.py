@@ -108,7 +108,7 @@ def test_group_prefix_collisions_do_not_borrow_a_builtin_schema() -> None:
 
 
 def test_supported_versions_come_from_the_chart_kubeversion() -> None:
-    assert supported_kube_versions(Chart.load(APP_CHART)) == ((1, 30), (1, 37))
+    assert supported_kube_versions(Chart.load(APP_CHART)) == ((1, 32), (1, 37))
 
 
 def test_a_kubeversion_older_than_any_schema_is_refused(tmp_path: Path) -> None:

@@ -172,7 +172,13 @@ spec:
 {{- $v := index .root.Values .component -}}
 {{- $selector := include "archangel.selectorLabels" . | fromYaml -}}
 {{- $affinity := deepCopy (default (dict) $v.affinity) -}}
-{{- $term := dict "labelSelector" (dict "matchLabels" $selector) "topologyKey" "kubernetes.io/hostname" -}}
+{{- /*
+matchLabelKeys pod-template-hash: each rollout's pods keep apart from each other, not from the ReplicaSet they
+replace. Without it, hard anti-affinity with as many replicas as nodes leaves a surge pod nowhere to go and a
+drained pod's replacement cannot land beside the pods of an older template: the rollout stalls at its deadline.
+(Beta and on by default from Kubernetes 1.31, GA in 1.33; the chart needs 1.32.)
+*/ -}}
+{{- $term := dict "labelSelector" (dict "matchLabels" $selector) "topologyKey" "kubernetes.io/hostname" "matchLabelKeys" (list "pod-template-hash") -}}
 {{- if eq $v.podAntiAffinity "hard" -}}
 {{- $_ := set $affinity "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) -}}
 {{- else if eq $v.podAntiAffinity "soft" -}}

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..capacity import autoscaler_ranges
 from ..chart import Chart, format_kube_version, kube_version_bounds
 from ..environments import Environment
 from ..errors import RenderError
 from ..helm import MINIMUM_HELM, Helm
-from ..manifest import Manifest, name_of
+from ..manifest import Manifest, PodTemplate, name_of
 from ..plan import render_release
+from ..validate.selectors import matches
 from ..values import get, merged_values
 from .checks import CheckResult, Status
 from .cluster import OPTIONAL_APIS, ClusterInfo
@@ -170,7 +172,12 @@ def run_preflight(
     ]
     results += _kube_version(environment, cluster)
     results += _apis(environment, cluster, allow_missing)
-    results += _storage_classes(environment, cluster)
+    manifests = _render_releases(environment, cluster)
+    if isinstance(manifests, CheckResult):
+        results.append(manifests)
+    else:
+        results += _storage_classes(environment, cluster, manifests)
+        results += _spread(manifests, cluster)
     for release in environment.releases:
         values = merged_values(release.chart, release.values_files)
         results += _namespace(release.namespace, cluster, values if release.chart.name == "archangel" else None)
@@ -337,9 +344,8 @@ def storage_claims(manifest: Manifest) -> list[tuple[str, str | None]]:
     return claims
 
 
-def _storage_classes(environment: Environment, cluster: ClusterInfo) -> list[CheckResult]:
-    """Every class a release claims exists, or an earlier release of the deploy order creates it: a claim on a
-    class that does not exist yet stays Pending, and Helm's --wait with it."""
+def _render_releases(environment: Environment, cluster: ClusterInfo) -> dict[str, Manifest] | CheckResult:
+    """Each release as it would install on this cluster (its version and served APIs), or the failure."""
     kube_version = ".".join(map(str, cluster.version)) + ".0"
     manifests: dict[str, Manifest] = {}
     for spec in environment.releases:
@@ -347,7 +353,51 @@ def _storage_classes(environment: Environment, cluster: ClusterInfo) -> list[Che
             manifests[spec.name] = render_release(spec, kube_version, sorted(cluster.api_versions))
         except RenderError as error:
             message = error.helm_message.splitlines()[-1] if error.helm_message else str(error)
-            return [CheckResult(STEP, f"{spec.name}: storage classes", Status.FAIL, f"cannot render: {message}")]
+            return CheckResult(STEP, f"render {spec.name}", Status.FAIL, f"cannot render for this cluster: {message}")
+    return manifests
+
+
+def _spread(manifests: dict[str, Manifest], cluster: ClusterInfo) -> list[CheckResult]:
+    """A workload with required anti-affinity per node needs a schedulable node for each of its pods (at its
+    autoscaler's maximum): beyond that, pods stay Pending."""
+    results = []
+    for release, manifest in manifests.items():
+        maxima = {(kind, name): high for (kind, name), (_, high, _) in autoscaler_ranges(manifest).items()}
+        for template in manifest.pod_templates():
+            if template.owner_kind not in ("Deployment", "StatefulSet") or not _hard_per_node(template):
+                continue
+            replicas = maxima.get(
+                (template.owner_kind, template.owner_name), int((template.owner.get("spec") or {}).get("replicas", 1))
+            )
+            name = f"{release}: {template.ref} anti-affinity"
+            if cluster.schedulable_nodes is None:
+                results.append(CheckResult(STEP, name, Status.WARN, f"needs {replicas} nodes; nodes not readable"))
+                continue
+            ok = cluster.schedulable_nodes >= replicas
+            detail = (
+                f"one pod per node: needs {replicas} schedulable nodes, the cluster has {cluster.schedulable_nodes}"
+            )
+            if not ok:
+                detail += "; add nodes or lower its replicas (or use podAntiAffinity soft)"
+            results.append(CheckResult(STEP, name, Status.PASS if ok else Status.FAIL, detail))
+    return results
+
+
+def _hard_per_node(template: PodTemplate) -> bool:
+    """Whether the pod template's required anti-affinity keeps its own pods one per node."""
+    affinity = (template.spec.get("affinity") or {}).get("podAntiAffinity") or {}
+    labels = template.labels
+    for term in affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
+        if term.get("topologyKey") == "kubernetes.io/hostname" and matches(term.get("labelSelector") or {}, labels):
+            return True
+    return False
+
+
+def _storage_classes(
+    environment: Environment, cluster: ClusterInfo, manifests: dict[str, Manifest]
+) -> list[CheckResult]:
+    """Every class a release claims exists, or an earlier release of the deploy order creates it: a claim on a
+    class that does not exist yet stays Pending, and Helm's --wait with it."""
     order = [r.name for r in environment.releases]
     created_by: dict[str, str] = {}
     for release in order:

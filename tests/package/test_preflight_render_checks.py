@@ -1,14 +1,15 @@
-"""Preflight's storage check: every class a release claims exists, or an earlier release of the deploy order
-creates it (a claim on a class created later stays Pending, and Helm's --wait with it)."""
+"""Preflight's render-based checks: every class a release claims exists, or an earlier release of the deploy order
+creates it (a claim on a class created later stays Pending, and Helm's --wait with it); a workload with one
+pod per node has enough nodes."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from archangel_helm.environments import load_environment
-from archangel_helm.operate.checks import Status
+from archangel_helm.environments import Environment, load_environment
+from archangel_helm.operate.checks import CheckResult, Status
 from archangel_helm.operate.cluster import ClusterInfo
-from archangel_helm.operate.preflight import _storage_classes
+from archangel_helm.operate.preflight import _render_releases, _spread, _storage_classes
 from tests.conftest import PROJECT
 
 PRODUCTION = load_environment(PROJECT, "production").with_example_values()
@@ -20,10 +21,15 @@ def cluster(*classes: str, default: str | None = "gp3") -> ClusterInfo:
     return ClusterInfo((1, 33), "v1.33.4", api_versions=apis, storage_classes=storage)
 
 
+def storage(environment: Environment, info: ClusterInfo) -> list[CheckResult]:
+    manifests = _render_releases(environment, info)
+    assert isinstance(manifests, dict), manifests
+    return _storage_classes(environment, info, manifests)
+
+
 def rows(environment_order: tuple[str, ...], info: ClusterInfo) -> dict[str, tuple[Status, str]]:
     releases = tuple(PRODUCTION.release(name) for name in environment_order)
-    results = _storage_classes(replace(PRODUCTION, releases=releases), info)
-    return {r.name: (r.status, r.detail) for r in results}
+    return {r.name: (r.status, r.detail) for r in storage(replace(PRODUCTION, releases=releases), info)}
 
 
 def test_the_shipped_order_creates_every_class_before_it_is_claimed() -> None:
@@ -47,9 +53,22 @@ def test_monitoring_before_the_release_that_creates_its_class_fails_naming_the_f
 
 def test_a_class_no_release_creates_must_exist_in_the_cluster() -> None:
     monitoring_only = (PRODUCTION.release("archangel-monitoring"),)
-    missing = _storage_classes(replace(PRODUCTION, releases=monitoring_only), cluster())
+    missing = storage(replace(PRODUCTION, releases=monitoring_only), cluster())
     assert [(r.status, r.detail.split(";")[0]) for r in missing] == [
         (Status.FAIL, "the cluster has no such class and no release creates it")
     ]
-    present = _storage_classes(replace(PRODUCTION, releases=monitoring_only), cluster("standard-ssd"))
+    present = storage(replace(PRODUCTION, releases=monitoring_only), cluster("standard-ssd"))
     assert [r.status for r in present] == [Status.PASS]
+
+
+def test_hard_anti_affinity_needs_a_schedulable_node_per_pod() -> None:
+    """Production's core keeps one pod per node (3 replicas); the soft agents do not count."""
+    manifests = _render_releases(PRODUCTION, cluster())
+    assert isinstance(manifests, dict)
+    enough = replace(cluster(), schedulable_nodes=3)
+    assert [(r.name, r.status) for r in _spread(manifests, enough)] == [
+        ("archangel: Deployment/archangel-core anti-affinity", Status.PASS)
+    ]
+    (short,) = _spread(manifests, replace(cluster(), schedulable_nodes=2))
+    assert short.status is Status.FAIL
+    assert short.detail.startswith("one pod per node: needs 3 schedulable nodes, the cluster has 2")

@@ -4,6 +4,7 @@ one, and stopped at the end of the session only when this session started it."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import uuid
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from filelock import FileLock
 
 from archangel_helm.errors import ConfigurationError
@@ -114,4 +116,25 @@ def cluster_values(cluster: LocalCluster, directory: Path) -> Path:
         f"    cidrs: [{ADVERTISE_ADDRESS}/32]\n"
         f"    ports: [{cluster.settings.ports.apiserver}]\n"
     )
+    return path
+
+
+def service_account_kubeconfig(cluster: LocalCluster, account: str, namespace: str, directory: Path) -> Path:
+    """A kubeconfig that authenticates as a ServiceAccount, with a short-lived token from the TokenRequest API
+    (what the kubelet mounts into the account's pods): its requests meet the RBAC the chart grants it."""
+    token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration=15m").strip()
+    path = directory / f"{namespace}-{account}.kubeconfig"
+    ca = base64.b64encode((cluster.settings.pki / "ca.crt").read_bytes()).decode()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": cluster.settings.server, "certificate-authority-data": ca}}
+        ],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account, "context": {"cluster": "local", "user": account, "namespace": namespace}}],
+        "current-context": account,
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
     return path

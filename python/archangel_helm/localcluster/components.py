@@ -150,9 +150,13 @@ def kwok_command(settings: Settings, toolset: Toolset) -> list[str]:
     ]
 
 
-def write_kwok_config(settings: Settings, toolset: Toolset) -> None:
+def write_kwok_config(settings: Settings, toolset: Toolset, *, snapshots: bool) -> None:
+    """kwok's own node and pod stages, ours for storage and load balancers, and the snapshot stage when the
+    VolumeSnapshot API exists (a stage for an unknown resource stops kwok)."""
     documents = [path.read_text() for path in sorted(toolset.stages.glob("*.yaml"))]
     documents.append(resource("stages.yaml"))
+    if snapshots:
+        documents.append(resource("snapshot-stages.yaml"))
     (settings.directory / "kwok.yaml").write_text("\n---\n".join(d.strip() for d in documents) + "\n")
 
 

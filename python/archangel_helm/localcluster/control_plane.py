@@ -141,9 +141,12 @@ def up(settings: Settings, toolset: Toolset, log: Log = print, owner: str | None
             identity="super-admin",
             stdin=components.resource("bootstrap.yaml"),
         )
+        state.crds = [str(p) for p in seed.install_crds(settings, log)]
+        state.save(settings.state_file)
         _start(settings, state, "kube-controller-manager", components.controller_manager_command(settings, toolset))
         _start(settings, state, "kube-scheduler", components.scheduler_command(settings, toolset))
-        components.write_kwok_config(settings, toolset)
+        snapshots = seed.has_crd(settings, "volumesnapshots.snapshot.storage.k8s.io")
+        components.write_kwok_config(settings, toolset, snapshots=snapshots)
         _start(settings, state, "kwok", components.kwok_command(settings, toolset))
         for name, port in (
             ("kube-controller-manager", settings.ports.controller_manager),
@@ -151,7 +154,7 @@ def up(settings: Settings, toolset: Toolset, log: Log = print, owner: str | None
         ):
             _wait(f"{name} healthz", _https_probe(settings, port, "/healthz"), settings, name)
         _wait("kwok healthz", lambda: _http_ok(settings.ports.kwok, "/healthz"), settings, "kwok")
-        state.crds = [str(p) for p in seed.seed(settings, log)]
+        seed.seed(settings)
         state.ready_seconds = round(time.monotonic() - begin, 1)
         state.save(settings.state_file)
     except BaseException:

@@ -73,9 +73,9 @@ def crd_files(directories: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
     return keep, skip
 
 
-def seed(settings: Settings, log: Log) -> list[Path]:
-    documents = "\n---\n".join(yaml.safe_dump(o, sort_keys=False) for o in cluster_objects(settings))
-    kubectl(settings, "apply", "--server-side", "-f", "-", stdin=documents)
+def install_crds(settings: Settings, log: Log) -> list[Path]:
+    """Apply every CRD manifest and wait until each is established; before the node simulator starts, whose
+    stages for custom resources (VolumeSnapshots) need their API to exist."""
     files, skipped = crd_files(settings.crd_directories)
     for path in skipped:
         log(f"cluster: not applying {path} (not CRDs)")
@@ -86,6 +86,22 @@ def seed(settings: Settings, log: Log) -> list[Path]:
         log(f"cluster: {len(files)} CRD manifests applied from {', '.join(map(str, settings.crd_directories))}")
     else:
         log("cluster: no CRD manifests found (set ARCHANGEL_CLUSTER_CRDS or run `archangel-helm crds fetch`)")
+    return files
+
+
+def has_crd(settings: Settings, name: str) -> bool:
+    """Whether a CRD (e.g. volumesnapshots.snapshot.storage.k8s.io) is installed."""
+    try:
+        kubectl(settings, "get", "customresourcedefinition", name)
+    except ConfigurationError:
+        return False
+    return True
+
+
+def seed(settings: Settings) -> None:
+    """Nodes and the default storage class, then wait for the nodes and the controllers to be ready."""
+    documents = "\n---\n".join(yaml.safe_dump(o, sort_keys=False) for o in cluster_objects(settings))
+    kubectl(settings, "apply", "--server-side", "-f", "-", stdin=documents)
     kubectl(settings, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
     # The service-account controller makes `default` in every namespace: the last controller to come up.
     deadline = time.monotonic() + READY_TIMEOUT
@@ -96,4 +112,3 @@ def seed(settings: Settings, log: Log) -> list[Path]:
         if time.monotonic() > deadline:
             raise ConfigurationError("timed out waiting for the default ServiceAccount (kube-controller-manager)")
         time.sleep(0.5)
-    return files

@@ -1,0 +1,165 @@
+"""The in-cluster jobs' Roles against real RBAC: the secrets hook and the volume-snapshot job run their real
+code as their own ServiceAccount (a TokenRequest token, as their pods would get), and everything outside their
+Role is Forbidden."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from archangel_helm import Manifest, render
+from archangel_helm.environments import load_environment
+from tests.conftest import PROJECT
+from tests.support.local_cluster import LocalCluster, cluster_values, service_account_kubeconfig
+
+NAMESPACE = "archangel"
+HOOK = "archangel-secrets-hook"
+SNAPSHOTS = "archangel-volume-snapshots"
+GENERATED = "archangel-generated"
+
+
+@pytest.fixture(scope="module")
+def production(clean_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    environment = load_environment(PROJECT, "production").with_example_values()
+    release = environment.release("archangel")
+    work = tmp_path_factory.mktemp("rbac")
+    manifest = render(
+        release.chart,
+        [*release.values_files, cluster_values(clean_cluster, work)],
+        release=release.name,
+        namespace=NAMESPACE,
+        kube_version=environment.kube_version,
+        api_versions=environment.api_versions,
+    )
+    clean_cluster.kubectl("create", "namespace", NAMESPACE)
+    clean_cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+    return manifest
+
+
+def apply(cluster: LocalCluster, objects: list[dict[str, Any]]) -> None:
+    cluster.kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(objects))
+
+
+def identity_objects(manifest: Manifest, name: str) -> list[dict[str, Any]]:
+    """The ServiceAccount, Role and RoleBinding of one job, as the chart renders them (hooks included: Helm
+    creates those before the hook Job and deletes them after it)."""
+    return [manifest.get(kind, name) for kind in ("ServiceAccount", "Role", "RoleBinding")]
+
+
+def can(cluster: LocalCluster, kubeconfig: Path, verb: str, resource: str) -> bool:
+    result = cluster.try_run("kubectl", f"--kubeconfig={kubeconfig}", "auth", "can-i", verb, resource, "-n", NAMESPACE)
+    return result.stdout.strip() == "yes"
+
+
+def as_account(kubeconfig: Path, *command: str) -> list[str]:
+    """The command with KUBECONFIG set to the ServiceAccount's: the code runs as its pod would."""
+    return ["env", f"KUBECONFIG={kubeconfig}", *command]
+
+
+def run_hook(cluster: LocalCluster, kubeconfig: Path, spec: Path) -> None:
+    hook = [sys.executable, "-m", "archangel_helm.hooks.secrets", "--spec", str(spec), "--namespace", NAMESPACE]
+    cluster.run(*as_account(kubeconfig, *hook))
+
+
+def generated_data(cluster: LocalCluster) -> dict[str, str]:
+    secret = json.loads(cluster.kubectl("get", "secret", GENERATED, "-n", NAMESPACE, "-o", "json"))
+    data: dict[str, str] = secret["data"]
+    return data
+
+
+def test_the_secrets_hook_creates_once_and_never_changes_a_key(
+    production: Manifest, local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    apply(local_cluster, identity_objects(production, HOOK))
+    kubeconfig = service_account_kubeconfig(local_cluster, HOOK, NAMESPACE, tmp_path)
+    spec = tmp_path / "spec.json"
+    spec.write_text(production.get("ConfigMap", HOOK)["data"]["spec.json"])
+    keys = {k["name"] for k in json.loads(spec.read_text())["keys"]}
+    run_hook(local_cluster, kubeconfig, spec)
+    first = generated_data(local_cluster)
+    assert set(first) == keys
+    run_hook(local_cluster, kubeconfig, spec)
+    assert generated_data(local_cluster) == first  # a second run changes nothing
+    removed = sorted(keys)[0]
+    local_cluster.kubectl(
+        "patch",
+        "secret",
+        GENERATED,
+        "-n",
+        NAMESPACE,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "remove", "path": f"/data/{removed}"}]),
+    )
+    run_hook(local_cluster, kubeconfig, spec)
+    again = generated_data(local_cluster)
+    assert set(again) == keys
+    assert {k: v for k, v in again.items() if k != removed} == {k: v for k, v in first.items() if k != removed}
+    assert again[removed] != first[removed]  # only the missing key was generated, anew
+
+
+def test_the_secrets_hook_identity_can_do_nothing_else(
+    production: Manifest, local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    apply(local_cluster, identity_objects(production, HOOK))
+    kubeconfig = service_account_kubeconfig(local_cluster, HOOK, NAMESPACE, tmp_path)
+    assert can(local_cluster, kubeconfig, "create", "secrets")
+    assert can(local_cluster, kubeconfig, "get", f"secrets/{GENERATED}")
+    assert can(local_cluster, kubeconfig, "patch", f"secrets/{GENERATED}")
+    for verb, resource in [
+        ("list", "secrets"),
+        ("get", "secrets/archangel-other"),
+        ("patch", "secrets/archangel-other"),
+        ("delete", f"secrets/{GENERATED}"),
+        ("update", f"secrets/{GENERATED}"),
+        ("get", "pods"),
+        ("create", "configmaps"),
+        ("create", "pods"),
+    ]:
+        assert not can(local_cluster, kubeconfig, verb, resource), f"{verb} {resource}"
+    refused = local_cluster.try_run("kubectl", f"--kubeconfig={kubeconfig}", "get", "secrets", "-n", NAMESPACE)
+    assert "Forbidden" in refused.stderr
+    assert f'User "system:serviceaccount:{NAMESPACE}:{HOOK}" cannot list resource "secrets"' in refused.stderr
+
+
+def test_the_volume_snapshot_job_snapshots_and_prunes_with_its_own_role_only(
+    production: Manifest, local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    if not local_cluster.has_crds:
+        pytest.skip("no CRD manifests (VolumeSnapshot) were installed in the local cluster")
+    apply(local_cluster, identity_objects(production, SNAPSHOTS))
+    # The data claims the job snapshots, as the StatefulSets would have created them.
+    claims = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": f"data-{name}-0",
+                "labels": production.get("StatefulSet", name)["spec"]["selector"]["matchLabels"],
+            },
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }
+        for name in ("archangel-postgresql", "archangel-qdrant")
+    ]
+    apply(local_cluster, claims)
+    kubeconfig = service_account_kubeconfig(local_cluster, SNAPSHOTS, NAMESPACE, tmp_path)
+    job = production.get("CronJob", SNAPSHOTS)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    command = [*job.get("command", []), *job.get("args", [])]
+    assert command[:3] == ["archangel-helm", "backup", "snapshots"]
+    local_cluster.run(*as_account(kubeconfig, *command, "--namespace", NAMESPACE, "--timeout", "60"))
+    snapshots = json.loads(local_cluster.kubectl("get", "volumesnapshots", "-n", NAMESPACE, "-o", "json"))["items"]
+    sources = sorted(s["spec"]["source"]["persistentVolumeClaimName"] for s in snapshots)
+    assert sources == sorted(c["metadata"]["name"] for c in claims)
+    for verb, resource in [
+        ("get", "secrets"),
+        ("delete", "persistentvolumeclaims"),
+        ("create", "pods"),
+        ("patch", "volumesnapshots"),
+    ]:
+        assert not can(local_cluster, kubeconfig, verb, resource), f"{verb} {resource}"
+    assert can(local_cluster, kubeconfig, "delete", "volumesnapshots")

@@ -281,7 +281,6 @@ PLUGINS = (
         "archangel_helm.localcluster.command",
         {"cluster": "a local control plane from pinned Go modules (build, up, down, status)"},
     ),
-    Plugin("archangel_helm.ct", {"ct": "chart-testing's lint checks, offline (no cluster, no ct binary)"}),
     Plugin(
         "archangel_helm.loadcheck.command",
         {"loadcheck": "N concurrent requests for T seconds against a URL; P50/P95/P99, errors"},

@@ -24,6 +24,7 @@ from ..values import coalesce
 from . import verify
 from .checks import CheckResult, Status, failed, table
 from .cluster import ClusterInfo, discover
+from .immutable import ImmutableChange, immutable_changes
 from .preflight import run_preflight
 from .report import DeployReport
 
@@ -146,6 +147,7 @@ class Deployer:
             chart = Chart.load(release.chart)
             manifest = render_release(release, kube_version, sorted(cluster.api_versions))
             problems = SchemaValidator(supported_kube_versions(chart), crds).validate(manifest)
+            refused = await self._refused_changes(client, release, manifest)
             objects = dict(sorted(manifest.kinds().items()))
             previous = await self._current_revision(client, release)
             try:
@@ -165,15 +167,17 @@ class Deployer:
                 "revision": previous or "-",
                 "objects": objects,
             }
-            ok = helm_ok and not problems
+            ok = helm_ok and not problems and not refused
             detail = f"{len(manifest)} objects would be applied; {helm_detail}" + (
                 f"; {len(problems)} schema problems" if problems else ""
             )
+            if refused:
+                detail += f"; {len(refused)} change(s) the API server would refuse"
             self.report.checks.append(CheckResult("render", release.name, Status.PASS if ok else Status.FAIL, detail))
             self.print(f"{release.name}: {detail} ({', '.join(f'{v} {k}' for k, v in objects.items())})")
-            for problem in problems:
-                self.print(f"  {problem}")
-            problems_found += [f"{release.name}: {p}" for p in problems]
+            for finding in [*problems, *refused]:
+                self.print(f"  {finding}")
+            problems_found += [f"{release.name}: {p}" for p in [*problems, *refused]]
             if not helm_ok:
                 problems_found.append(f"{release.name}: {helm_detail}")
         if problems_found:
@@ -187,7 +191,6 @@ class Deployer:
         from pyhelm3 import Client
 
         quiet_pyhelm3()
-
         return Client(
             executable=self.helm.executable,
             kubeconfig=Path(self.options.kubeconfig) if self.options.kubeconfig else None,
@@ -203,12 +206,38 @@ class Deployer:
         except ReleaseNotFoundError:
             return None
 
+    async def _refused_changes(self, client: Any, release: ReleaseSpec, rendered: Manifest) -> list[ImmutableChange]:
+        """What the API server would refuse in this upgrade, from the objects Helm recorded for the installed
+        revision; none for a first install."""
+        from pyhelm3.errors import ReleaseNotFoundError
+
+        try:
+            installed = await client.get_current_revision(release.name, namespace=release.namespace)
+        except ReleaseNotFoundError:
+            return []
+        return immutable_changes(list(await installed.resources()), rendered.objects, release.namespace)
+
+    def _stop_on_refused(self, release: ReleaseSpec, changes: list[ImmutableChange]) -> DeployReport:
+        for change in changes:
+            self.report.checks.append(
+                CheckResult("immutable", f"{release.name}: {change.kind}/{change.name}", Status.FAIL, str(change))
+            )
+        return self.stop(
+            f"immutable fields of {release.name}",
+            [*(str(c) for c in changes), "nothing was applied"],
+        )
+
     async def _install(self, release: ReleaseSpec, get: verify.Get, cluster: ClusterInfo) -> DeployReport | None:
         from pyhelm3.errors import Error as HelmError
 
         client = self._client()
         chart = await client.get_chart(release.chart)
         previous = await self._current_revision(client, release)
+        refused = await self._refused_changes(
+            client, release, render_release(release, cluster_kube_version(cluster), sorted(cluster.api_versions))
+        )
+        if refused:
+            return self._stop_on_refused(release, refused)
         action = "upgrading" if previous else "installing"
         self.print(f"\n{action} {release.name} ({chart.metadata.name} {chart.metadata.version}) in {release.namespace}")
         watcher = asyncio.create_task(self._watch(get, release))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from archangel_helm import Manifest
+from archangel_helm.manifest import name_of
 from tests.conftest import SHIPPED_VALUES, ShippedValues
 
 WORKLOAD_OBJECTS = {
@@ -127,3 +128,12 @@ def test_inventory(shipped: ShippedValues, render_shipped: Callable[..., Manifes
     manifest = render_shipped(shipped)
     assert len(manifest.refs()) == len(manifest), "two objects share a kind and name"
     assert manifest.refs() == EXPECTED[shipped.id]
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)
+def test_claim_templates_carry_api_version_and_kind(shipped: ShippedValues) -> None:
+    """The API server stores them with apiVersion and kind; a template without them is a permanent diff for
+    Argo CD's server-side apply comparison."""
+    for statefulset in shipped.render().of_kind("StatefulSet"):
+        for claim in statefulset["spec"].get("volumeClaimTemplates") or []:
+            assert (claim.get("apiVersion"), claim.get("kind")) == ("v1", "PersistentVolumeClaim"), name_of(statefulset)

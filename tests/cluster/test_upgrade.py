@@ -1,0 +1,262 @@
+"""Upgrades on the local control plane: from the previous chart version (as `ct install --upgrade` does),
+every values change docs/UPGRADING.md lists as applying in place, and every change it lists as refused,
+which `archangel-helm deploy` catches before Helm applies anything and the real API server refuses; then
+the documented procedures, followed step by step."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pytest_helm_charts.clusters import Cluster
+from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
+from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
+
+from archangel_helm.environments import load_environment
+from tests.conftest import PROJECT
+from tests.support.local_cluster import LocalCluster, cluster_values
+from tests.support.previous_chart import previous_chart
+
+NAMESPACE = "archangel"
+RELEASE = "archangel"
+CHART = PROJECT / "charts" / "archangel"
+TIMEOUT = 180
+MISSING_APIS = ("metrics.k8s.io/v1beta1", "custom.metrics.k8s.io/v1beta1")
+
+
+def settled(kube_cluster: Cluster) -> None:
+    client = kube_cluster.kube_client
+    assert client is not None
+    wait_for_deployments_to_run(client, ["archangel-core", "archangel-agents"], NAMESPACE, TIMEOUT)
+    wait_for_stateful_sets_to_run(client, ["archangel-postgresql", "archangel-qdrant"], NAMESPACE, TIMEOUT)
+
+
+def revision(cluster: LocalCluster) -> tuple[int, str]:
+    history = json.loads(cluster.helm("history", RELEASE, "-n", NAMESPACE, "--output", "json"))
+    return int(history[-1]["revision"]), str(history[-1]["status"])
+
+
+def back_to(cluster: LocalCluster, kept: int) -> None:
+    """Roll back to a known good revision, whatever the test did since."""
+    if revision(cluster)[0] != kept:
+        cluster.helm("rollback", RELEASE, str(kept), "-n", NAMESPACE, "--wait", "--timeout", "5m")
+
+
+@pytest.fixture(scope="module")
+def values(clean_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The production release's values files: the environment's, its example site values, this cluster's, and
+    rollouts without minReadySeconds (what is tested here is what the API server accepts, not the pace of a
+    rollout, which test_rollout_and_drain.py checks with production's settings)."""
+    release = load_environment(PROJECT, "production").with_example_values().release(RELEASE)
+    directory = tmp_path_factory.mktemp("upgrade")
+    overlay = cluster_values(clean_cluster, directory)
+    overlay.write_text(overlay.read_text() + "core:\n  minReadySeconds: 0\nagents:\n  minReadySeconds: 0\n")
+    return [item for file in (*release.values_files, overlay) for item in ("-f", str(file))]
+
+
+@pytest.fixture(scope="module")
+def installed(
+    clean_cluster: LocalCluster, values: list[str], tmp_path_factory: pytest.TempPathFactory, kube_cluster: Cluster
+) -> LocalCluster:
+    """The previous chart version installed with its own production values, then upgraded to this one."""
+    previous = previous_chart(PROJECT, "archangel", tmp_path_factory.mktemp("previous"))
+    if previous is None:
+        pytest.skip("the repository's history holds no earlier version of charts/archangel (a shallow clone?)")
+    clean_cluster.kubectl("create", "namespace", NAMESPACE)
+    clean_cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+    overlay = values[-1]
+    clean_cluster.helm(
+        "install",
+        RELEASE,
+        str(previous.chart("archangel")),
+        "-n",
+        NAMESPACE,
+        "--wait",
+        "--timeout",
+        "5m",
+        "-f",
+        str(previous.values("production.yaml")),
+        "-f",
+        overlay,
+    )
+    settled(kube_cluster)
+    clean_cluster.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "--wait", "--timeout", "5m")
+    settled(kube_cluster)
+    return clean_cluster
+
+
+def test_upgrade_from_the_previous_chart_version(installed: LocalCluster) -> None:
+    history = json.loads(installed.helm("history", RELEASE, "-n", NAMESPACE, "--output", "json"))
+    assert [h["status"] for h in history] == ["superseded", "deployed"]
+    assert history[0]["chart"] != history[1]["chart"]
+
+
+def documented_changes(heading: str) -> list[str]:
+    """The values of one table of docs/UPGRADING.md's "Changing values of an installed release"."""
+    text = (PROJECT / "docs" / "UPGRADING.md").read_text()
+    section = text.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
+    return [
+        m for row in re.findall(r"^\| (`[^|]+`[^|]*) \|", section, re.MULTILINE) for m in re.findall(r"`([^`]+)`", row)
+    ]
+
+
+# A value for each documented change, different from production's (the test fails for an undocumented one).
+IN_PLACE: dict[str, Any] = {
+    "core.replicas": 4,
+    "core.resources": {"requests": {"cpu": "750m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+    "core.config": {"LOG_LEVEL": "debug", "LOG_FORMAT": "json", "ARCHANGEL_ENVIRONMENT": "production"},
+    "agents.autoscaling.maxReplicas": 12,
+    "core.image.tag": "1.4.3",
+    "backup.database.schedule": "30 1 * * *",
+    "backup.database.retentionDays": 35,
+}
+REFUSED: dict[str, tuple[Any, str, str]] = {
+    # value -> (new value, the object the deploy check names, what the API server says)
+    "database.postgresql.persistence.size": (
+        "300Gi",
+        "StatefulSet/archangel-postgresql",
+        "is invalid: spec.volumeClaimTemplates: Invalid value",
+    ),
+    "vectorStore.qdrant.persistence.size": (
+        "200Gi",
+        "StatefulSet/archangel-qdrant",
+        "is invalid: spec.volumeClaimTemplates: Invalid value",
+    ),
+    "database.postgresql.persistence.storageClassName": (
+        "standard-ssd",
+        "StatefulSet/archangel-postgresql",
+        "is invalid: spec.volumeClaimTemplates: Invalid value",
+    ),
+    "storage.classes.*.parameters": (
+        {"storage": {"classes": {"fast": {"parameters": {"type": "io2", "iopsPerGB": "40", "encrypted": "true"}}}}},
+        "StorageClass/fast-ssd",
+        "is invalid: parameters: Invalid value",
+    ),
+    "nameOverride": ("angel", "Deployment/archangel-core", "field is immutable"),
+    "priorityClasses.items[].value": (
+        {
+            "priorityClasses": {
+                "items": [{"name": "archangel-critical", "value": 1000001}, {"name": "archangel-high", "value": 100000}]
+            }
+        },
+        "PriorityClass/archangel-critical",
+        "is invalid: value: Forbidden: may not be changed in an update",
+    ),
+}
+
+
+def as_values(path: str, value: Any) -> dict[str, Any]:
+    if (
+        isinstance(value, dict)
+        and "." not in path.rsplit(".", maxsplit=1)[-1]
+        and path.split(".", maxsplit=1)[0] in value
+    ):
+        return value
+    node: dict[str, Any] = {}
+    root = node
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+    return root
+
+
+def test_the_tables_name_only_changes_this_test_knows() -> None:
+    assert set(documented_changes("Changes that apply in place")) == set(IN_PLACE)
+    assert set(documented_changes("Changes Kubernetes refuses in place")) == set(REFUSED)
+
+
+@pytest.mark.parametrize("value", sorted(IN_PLACE))
+def test_a_documented_change_applies_in_place(
+    installed: LocalCluster, values: list[str], kube_cluster: Cluster, tmp_path: Path, value: str
+) -> None:
+    """Each change on its own, from the release as installed; rolled back after (a rollback is an upgrade too)."""
+    change = tmp_path / "change.yaml"
+    change.write_text(yaml.safe_dump(as_values(value, IN_PLACE[value])))
+    before, _ = revision(installed)
+    upgrade = ["upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "-f", str(change)]
+    try:
+        installed.helm(*upgrade, "--wait", "--timeout", "5m")
+        settled(kube_cluster)
+        assert revision(installed) == (before + 1, "deployed")
+    finally:
+        back_to(installed, before)
+    settled(kube_cluster)
+
+
+@pytest.mark.parametrize("value", sorted(REFUSED))
+def test_a_refused_change_is_caught_before_helm_applies_anything_and_the_api_server_refuses_it(
+    installed: LocalCluster, values: list[str], tmp_path: Path, value: str
+) -> None:
+    new, named, refusal = REFUSED[value]
+    change = tmp_path / "change.yaml"
+    change.write_text(yaml.safe_dump(as_values(value, new)))
+    before = revision(installed)
+    command = ["archangel-helm", "deploy", "production", "--dry-run", "--example-values", "--report-dir", str(tmp_path)]
+    command += ["--values", f"archangel={values[-1]}", "--values", f"archangel={change}"]
+    for api in MISSING_APIS:
+        command += ["--allow-missing-api", api]
+    caught = installed.try_run(*command)
+    assert caught.returncode == 1, caught.stdout
+    assert f"{named}: " in caught.stdout
+    assert "docs/UPGRADING.md#changes-kubernetes-refuses-in-place" in caught.stdout
+    assert revision(installed) == before  # nothing was applied
+    # Helm itself would go ahead, and the API server refuses the object half-way through the upgrade.
+    upgrade = ["helm", "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "-f", str(change)]
+    try:
+        applied = installed.try_run(*upgrade, "--timeout", "2m")
+        assert applied.returncode != 0
+        assert refusal in applied.stderr, applied.stderr
+    finally:
+        back_to(installed, before[0])
+
+
+def test_changing_a_storage_class_as_documented(installed: LocalCluster, values: list[str], tmp_path: Path) -> None:
+    change = tmp_path / "class.yaml"
+    new, _, _ = REFUSED["storage.classes.*.parameters"]
+    change.write_text(yaml.safe_dump(new))
+    installed.kubectl("delete", "storageclass", "fast-ssd")
+    installed.helm(
+        "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "-f", str(change), "--wait", "--timeout", "5m"
+    )
+    recreated = json.loads(installed.kubectl("get", "storageclass", "fast-ssd", "-o", "json"))
+    assert recreated["parameters"]["iopsPerGB"] == "40"
+    claim = json.loads(installed.kubectl("get", "pvc", "data-archangel-postgresql-0", "-n", NAMESPACE, "-o", "json"))
+    assert claim["status"]["phase"] == "Bound"  # the existing volume is untouched
+    # And back, the same way, for the tests after this one.
+    installed.kubectl("delete", "storageclass", "fast-ssd")
+    installed.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "--wait", "--timeout", "5m")
+
+
+def test_growing_a_data_volume_as_documented(
+    installed: LocalCluster, values: list[str], kube_cluster: Cluster, tmp_path: Path
+) -> None:
+    """docs/UPGRADING.md "Grow a data volume", step by step: no restart, the StatefulSet adopts the pod. Last in
+    the module: the release keeps the larger size from here on."""
+    settled(kube_cluster)
+    pod = json.loads(installed.kubectl("get", "pod", "archangel-postgresql-0", "-n", NAMESPACE, "-o", "json"))
+    claim = "data-archangel-postgresql-0"
+    installed.kubectl(
+        "patch", "pvc", claim, "-n", NAMESPACE, "-p", '{"spec":{"resources":{"requests":{"storage":"300Gi"}}}}'
+    )
+    installed.kubectl(
+        "wait", f"pvc/{claim}", "-n", NAMESPACE, "--for=jsonpath={.status.capacity.storage}=300Gi", "--timeout=60s"
+    )
+    installed.kubectl("delete", "statefulset", "archangel-postgresql", "-n", NAMESPACE, "--cascade=orphan")
+    change = tmp_path / "size.yaml"
+    change.write_text(yaml.safe_dump(as_values("database.postgresql.persistence.size", "300Gi")))
+    installed.helm(
+        "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "-f", str(change), "--wait", "--timeout", "5m"
+    )
+    settled(kube_cluster)
+    after = json.loads(installed.kubectl("get", "pod", "archangel-postgresql-0", "-n", NAMESPACE, "-o", "json"))
+    assert after["metadata"]["uid"] == pod["metadata"]["uid"]  # the same pod, adopted, never restarted
+    template = json.loads(
+        installed.kubectl("get", "statefulset", "archangel-postgresql", "-n", NAMESPACE, "-o", "json")
+    )
+    assert template["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "300Gi"

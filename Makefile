@@ -15,7 +15,7 @@ plan: setup  ## the main job: render, validate and size both charts for $(ENV) (
 	bash scripts/plan.sh $(ENV)
 
 test: setup cluster-tools  ## every test layer, the local control plane's included (started and stopped by the tests)
-	pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	pytest -n auto $(PYTEST_ARGS)
 
 test-fast: setup  ## template, monitoring-rule and package tests (no end-to-end servers)
 	pytest -n auto tests/charts tests/monitoring tests/package $(PYTEST_ARGS)

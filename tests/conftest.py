@@ -87,14 +87,26 @@ def pytest_configure(config: pytest.Config) -> None:
     mark_session(config)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # One worker runs the whole cluster layer in order (`--dist loadgroup`): its tests install, drain and
-    # uninstall on one shared cluster, which tests on two workers would do to each other.
-    cluster_tests = PROJECT / "tests" / "cluster"
-    for item in items:
-        if cluster_tests in item.path.parents:
-            item.add_marker(pytest.mark.cluster)
-            item.add_marker(pytest.mark.xdist_group("cluster"))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if PROJECT / "tests" / "cluster" in item.path.parents:
+        item.add_marker(pytest.mark.cluster)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """One pytest-xdist worker runs the whole cluster layer, in file order: its tests install, drain and
+    uninstall on one shared cluster, which tests on two workers would do to each other; every other test is
+    scheduled alone, as with `--dist load`. (xdist's own `loadgroup` no longer groups under pytest 9.2, which
+    derives a node's id from its structured id and ignores the `_nodeid` that xdist rewrites.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ClusterLayerScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return CLUSTER_SCOPE if nodeid.startswith(CLUSTER_SCOPE) else nodeid
+
+    return ClusterLayerScheduling(config, log)
+
+
+CLUSTER_SCOPE = "tests/cluster/"
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -37,6 +37,8 @@ _PROM_OP = ("prometheus-operator/prometheus-operator", "f8fafd475f3d132e239432ae
 _GATEWAY = ("kubernetes-sigs/gateway-api", "8bb74df00e56ec8f944d48c25e6c1c9c2f6848e3")
 _SNAPSHOT = ("kubernetes-csi/external-snapshotter", "78e32cd84e0abec2621924a30e38c755f93e180a")
 _ARGO = ("argoproj/argo-cd", "109ca7ca71139e514114499d294a492e7910a965")
+_CNPG = ("cloudnative-pg/cloudnative-pg", "4b5e244a7d031f67e025c83c1555e7726ecbbfa1")  # v1.30.0
+_BARMAN = ("cloudnative-pg/plugin-barman-cloud", "1e13020fe5f09fd8fc29ea03828f7b61375b3721")  # v0.14.0
 
 SOURCES: tuple[CrdSource, ...] = (
     CrdSource(
@@ -77,6 +79,27 @@ SOURCES: tuple[CrdSource, ...] = (
     ),
     CrdSource(*_ARGO, "manifests/crds/application-crd.yaml", ("Application",)),
     CrdSource(*_ARGO, "manifests/crds/applicationset-crd.yaml", ("ApplicationSet",)),
+    CrdSource(*_ARGO, "manifests/crds/appproject-crd.yaml", ("AppProject",)),
+    # What the local control plane installs besides (archangel-helm cluster up): the rest of the APIs the
+    # objects above refer to, and the data tier's operator and its backup plugin.
+    CrdSource(*_GATEWAY, "config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml", ("GatewayClass",)),
+    CrdSource(*_GATEWAY, "config/crd/standard/gateway.networking.k8s.io_referencegrants.yaml", ("ReferenceGrant",)),
+    CrdSource(
+        *_SNAPSHOT,
+        "client/config/crd/snapshot.storage.k8s.io_volumesnapshotcontents.yaml",
+        ("VolumeSnapshotContent",),
+    ),
+    *(
+        CrdSource(*_CNPG, f"config/crd/bases/postgresql.cnpg.io_{plural}.yaml", (kind,))
+        for plural, kind in (
+            ("clusters", "Cluster"),
+            ("poolers", "Pooler"),
+            ("scheduledbackups", "ScheduledBackup"),
+            ("backups", "Backup"),
+            ("databases", "Database"),
+        )
+    ),
+    CrdSource(*_BARMAN, "config/crd/bases/barmancloud.cnpg.io_objectstores.yaml", ("ObjectStore",)),
 )
 
 

@@ -14,6 +14,7 @@ from archangel_helm.crdfetch import SOURCES, fetch
 from archangel_helm.errors import ConfigurationError
 from archangel_helm.validate import CrdSchemas
 from tests.background import serving
+from tests.conftest import PROJECT
 
 
 def _crd(kind: str) -> dict[str, object]:
@@ -100,3 +101,21 @@ def test_every_source_is_pinned_to_a_full_commit() -> None:
     for source in SOURCES:
         assert len(source.commit) == 40
         assert all(c in "0123456789abcdef" for c in source.commit)
+
+
+SHARED_CRDS = PROJECT.parent / "shared" / "crds"
+
+
+@pytest.mark.skipif(not SHARED_CRDS.is_dir(), reason="../shared/crds (the upstream manifests as test data) is absent")
+def test_every_pinned_source_is_the_file_the_tests_install() -> None:
+    """The download users get (`crds fetch`) is the set the local cluster installs from ../shared/crds in tests:
+    the same upstream file names, defining the same kinds."""
+    shared = {p.name: p for p in SHARED_CRDS.rglob("*.yaml")}
+    for source in SOURCES:
+        name = Path(source.path).name
+        if name == "crd-all.gen.yaml":  # Istio: shared/crds has istio/api's copy of the same CRDs
+            name = "customresourcedefinitions.gen.yaml"
+        assert name in shared, f"{source.url()}: no {name} in {SHARED_CRDS}"
+        text = shared[name].read_text()
+        for kind in source.kinds:
+            assert f"kind: {kind}\n" in text, f"{shared[name]} does not define {kind}"

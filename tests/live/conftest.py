@@ -1,7 +1,7 @@
 """Live-cluster tests: they need containers that really run (NetworkPolicy enforcement, probes, live metrics),
 so they run in the GitHub workflow against kind; without such a cluster they skip, saying why (the local
 control plane of tests/cluster simulates its nodes and does not count). pytest-helm-charts' kube_config fixture is overridden so a missing KUBECONFIG skips instead of
-erroring. With ARCHANGEL_REQUIRE_CLUSTER=1 (set by the install workflow) an unreachable cluster fails the
+erroring. With ARCHANGEL_REQUIRE_LIVE_CLUSTER=1 (set by the install workflow) an unreachable cluster fails the
 run instead, so CI can never pass on skipped cluster tests.
 
 Which release is checked: ARCHANGEL_RELEASE (default archangel) in ARCHANGEL_NAMESPACE (default archangel);
@@ -30,7 +30,7 @@ import yaml
 
 from tests.background import stop
 
-REQUIRE_CLUSTER_ENV = "ARCHANGEL_REQUIRE_CLUSTER"
+REQUIRE_CLUSTER_ENV = "ARCHANGEL_REQUIRE_LIVE_CLUSTER"  # not the local-cluster variable: .ci/run has no kind
 T = TypeVar("T")
 
 

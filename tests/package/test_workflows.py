@@ -292,7 +292,7 @@ def test_install_runs_the_cluster_tests_against_the_release_and_requires_the_clu
     job = flow["jobs"]["kind"]
     tests = steps(job)[step_index(job, r"pytest tests/live")]
     assert "KUBECONFIG=" in tests["run"]
-    assert tests["env"]["ARCHANGEL_REQUIRE_CLUSTER"] == "1"
+    assert tests["env"]["ARCHANGEL_REQUIRE_LIVE_CLUSTER"] == "1"
     assert {"ARCHANGEL_RELEASE", "ARCHANGEL_NAMESPACE", "ARCHANGEL_PROMETHEUS"} <= set(flow["env"])
 
 
@@ -325,3 +325,14 @@ def test_the_upgrade_release_backs_up_to_the_in_cluster_s3() -> None:
     assert "kubectl create namespace s3" in script
     assert f"create_bucket(Bucket='{load(overlay)['backup']['s3']['bucket']}')" in script
     assert f"create secret generic {load(overlay)['backup']['s3']['existingSecret']}" in script
+
+
+def test_ci_run_requires_the_local_cluster_but_not_the_kind_only_live_layer() -> None:
+    """.ci/run has no container engine: requiring the live layer there would fail every run (stop 18 did)."""
+    from tests.live.conftest import REQUIRE_CLUSTER_ENV as live_variable
+    from tests.support.local_cluster import REQUIRE_ENV as local_variable
+
+    ci_run = (PROJECT / ".ci" / "run").read_text()
+    assert f"export {local_variable}=1" in ci_run
+    assert live_variable != local_variable
+    assert live_variable not in ci_run

@@ -3,10 +3,12 @@ scheduling, hardening, and the combinations the chart refuses."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from archangel_helm import Manifest, RenderError
 from archangel_helm import assertions as a
@@ -366,12 +368,82 @@ def test_image_digest_pins_the_image(render_env: RenderEnv) -> None:
     assert container(manifest, "core")["image"] == f"ghcr.io/archangel-ai/archangel-core:1.4.2@{digest}"
 
 
-def test_global_registry_applies_when_an_image_has_none(render_env: RenderEnv) -> None:
-    manifest = render_env(
-        "production", "archangel", {"global.imageRegistry": "mirror.example", "core.image.registry": ""}
-    )
-    assert container(manifest, "core")["image"] == "mirror.example/archangel-ai/archangel-core:1.4.2"
+@pytest.mark.parametrize("environment", ["production", "staging"])
+@pytest.mark.parametrize("chart", ["archangel", "archangel-monitoring"])
+def test_global_registry_wins_over_every_images_own_registry(
+    render_env: RenderEnv, environment: str, chart: str
+) -> None:
+    """Bitnami's precedence: a mirror set once in global.imageRegistry moves every image, hooks and tests too."""
+    manifest = render_env(environment, chart, {"global.imageRegistry": "mirror.example"})
+    images = [c["image"] for t in manifest.pod_templates() for c in t.containers()]
+    assert images
+    for image in images:
+        assert image.startswith("mirror.example/"), image
+        assert image.count("/") >= 2 and not image.startswith("mirror.example/mirror.example"), image
+
+
+def test_an_images_own_registry_applies_without_a_global_one(render_env: RenderEnv) -> None:
+    manifest = render_env("staging", "archangel", {"core.image.registry": "registry.internal:5000"})
+    assert container(manifest, "core")["image"] == "registry.internal:5000/archangel-ai/archangel-core:1.4.2"
     assert container(manifest, "agents")["image"].startswith("ghcr.io/")
+
+
+@pytest.mark.parametrize("chart", ["archangel", "archangel-monitoring"])
+def test_production_pulls_every_image_by_digest(render_env: RenderEnv, chart: str) -> None:
+    manifest = render_env("production", chart)
+    for template in manifest.pod_templates():
+        for c in template.containers():
+            assert re.fullmatch(r"[^@]+:[^@:/]+@sha256:[0-9a-f]{64}", c["image"]), (template.owner_ref, c["image"])
+
+
+@pytest.mark.parametrize(
+    ("chart", "unset", "expected"),
+    [
+        ("archangel", "core.image.digest", "core.image.digest: the digest (sha256:...) of archangel-ai/archangel-core"),
+        ("archangel", "tools.image.digest", "tools.image.digest: the digest"),
+        ("archangel", "vectorStore.qdrant.image.digest", "vectorStore.qdrant.image.digest: the digest"),
+        ("archangel-monitoring", "pushgateway.image.digest", "pushgateway.image.digest: the digest"),
+        ("archangel-monitoring", "tools.image.digest", "tools.image.digest: the digest"),
+    ],
+)
+def test_production_names_each_image_without_a_digest(
+    render_env: RenderEnv, chart: str, unset: str, expected: str
+) -> None:
+    with pytest.raises(RenderError) as error:
+        render_env("production", chart, {unset: ""})
+    assert "this release needs values only your site knows" in str(error.value)
+    assert expected in str(error.value)
+
+
+def image_paths(values: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of every `image` mapping with a digest in a values tree."""
+    found: list[str] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            path = f"{prefix}{key}"
+            found += [path] if key == "image" and "digest" in value else image_paths(value, f"{path}.")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("chart", "site_file"),
+    [("archangel", "production-site.yaml"), ("archangel-monitoring", "monitoring-production-site.yaml")],
+)
+def test_the_digest_check_names_exactly_the_images_the_release_runs(
+    render_env: RenderEnv, chart: str, site_file: str
+) -> None:
+    """The site check keeps its own list of images; it must match what the templates render, no more, no less."""
+    site = yaml.safe_load((PROJECT / "values" / "examples" / site_file).read_text())
+    digest_fields = [f"{component}.digest" for component in image_paths(site)]
+    rendered = {
+        c["image"].split("@")[0].split("/", 1)[1]
+        for t in render_env("production", chart).pod_templates()
+        for c in t.containers()
+    }
+    with pytest.raises(RenderError) as error:
+        render_env("production", chart, dict.fromkeys(digest_fields, ""))
+    named = set(re.findall(r"\.digest: the digest \(sha256:\.\.\.\) of (\S+) as your registry", str(error.value)))
+    assert named == rendered
 
 
 def test_user_extension_points(render_env: RenderEnv) -> None:

@@ -97,7 +97,8 @@ Image reference: registry/repository:tag[@digest]. "latest" and empty tags are r
 */}}
 {{- define "monitoring.image" -}}
 {{- $image := .image -}}
-{{- $registry := default .root.Values.global.imageRegistry $image.registry -}}
+{{- /* Bitnami's precedence: global.imageRegistry, when set, wins over each image's own registry (a mirror). */ -}}
+{{- $registry := default $image.registry .root.Values.global.imageRegistry -}}
 {{- $tag := toString (default "" $image.tag) -}}
 {{- if or (eq $tag "") (eq $tag "latest") -}}
 {{- fail (printf "%s.tag: %q is not allowed; pin an exact version (and optionally a digest)" .field $tag) -}}
@@ -108,6 +109,8 @@ Image reference: registry/repository:tag[@digest]. "latest" and empty tags are r
 {{- end -}}
 {{- if $image.digest -}}
 {{- $reference = printf "%s@%s" $reference $image.digest -}}
+{{- else if .root.Values.global.requireImageDigests -}}
+{{- fail (printf "%s.digest: global.requireImageDigests is set, so every image is pulled by digest (sha256:...)" .field) -}}
 {{- end -}}
 {{- $reference -}}
 {{- end -}}

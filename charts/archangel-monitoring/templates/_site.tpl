@@ -19,6 +19,24 @@ Site values, as in the application chart (its _site.tpl): an environment's value
 {{- if and $v.healthcheck.enabled (not $v.healthcheck.coreURL) -}}
 {{- $missing = append $missing "healthcheck.coreURL: the core API's readiness URL as the health check reaches it (the public one in operator mode)" -}}
 {{- end -}}
+{{- if $v.global.requireImageDigests -}}
+{{- $images := dict -}}
+{{- range $component := list "prometheus" "alertmanager" "grafana" "kubeStateMetrics" -}}
+{{- if include (printf "monitoring.%s.enabled" $component) $ -}}
+{{- $_ := set $images (printf "%s.image" $component) (index $v $component).image -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.pushgateway.enabled -}}
+{{- $_ := set $images "pushgateway.image" $v.pushgateway.image -}}
+{{- end -}}
+{{- /* the tools image runs the secrets hook, the health check and the helm test pod */ -}}
+{{- $_ := set $images "tools.image" $v.tools.image -}}
+{{- range $field, $image := $images -}}
+{{- if not $image.digest -}}
+{{- $missing = append $missing (printf "%s.digest: the digest (sha256:...) of %s:%s as your registry serves it (global.requireImageDigests)" $field $image.repository (toString $image.tag)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- toJson $missing -}}
 {{- end -}}
 

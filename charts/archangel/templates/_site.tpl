@@ -43,6 +43,23 @@ Each check returns "path: what it is" when the value is missing; archangel.site.
 {{- $missing = append $missing "backup.serviceAccount.annotations: the jobs' cloud identity (EKS: eks.amazonaws.com/role-arn), or backup.s3.existingSecret with static keys" -}}
 {{- end -}}
 {{- end -}}
+{{- if $v.global.requireImageDigests -}}
+{{- $images := dict "core.image" $v.core.image "agents.image" $v.agents.image "tools.image" $v.tools.image -}}
+{{- if not $v.database.external.enabled -}}
+{{- $_ := set $images "database.postgresql.image" $v.database.postgresql.image -}}
+{{- if $v.database.postgresql.metrics.enabled -}}
+{{- $_ := set $images "database.postgresql.metrics.image" $v.database.postgresql.metrics.image -}}
+{{- end -}}
+{{- end -}}
+{{- if not $v.vectorStore.external.enabled -}}
+{{- $_ := set $images "vectorStore.qdrant.image" $v.vectorStore.qdrant.image -}}
+{{- end -}}
+{{- range $field, $image := $images -}}
+{{- if not $image.digest -}}
+{{- $missing = append $missing (printf "%s.digest: the digest (sha256:...) of %s:%s as your registry serves it (global.requireImageDigests)" $field $image.repository (toString $image.tag)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- toJson $missing -}}
 {{- end -}}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -189,23 +190,30 @@ def test_backup_jobs_reach_the_data_tier_the_bucket_and_the_pushgateway_only(pro
     )
 
 
+RESTORE = {"restore.enabled": True, "restore.requestId": "inc-42"}
+
+
+def restore_job(manifest: Manifest, target: str = "database") -> K8sObject:
+    """The one restore Job; its name ends in a hash of its pod template."""
+    jobs = [j for j in manifest.of_kind("Job") if labels_of(j)["app.kubernetes.io/component"] == f"restore-{target}"]
+    assert len(jobs) == 1, [j["metadata"]["name"] for j in jobs]
+    return jobs[0]
+
+
+def restore_template(manifest: Manifest, target: str = "database") -> PodTemplate:
+    return template(manifest, "Job", restore_job(manifest, target)["metadata"]["name"])
+
+
 def test_restore_job_only_when_asked(production: Manifest, render_env: RenderEnv) -> None:
     assert [j for j in production.of_kind("Job") if "restore" in j["metadata"]["name"]] == []
     manifest = render_env(
         "production",
         "archangel",
-        {
-            "restore": {
-                "enabled": True,
-                "target": "database",
-                "backupId": "20261101T020000Z",
-                "intoDatabase": "recovered",
-            }
-        },
+        {**RESTORE, "restore.backupId": "20261101T020000Z", "restore.intoDatabase": "recovered"},
     )
-    job: K8sObject = manifest.get("Job", "archangel-restore-database")
+    job = restore_job(manifest)
     assert job["spec"]["backoffLimit"] == 0
-    assert template(manifest, "Job", "archangel-restore-database").containers(include_init=False)[0]["command"] == [
+    assert restore_template(manifest).containers(include_init=False)[0]["command"] == [
         "archangel-helm",
         "backup",
         "restore",
@@ -214,19 +222,98 @@ def test_restore_job_only_when_asked(production: Manifest, render_env: RenderEnv
         "20261101T020000Z",
         "--jobs",
         "2",
+        "--once",
+        "archangel-restore-inc-42",
         "--into",
         "recovered",
     ]
 
 
-def test_restore_of_named_collections_with_force(render_env: RenderEnv) -> None:
-    manifest = render_env(
+def test_the_restore_job_is_named_by_its_request_and_a_hash_of_its_template(render_env: RenderEnv) -> None:
+    """A Job's template is immutable: any change of it (chart version, image, settings) makes a new Job, which
+    then finds its request claimed and restores nothing, instead of an upgrade the API server refuses."""
+    name = restore_job(render_env("production", "archangel", RESTORE))["metadata"]["name"]
+    assert re.fullmatch(r"archangel-restore-inc-42-[0-9a-f]{8}", name)
+    assert restore_job(render_env("production", "archangel", RESTORE))["metadata"]["name"] == name
+    changed = render_env("production", "archangel", {**RESTORE, "tools.image.tag": "0.2.0"})
+    assert restore_job(changed)["metadata"]["name"] != name
+    another = render_env("production", "archangel", {**RESTORE, "restore.requestId": "inc-43"})
+    assert restore_job(another)["metadata"]["name"].startswith("archangel-restore-inc-43-")
+
+
+def test_the_restore_claims_its_request_with_a_role_that_can_do_nothing_else(render_env: RenderEnv) -> None:
+    manifest = render_env("production", "archangel", RESTORE)
+    pod = restore_template(manifest)
+    assert pod.spec["serviceAccountName"] == "archangel-restore"
+    assert pod.spec["automountServiceAccountToken"] is True
+    assert labels_of(pod.template)["archangel.io/kube-api-client"] == "true"
+    assert env(pod.containers()[0])["POD_NAMESPACE"] is not None
+    rules = manifest.get("Role", "archangel-restore")["rules"]
+    assert rules == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["archangel-restore-inc-42"],
+            "verbs": ["get", "patch"],
+        },
+    ]
+    account = manifest.get("ServiceAccount", "archangel-restore")
+    backup_account = manifest.get("ServiceAccount", "archangel-backup")
+    assert (
+        annotations_of(account)["eks.amazonaws.com/role-arn"]
+        == annotations_of(backup_account)["eks.amazonaws.com/role-arn"]
+    )
+    reader = "arn:aws:iam::111122223333:role/archangel-restore"
+    own = render_env(
         "production",
         "archangel",
-        {"restore": {"enabled": True, "target": "vectorstore", "collections": ["memories"], "force": True}},
+        {**RESTORE, "restore.serviceAccount.annotations": {"eks.amazonaws.com/role-arn": reader}},
     )
-    command = template(manifest, "Job", "archangel-restore-vectorstore").containers(include_init=False)[0]["command"]
-    assert command[-4:] == ["2", "--collection", "memories", "--force"]
+    assert annotations_of(own.get("ServiceAccount", "archangel-restore"))["eks.amazonaws.com/role-arn"] == reader
+
+
+def test_a_restore_over_live_data_needs_maintenance(render_env: RenderEnv) -> None:
+    for target in ("database", "vectorstore"):
+        with pytest.raises(RenderError, match=r"restore\.force into the live .* needs maintenance\.enabled=true"):
+            render_env("production", "archangel", {**RESTORE, "restore.target": target, "restore.force": True})
+        render_env(
+            "production",
+            "archangel",
+            {**RESTORE, "restore.target": target, "restore.force": True, "maintenance.enabled": True},
+        )
+    # Into another database the application does not use, nothing needs to stop.
+    render_env("production", "archangel", {**RESTORE, "restore.force": True, "restore.intoDatabase": "recovered"})
+
+
+@pytest.mark.parametrize(
+    ("request_id", "message"),
+    [
+        ("", "restore.requestId: name this restore"),
+        ("Inc_42", "restore/requestId"),
+        ("a-request-id-too-long", "restore/requestId"),
+    ],
+)
+def test_a_restore_needs_a_valid_request_id(render_env: RenderEnv, request_id: str, message: str) -> None:
+    with pytest.raises(RenderError, match=message):
+        render_env("production", "archangel", {"restore.enabled": True, "restore.requestId": request_id})
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_maintenance_holds_core_and_agents_at_zero_and_suspends_the_backups(
+    render_env: RenderEnv, environment: str
+) -> None:
+    normal = render_env(environment, "archangel")
+    held = render_env(environment, "archangel", {"maintenance.enabled": True})
+    for name in ("archangel-core", "archangel-agents"):
+        assert held.get("Deployment", name)["spec"]["replicas"] == 0
+    assert held.of_kind("HorizontalPodAutoscaler") == []
+    assert held.of_kind("ScaledObject") == []
+    assert normal.of_kind("HorizontalPodAutoscaler")
+    cronjobs = {c["metadata"]["name"]: c["spec"]["suspend"] for c in held.of_kind("CronJob")}
+    assert cronjobs
+    assert all(cronjobs.values()), cronjobs
+    assert not any(c["spec"]["suspend"] for c in normal.of_kind("CronJob"))
 
 
 @pytest.mark.parametrize(
@@ -238,7 +325,7 @@ def test_restore_of_named_collections_with_force(render_env: RenderEnv) -> None:
             "backup.s3.sse is aws:kms with a custom",
         ),
         (
-            {"restore": {"enabled": True, "target": "database", "collections": ["x"]}},
+            {**RESTORE, "restore": {"target": "database", "collections": ["x"]}},
             "restore.collections applies to restore.target vectorstore only",
         ),
         (
@@ -280,9 +367,9 @@ def scratch_volume(manifest: Manifest, kind: str, name: str) -> dict[str, Any]:
 def test_verification_and_restores_get_scratch_the_size_of_the_database_on_an_encrypted_class(
     render_env: RenderEnv, environment: str
 ) -> None:
-    manifest = render_env(environment, "archangel", {"restore.enabled": True})
+    manifest = render_env(environment, "archangel", RESTORE)
     database = manifest.get("StatefulSet", "archangel-postgresql")["spec"]["volumeClaimTemplates"][0]["spec"]
-    for kind, name in (("CronJob", "archangel-backup-verify"), ("Job", "archangel-restore-database")):
+    for kind, name in (("CronJob", "archangel-backup-verify"), ("Job", restore_job(manifest)["metadata"]["name"])):
         claim = scratch_volume(manifest, kind, name)["ephemeral"]["volumeClaimTemplate"]["spec"]
         storage = parse_quantity(claim["resources"]["requests"]["storage"])
         assert storage >= parse_quantity(database["resources"]["requests"]["storage"]), name
@@ -383,8 +470,8 @@ def test_verification_restores_into_sidecar_servers_on_its_scratch_volume(produc
 
 
 def test_backups_and_restores_still_talk_to_the_production_servers(render_env: RenderEnv) -> None:
-    manifest = render_env("production", "archangel", {"restore.enabled": True})
-    for kind, name in (("CronJob", "archangel-backup-database"), ("Job", "archangel-restore-database")):
+    manifest = render_env("production", "archangel", RESTORE)
+    for kind, name in (("CronJob", "archangel-backup-database"), ("Job", restore_job(manifest)["metadata"]["name"])):
         pod = template(manifest, kind, name)
         assert "initContainers" not in pod.spec
         assert env(pod.containers()[0])["PGHOST"] == "archangel-postgresql.archangel.svc"
@@ -403,7 +490,7 @@ def test_verification_against_the_production_servers_is_a_choice(render_env: Ren
 
 def test_every_job_pod_asks_istio_for_a_native_sidecar(render_env: RenderEnv) -> None:
     # A classic istio-proxy never exits, so a Job (and a PreSync hook) in the mesh would never complete.
-    manifest = render_env("production", "archangel", {"restore.enabled": True})
+    manifest = render_env("production", "archangel", RESTORE)
     jobs = [t for t in manifest.pod_templates() if t.owner_kind in ("Job", "CronJob")]
     assert len(jobs) >= 7
     for pod in jobs:

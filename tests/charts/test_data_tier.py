@@ -108,7 +108,7 @@ def test_postgresql_statefulset_keeps_its_data(production: Manifest) -> None:
 def test_postgresql_runs_the_pinned_official_image_as_the_postgres_user(production: Manifest) -> None:
     template = template_of(production, "StatefulSet", "archangel-postgresql")
     postgres = template.containers()[0]
-    assert postgres["image"] == "docker.io/library/postgres:17.6-bookworm"
+    assert postgres["image"].split("@")[0] == "docker.io/library/postgres:17.6-bookworm"
     assert template.spec["securityContext"]["runAsUser"] == 999
     assert template.spec["securityContext"]["fsGroup"] == 999
     env = env_of(postgres)
@@ -223,7 +223,7 @@ def test_external_modes_refuse_missing_settings(render_env: RenderEnv, values: d
 def test_qdrant_statefulset(production: Manifest) -> None:
     template = template_of(production, "StatefulSet", "archangel-qdrant")
     qdrant = template.containers()[0]
-    assert qdrant["image"] == "docker.io/qdrant/qdrant:v1.16.3-unprivileged"
+    assert qdrant["image"].split("@")[0] == "docker.io/qdrant/qdrant:v1.16.3-unprivileged"
     assert {p["name"]: p["containerPort"] for p in qdrant["ports"]} == {"http": 6333, "grpc": 6334}
     assert qdrant["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     env = env_of(qdrant)

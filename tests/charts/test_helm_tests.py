@@ -66,7 +66,7 @@ def test_the_application_test_checks_core_postgresql_and_qdrant_through_their_se
     manifest = render_env("production", "archangel")
     (container,) = helm_test_pods(manifest)[0]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert container["image"] == TOOLS
+    assert container["image"].split("@")[0] == TOOLS
     core = manifest.get("Service", "archangel-core")
     (http,) = [p for p in core["spec"]["ports"] if p["name"] == "http"]
     assert env["CORE_URL"] == f"http://archangel-core.archangel.svc:{http['port']}/healthz/ready"

@@ -85,7 +85,7 @@ def test_the_job_runs_the_package_entry_point_with_the_rendered_spec(production:
     (container,) = pod["containers"]
     assert container["command"] == ["python", "-m", "archangel_helm.hooks.secrets"]
     assert container["args"] == ["--spec", "/etc/archangel/secrets/spec.json"]
-    assert container["image"] == "ghcr.io/archangel-ai/archangel-tools:0.1.0"
+    assert container["image"].split("@")[0] == "ghcr.io/archangel-ai/archangel-tools:0.1.0"
     assert pod["serviceAccountName"] == "archangel-secrets-hook"
     assert pod["automountServiceAccountToken"] is True
     assert pod["restartPolicy"] == "Never"

@@ -163,3 +163,73 @@ def test_the_volume_snapshot_job_snapshots_and_prunes_with_its_own_role_only(
     ]:
         assert not can(local_cluster, kubeconfig, verb, resource), f"{verb} {resource}"
     assert can(local_cluster, kubeconfig, "delete", "volumesnapshots")
+
+
+RESTORE = "archangel-restore"
+REQUEST = "archangel-restore-inc-42"
+
+
+def test_the_restore_job_runs_once_per_request_with_its_own_role_only(
+    production: Manifest, local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """The restore claims its request through the API as its own ServiceAccount: the first run holds it (here
+    it then fails, no bucket being reachable, and records that), every later run restores nothing and exits 0,
+    as an Argo CD re-sync or a changed template would run it again."""
+    environment = load_environment(PROJECT, "production").with_example_values()
+    release = environment.release("archangel")
+    restore_values = tmp_path / "restore.yaml"
+    restore_values.write_text(
+        "maintenance: {enabled: true}\nrestore: {enabled: true, requestId: inc-42, force: true}\n"
+    )
+    manifest = render(
+        release.chart,
+        [*release.values_files, cluster_values(local_cluster, tmp_path), restore_values],
+        release=release.name,
+        namespace=NAMESPACE,
+        kube_version=environment.kube_version,
+        api_versions=environment.api_versions,
+    )
+    apply(local_cluster, identity_objects(manifest, RESTORE))
+    kubeconfig = service_account_kubeconfig(local_cluster, RESTORE, NAMESPACE, tmp_path)
+    job = next(j for j in manifest.of_kind("Job") if j["metadata"]["name"].startswith(f"{REQUEST}-"))
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == RESTORE
+    assert pod["automountServiceAccountToken"] is True
+    command = pod["containers"][0]["command"]
+    assert command[command.index("--once") + 1] == REQUEST
+    for key in ("encryption", "mac"):
+        (tmp_path / f"{key}.key").write_bytes(key[0].encode() * 32)
+    environment_of_the_pod = [
+        f"POD_NAMESPACE={NAMESPACE}",
+        "ARCHANGEL_BACKUP_BUCKET=unreachable",
+        "ARCHANGEL_BACKUP_ENDPOINT_URL=http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID=test",
+        "AWS_SECRET_ACCESS_KEY=test",
+        "AWS_REGION=us-east-1",
+        f"ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE={tmp_path / 'encryption.key'}",
+        f"ARCHANGEL_BACKUP_MAC_KEY_FILE={tmp_path / 'mac.key'}",
+        "PGHOST=127.0.0.1",
+        "PGPORT=9",
+    ]
+    cli = str(Path(sys.executable).parent / "archangel-helm")
+    run = as_account(kubeconfig, *environment_of_the_pod, cli, *command[1:])
+    first = local_cluster.try_run(*run)
+    assert first.returncode != 0, first.stdout
+    assert "cannot claim" not in first.stderr, first.stderr
+    claim = json.loads(local_cluster.kubectl("get", "configmap", REQUEST, "-n", NAMESPACE, "-o", "json"))["data"]
+    assert claim["state"] == "failed"
+    assert claim["target"] == "database"
+    assert claim["finishedAt"]
+    second = local_cluster.try_run(*run)
+    assert second.returncode == 0, second.stderr
+    assert f"restore request '{REQUEST}' already ran" in second.stdout
+    assert "nothing restored" in second.stdout
+    assert can(local_cluster, kubeconfig, "patch", f"configmaps/{REQUEST}")
+    for verb, resource in [
+        ("patch", "configmaps/archangel-core"),
+        ("delete", f"configmaps/{REQUEST}"),
+        ("get", "secrets"),
+        ("list", "configmaps"),
+        ("create", "pods"),
+    ]:
+        assert not can(local_cluster, kubeconfig, verb, resource), f"{verb} {resource}"

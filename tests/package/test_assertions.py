@@ -406,7 +406,7 @@ def test_greater_or_equal_fails_with_both_sides_in_base_units(broken: Manifest) 
 def test_match_regex_and_not_match_regex(good: Manifest, production: Manifest) -> None:
     images = "spec.template.spec.containers[*].image"
     workloads = a.select(production, kind="Deployment")
-    a.match_regex(workloads, images, r":\d+\.\d+\.\d+$")  # pinned
+    a.match_regex(workloads, images, r":\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?$")  # pinned
     a.not_match_regex(workloads, images, r":latest$")
     a.match_regex(a.select(good, kind="Secret"), "data.password", r"^s3", decode_base64=True)
     a.match_regex(deployment(good), IMAGE, r"latest", negate=True)

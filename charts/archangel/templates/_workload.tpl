@@ -20,10 +20,14 @@ templates/<component>/ calls one of these with (dict "root" $ "component" "<name
 {{- end -}}
 {{- end -}}
 
-{{/* "true" when an autoscaler owns the replica count, so the Deployment must not set it. */}}
+{{/*
+"true" when an autoscaler owns the replica count, so the Deployment must not set it. In maintenance
+(maintenance.enabled) no autoscaler is rendered and the Deployment holds zero replicas: an HPA would bring its
+minimum back, and KEDA scales from zero on its own.
+*/}}
 {{- define "archangel.workload.autoscaled" -}}
 {{- $v := index .root.Values .component -}}
-{{- if or $v.autoscaling.enabled $v.keda.enabled -}}true{{- end -}}
+{{- if and (or $v.autoscaling.enabled $v.keda.enabled) (not .root.Values.maintenance.enabled) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -226,7 +230,9 @@ kind: Deployment
 metadata:
   {{- include "archangel.metadata" . | nindent 2 }}
 spec:
-  {{- if not (include "archangel.workload.autoscaled" .) }}
+  {{- if .root.Values.maintenance.enabled }}
+  replicas: 0
+  {{- else if not (include "archangel.workload.autoscaled" .) }}
   replicas: {{ $v.replicas }}
   {{- end }}
   revisionHistoryLimit: {{ $v.revisionHistoryLimit }}
@@ -368,7 +374,7 @@ spec:
 {{- define "archangel.workload.hpa" -}}
 {{- $v := index .root.Values .component -}}
 {{- $hpa := $v.autoscaling -}}
-{{- if $hpa.enabled }}
+{{- if and $hpa.enabled (not .root.Values.maintenance.enabled) }}
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
@@ -411,7 +417,7 @@ spec:
 {{- define "archangel.workload.scaledobject" -}}
 {{- $v := index .root.Values .component -}}
 {{- $keda := $v.keda -}}
-{{- if and $keda.enabled (.root.Capabilities.APIVersions.Has "keda.sh/v1alpha1/ScaledObject") }}
+{{- if and $keda.enabled (.root.Capabilities.APIVersions.Has "keda.sh/v1alpha1/ScaledObject") (not .root.Values.maintenance.enabled) }}
 apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
 metadata:

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ..hooks.kube import core_v1_api, current_namespace
 from . import database, metrics, vectorstore
 from .catalog import Catalog, check_target, plan_prune
 from .errors import BackupConfigError, BackupError
 from .keys import load_keys
 from .postgres import Connection
 from .qdrant import QdrantClient
+from .restore_request import Claim, RestoreRequests
 from .storage import ObjectStore, StoreConfig
 
 
@@ -181,7 +183,46 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     target = check_target(args.target)
-    catalog = catalog_from(args)
+    catalog = catalog_from(args)  # a bad setting fails here, before the request is claimed
+    requests, claim = None, None
+    if args.once:
+        requests, claim = _claim_request(args, target)
+        if not claim.granted:
+            print(
+                f"restore request {args.once!r} already ran ({claim.describe_holder()}): nothing restored. "
+                "A restore runs once per request; give restore.requestId a new value to restore again."
+            )
+            return 0
+    try:
+        summary = _restore(args, target, catalog)
+    except BaseException as error:
+        if requests is not None and claim is not None:
+            _record_quietly(requests, claim, "failed", f"{type(error).__name__}: {error}")
+        raise
+    if requests is not None and claim is not None:
+        _record_quietly(requests, claim, "completed", summary)
+    print(summary)
+    return 0
+
+
+def _claim_request(args: argparse.Namespace, target: str) -> tuple[RestoreRequests, Claim]:
+    namespace = current_namespace(None)
+    if not namespace:
+        raise BackupConfigError("--once needs the pod's namespace: set $POD_NAMESPACE (the chart's Job does)")
+    requests = RestoreRequests(core_v1_api(), namespace)
+    details = {"target": target, "backupId": args.backup_id, "pod": os.environ.get("HOSTNAME", "")}
+    return requests, requests.claim(args.once, details)
+
+
+def _record_quietly(requests: RestoreRequests, claim: Claim, outcome: str, summary: str) -> None:
+    """The outcome is recorded for the next run and for people; failing to record it changes no exit code."""
+    try:
+        requests.finish(claim, outcome, summary)
+    except Exception as error:
+        print(f"WARNING: could not record the restore request's outcome: {error}", file=sys.stderr)
+
+
+def _restore(args: argparse.Namespace, target: str, catalog: Catalog) -> str:
     if target == "database":
         result = database.restore(
             catalog,
@@ -191,16 +232,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
             force=args.force,
             jobs=args.jobs,
         )
-        print(
+        return (
             f"restored {result.backup_id} into database {result.database}: {len(result.row_counts)} tables, "
             f"{sum(result.row_counts.values()):,} rows, {result.seconds:.1f} s"
         )
-    else:
-        restored = vectorstore.restore(
-            catalog, qdrant_from(args), args.backup_id, collections=args.collection or None, force=args.force
-        )
-        print(f"restored collections: {', '.join(f'{k} ({v:,} points)' for k, v in restored.items())}")
-    return 0
+    restored = vectorstore.restore(
+        catalog, qdrant_from(args), args.backup_id, collections=args.collection or None, force=args.force
+    )
+    return f"restored collections: {', '.join(f'{k} ({v:,} points)' for k, v in restored.items())}"
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -290,6 +329,13 @@ def _restore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collection", action="append", default=[], help="only these collections (vectorstore)")
     p.add_argument("--force", action="store_true", help="overwrite a database or collection that has data")
     p.add_argument("--jobs", type=_at_least(1), default=2, help="parallel pg_restore jobs")
+    p.add_argument(
+        "--once",
+        metavar="REQUEST",
+        default=_env("ARCHANGEL_RESTORE_REQUEST"),
+        help="claim this restore request first (a ConfigMap of that name in $POD_NAMESPACE, through the Kubernetes "
+        "API); if an earlier run claimed it, restore nothing and exit 0 ($ARCHANGEL_RESTORE_REQUEST)",
+    )
     add_arguments(p)
     p.set_defaults(func=cmd_restore)
 

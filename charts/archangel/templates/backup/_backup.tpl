@@ -180,7 +180,7 @@ it), so the dump is bounded by that size, not by the node's free disk.
 
 {{/*
 The pod template of a backup job. (dict "root" $ "component" "backup-database" "command" (list ...)
-["serviceAccount" name] ["kubeApi" true] ["ephemeralScratch" true]). A kubeApi job (the snapshot job) talks to
+["serviceAccount" name] ["kubeApi" true] ["ephemeralScratch" true] ["restoreRequest" true]). A kubeApi job (the snapshot job) talks to
 the API server and the Pushgateway only: it gets no data-tier credentials, no backup keys and no route to the
 data tier. ephemeralScratch: the job restores whole dumps (verification, restore), see archangel.backup.volumes.
 */}}
@@ -198,13 +198,15 @@ metadata:
     {{- if $data }}
     archangel.io/data-client: "true"
     archangel.io/object-storage-client: "true"
-    {{- else }}
+    {{- end }}
+    {{- if or (not $data) .restoreRequest }}
     archangel.io/kube-api-client: "true"
     {{- end }}
 spec:
   restartPolicy: Never
   serviceAccountName: {{ default (include "archangel.backup.serviceAccountName" $root) .serviceAccount }}
-  automountServiceAccountToken: {{ not $data }}
+  {{- /* The snapshot job and the restore (its one-shot claim) use the API; the others get no token. */}}
+  automountServiceAccountToken: {{ or (not $data) (not (not .restoreRequest)) }}
   enableServiceLinks: false
   {{- with include "archangel.imagePullSecrets" $root }}
   {{- . | nindent 2 }}
@@ -276,6 +278,8 @@ spec:
   schedule: {{ .schedule | quote }}
   timeZone: {{ $root.Values.backup.timeZone }}
   concurrencyPolicy: Forbid
+  # maintenance.enabled: no backup of a database being restored, no prune while the newest backups matter most.
+  suspend: {{ $root.Values.maintenance.enabled }}
   startingDeadlineSeconds: {{ $jobs.startingDeadlineSeconds }}
   successfulJobsHistoryLimit: {{ $jobs.successfulJobsHistoryLimit }}
   failedJobsHistoryLimit: {{ $jobs.failedJobsHistoryLimit }}

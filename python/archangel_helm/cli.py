@@ -270,6 +270,10 @@ PLUGINS = (
         },
     ),
     Plugin(
+        "archangel_helm.promote",
+        {"promote": "pin production's Argo CD Applications to a revision staging has run"},
+    ),
+    Plugin(
         "archangel_helm.operate.command",
         {
             "deploy": "preflight, install/upgrade both charts, verify, load-check, report",

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest, render
-from tests.conftest import SHIPPED_VALUES, ShippedValues
+from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
 from tests.support.cluster_state import reset
 from tests.support.local_cluster import LocalCluster
 
@@ -55,3 +55,18 @@ def test_the_api_server_accepts_every_object(namespaces: LocalCluster, shipped: 
     assert result.returncode == 0, result.stderr
     applied = [line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]
     assert len(applied) == len(documents), result.stdout
+
+
+@pytest.mark.parametrize("file", ["project.yaml", "root.yaml", "production.yaml", "staging.yaml"])
+def test_the_api_server_accepts_the_argo_cd_manifests(namespaces: LocalCluster, file: str) -> None:
+    """argocd/ against Argo CD's own CRDs (structural schemas and CEL rules), in the argocd namespace."""
+    if not namespaces.has_crds:
+        pytest.skip("no CRD manifests were installed in the local cluster")
+    namespaces.try_run("kubectl", "create", "namespace", "argocd")
+    result = namespaces.try_run(
+        "kubectl", "apply", "--dry-run=server", "--server-side", "--field-manager=archangel-tests",
+        "-f", str(PROJECT / "argocd" / file),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    documents = [d for d in yaml.safe_load_all((PROJECT / "argocd" / file).read_text()) if d]
+    assert len([line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]) == len(documents)

@@ -74,9 +74,6 @@ APP_PRODUCTION = (
     | {
         ("PriorityClass", "archangel-critical"),
         ("PriorityClass", "archangel-high"),
-        ("Service", "archangel-core-public"),
-        ("HTTPRoute", "archangel-core"),
-        ("HTTPRoute", "archangel-core-https-redirect"),
         ("VirtualService", "archangel-core"),
         ("DestinationRule", "archangel-core"),
         ("NetworkPolicy", "archangel-allow-istiod"),

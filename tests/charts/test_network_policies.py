@@ -14,6 +14,7 @@ from archangel_helm.validate.graph import check_network_policies, is_default_den
 from archangel_helm.validate.selectors import matches
 from archangel_helm.values import merged_values
 from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
+from tests.support.entry_points import entry_point, merged
 from tests.support.notes import install_notes
 
 RenderEnv = Callable[..., Manifest]
@@ -122,21 +123,32 @@ def test_prometheus_may_scrape_every_metrics_port(production: Manifest) -> None:
     }
 
 
-def test_ingress_controllers_and_gateways_reach_only_core_http(production: Manifest) -> None:
+@pytest.mark.parametrize(
+    ("entry", "peer"),
+    [
+        (
+            "ingress",
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+            },
+        ),
+        ("gateway", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway-system"}}}),
+    ],
+)
+def test_the_ingress_controller_or_the_gateway_reaches_only_core_http(
+    render_env: RenderEnv, entry: str, peer: dict[str, Any]
+) -> None:
+    production = render_env("production", "archangel", None if entry == "ingress" else entry_point(entry))
     rule = production.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
     controllers = [p for p in rule["from"] if "namespaceSelector" in p]
-    assert controllers == [
-        {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
-        },
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway-system"}}},
-    ]
+    assert controllers == [peer]
+    assert not [p for p in rule["from"] if "ipBlock" in p]  # no load balancer's sources: not an entry point
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
     for name, policy in ((name_of(p), p["spec"]) for p in production.of_kind("NetworkPolicy")):
         if name != "archangel-core":
             peers = [peer for r in policy.get("ingress") or [] for peer in r.get("from") or []]
-            assert not any("gateway-system" in str(peer) for peer in peers), name
+            assert not any(str(peer) in str(other) for other in peers), name
 
 
 # --- the Gateway API path: the gateways' namespaces, not the load balancer's 0.0.0.0/0 -------------------------
@@ -166,7 +178,7 @@ GATEWAY_POD = {"gateway.envoyproxy.io/owning-gateway-name": "public"}
 
 
 def test_the_gateway_reaches_core_without_the_load_balancer(render_env: RenderEnv) -> None:
-    manifest = render_env("production", "archangel", {"loadBalancer.enabled": False})
+    manifest = render_env("production", "archangel", entry_point("gateway"))
     rule = manifest.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
     assert not [peer for peer in rule["from"] if "ipBlock" in peer]
     assert admits(manifest, "archangel-core", 8080, "gateway-system", GATEWAY_POD)
@@ -177,7 +189,9 @@ def test_the_gateway_reaches_core_without_the_load_balancer(render_env: RenderEn
 
 def test_the_gateway_peer_narrows_to_the_proxy_pods_when_their_labels_are_given(render_env: RenderEnv) -> None:
     manifest = render_env(
-        "production", "archangel", {"loadBalancer.enabled": False, "gateway.networkPolicy.podLabels": GATEWAY_POD}
+        "production",
+        "archangel",
+        merged(entry_point("gateway"), {"gateway": {"networkPolicy": {"podLabels": GATEWAY_POD}}}),
     )
     assert admits(manifest, "archangel-core", 8080, "gateway-system", GATEWAY_POD)
     assert not admits(manifest, "archangel-core", 8080, "gateway-system", {"app": "something-else"})
@@ -185,17 +199,19 @@ def test_the_gateway_peer_narrows_to_the_proxy_pods_when_their_labels_are_given(
 
 def test_every_parent_namespace_is_admitted_and_a_missing_one_is_the_releases(render_env: RenderEnv) -> None:
     parents = [{"name": "public", "namespace": "gateway-system"}, {"name": "internal"}]
-    manifest = render_env("production", "archangel", {"loadBalancer.enabled": False, "gateway.parentRefs": parents})
+    manifest = render_env(
+        "production", "archangel", merged(entry_point("gateway"), {"gateway": {"parentRefs": parents}})
+    )
     assert admits(manifest, "archangel-core", 8080, "gateway-system", {})
     assert admits(manifest, "archangel-core", 8080, "archangel", {})
 
 
 def test_no_gateway_peer_without_the_httproute(render_env: RenderEnv, environments: Any) -> None:
     apis = [a for a in environments["production"].api_versions if not a.startswith("gateway.networking.k8s.io")]
-    manifest = render_env("production", "archangel", {"loadBalancer.enabled": False}, api_versions=apis)
+    manifest = render_env("production", "archangel", entry_point("gateway"), api_versions=apis)
     assert manifest.find("HTTPRoute", "archangel-core") is None
     assert not admits(manifest, "archangel-core", 8080, "gateway-system", {})
-    off = render_env("production", "archangel", {"loadBalancer.enabled": False, "gateway.enabled": False})
+    off = render_env("production", "archangel")
     assert not admits(off, "archangel-core", 8080, "gateway-system", {})
 
 
@@ -234,8 +250,10 @@ def test_no_shipped_policy_admits_everywhere_without_excepting_the_cluster(
     assert problems == []
 
 
-def test_the_load_balancer_rule_excepts_the_cluster(production: Manifest) -> None:
-    rule = production.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
+def test_the_load_balancer_rule_excepts_the_cluster(render_env: RenderEnv) -> None:
+    rule = render_env("production", "archangel", entry_point("nlb")).get("NetworkPolicy", "archangel-core")["spec"][
+        "ingress"
+    ][0]
     blocks = [peer["ipBlock"] for peer in rule["from"] if "ipBlock" in peer]
     assert blocks == [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/16", "172.20.0.0/16"]}]
 
@@ -251,10 +269,13 @@ def test_each_address_family_excepts_its_own_cluster_ranges(render_env: RenderEn
     manifest = render_env(
         "production",
         "archangel",
-        {
-            "networkPolicy.clusterCIDRs": ["10.0.0.0/16", "fd00:10::/56", "172.20.0.0/16"],
-            "loadBalancer.loadBalancerSourceRanges": ["0.0.0.0/0", "::/0", "203.0.113.0/24"],
-        },
+        merged(
+            entry_point("nlb"),
+            {
+                "networkPolicy": {"clusterCIDRs": ["10.0.0.0/16", "fd00:10::/56", "172.20.0.0/16"]},
+                "loadBalancer": {"loadBalancerSourceRanges": ["0.0.0.0/0", "::/0", "203.0.113.0/24"]},
+            },
+        ),
     )
     rule = manifest.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
     assert [peer["ipBlock"] for peer in rule["from"] if "ipBlock" in peer] == [

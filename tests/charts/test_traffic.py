@@ -13,6 +13,7 @@ from archangel_helm import assertions as a
 from archangel_helm.manifest import annotations_of
 from archangel_helm.validate.graph import check_services
 from archangel_helm.validate.selectors import selected_pod_templates
+from tests.support.entry_points import entry_point, merged
 
 RenderEnv = Callable[..., Manifest]
 HTTPROUTE_API = "gateway.networking.k8s.io/v1/HTTPRoute"
@@ -30,10 +31,79 @@ def production(render_env: RenderEnv) -> Manifest:
     return render_env("production", "archangel")
 
 
+@pytest.fixture(scope="module")
+def nlb(render_env: RenderEnv) -> Manifest:
+    """Production with values/examples/entry-nlb.yaml: an internet-facing NLB instead of the Ingress."""
+    return render_env("production", "archangel", entry_point("nlb"))
+
+
+@pytest.fixture(scope="module")
+def gateway(render_env: RenderEnv) -> Manifest:
+    """Production with values/examples/entry-gateway.yaml: a Gateway API route instead of the Ingress."""
+    return render_env("production", "archangel", entry_point("gateway"))
+
+
+# --- one public entry point ------------------------------------------------------------------------------------
+
+
+def public_entry_points(manifest: Manifest) -> list[str]:
+    found = [f"Ingress/{i['metadata']['name']}" for i in manifest.of_kind("Ingress")]
+    found += [
+        f"HTTPRoute/{r['metadata']['name']}"
+        for r in manifest.of_kind("HTTPRoute")
+        if "redirect" not in r["metadata"]["name"]
+    ]
+    for service in manifest.of_kind("Service"):
+        internal = annotations_of(service).get("service.beta.kubernetes.io/aws-load-balancer-scheme") == "internal"
+        if service["spec"].get("type") == "LoadBalancer" and not internal:
+            found.append(f"Service/{service['metadata']['name']}")
+    return found
+
+
+@pytest.mark.parametrize("entry", ["ingress", "nlb", "gateway"])
+def test_production_has_one_public_entry_point_whichever_it_is(render_env: RenderEnv, entry: str) -> None:
+    manifest = render_env("production", "archangel", None if entry == "ingress" else entry_point(entry))
+    expected = {
+        "ingress": "Ingress/archangel-core",
+        "nlb": "Service/archangel-core-public",
+        "gateway": "HTTPRoute/archangel-core",
+    }
+    assert public_entry_points(manifest) == [expected[entry]]
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "allowed"),
+    [
+        (merged(entry_point("gateway"), {"ingress": {"enabled": True}}), "/gateway/enabled", "false"),
+        (merged(entry_point("nlb"), {"ingress": {"enabled": True}}), "/loadBalancer/aws/scheme", "internal"),
+        (merged(entry_point("nlb"), entry_point("gateway")), "/loadBalancer/aws/scheme", "internal"),
+        (
+            merged(entry_point("nlb"), {"ingress": {"enabled": True}, "loadBalancer": {"aws": {"enabled": False}}}),
+            "/loadBalancer/aws/enabled",
+            "true",
+        ),
+    ],
+)
+def test_a_second_public_entry_point_is_refused_by_the_schema(
+    render_env: RenderEnv, values: dict[str, Any], field: str, allowed: str
+) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_env("production", "archangel", values)
+    violation = a.failed_values_schema(caught.value, field, "const")
+    assert violation.message.rstrip("'\"").endswith(allowed), violation.message  # Helm 4 quotes '', Helm 3 ""
+
+
+def test_an_internal_load_balancer_beside_the_ingress_is_allowed(render_env: RenderEnv) -> None:
+    manifest = render_env("production", "archangel", {"loadBalancer": {"enabled": True, "aws": {"scheme": "internal"}}})
+    assert public_entry_points(manifest) == ["Ingress/archangel-core"]
+    assert manifest.get("Service", "archangel-core-public")["spec"]["type"] == "LoadBalancer"
+
+
 # --- load balancer ---------------------------------------------------------------------------------------------
 
 
-def test_production_exposes_core_through_an_aws_nlb(production: Manifest) -> None:
+def test_the_nlb_entry_point_exposes_core_with_tls(nlb: Manifest) -> None:
+    production = nlb
     service = production.get("Service", "archangel-core-public")
     spec = service["spec"]
     assert spec["type"] == "LoadBalancer"
@@ -60,14 +130,17 @@ def test_session_affinity_and_source_ranges(render_env: RenderEnv) -> None:
     manifest = render_env(
         "production",
         "archangel",
-        {
-            "loadBalancer": {
-                "sessionAffinity": {"enabled": True, "timeoutSeconds": 600},
-                "loadBalancerSourceRanges": ["203.0.113.0/24"],
-                "aws": {"enabled": False},
-                "annotations": {"example.com/lb": "x"},
-            }
-        },
+        merged(
+            entry_point("nlb"),
+            {
+                "loadBalancer": {
+                    "sessionAffinity": {"enabled": True, "timeoutSeconds": 600},
+                    "loadBalancerSourceRanges": ["203.0.113.0/24"],
+                    "aws": {"enabled": False},
+                    "annotations": {"example.com/lb": "x"},
+                }
+            },
+        ),
     )
     service = manifest.get("Service", "archangel-core-public")
     assert service["spec"]["sessionAffinity"] == "ClientIP"
@@ -82,12 +155,18 @@ def test_session_affinity_and_source_ranges(render_env: RenderEnv) -> None:
 
 def test_an_internet_facing_nlb_without_tls_is_refused(render_env: RenderEnv) -> None:
     with pytest.raises(RenderError) as caught:
-        render_env("production", "archangel", {"loadBalancer.aws.tls.certificateArn": ""})
+        render_env(
+            "production",
+            "archangel",
+            merged(entry_point("nlb"), {"loadBalancer": {"aws": {"tls": {"certificateArn": ""}}}}),
+        )
     assert "  - loadBalancer.aws.tls.certificateArn: the ACM certificate of the internet-facing NLB" in (
         caught.value.helm_message
     )
     internal = render_env(
-        "production", "archangel", {"loadBalancer.aws.tls.certificateArn": "", "loadBalancer.aws.scheme": "internal"}
+        "production",
+        "archangel",
+        merged(entry_point("nlb"), {"loadBalancer": {"aws": {"tls": {"certificateArn": ""}, "scheme": "internal"}}}),
     )
     assert internal.get("Service", "archangel-core-public")["spec"]["ports"][0]["name"] == "http"
 
@@ -160,7 +239,10 @@ def test_ingress_with_an_existing_certificate_and_no_controller_annotations(rend
             'ingress.tls.hosts: "other.example.com" is not one of the rule hosts [api.archangel.example.com]',
         ),
         ({"ingress.hosts": []}, "  - ingress.hosts: the public hostname(s) the Ingress routes"),
-        ({"gateway.parentRefs": []}, "gateway.enabled is true but gateway.parentRefs is empty"),
+        (
+            merged(entry_point("gateway"), {"gateway": {"parentRefs": []}}),
+            "gateway.enabled is true but gateway.parentRefs is empty",
+        ),
     ],
 )
 def test_routes_that_point_at_nothing_are_refused(render_env: RenderEnv, values: dict[str, Any], message: str) -> None:
@@ -182,8 +264,8 @@ def test_ingress_paths_are_checked_by_the_schema(render_env: RenderEnv) -> None:
 # --- Gateway API -------------------------------------------------------------------------------------------------
 
 
-def test_production_httproute_with_headers_and_timeouts(production: Manifest) -> None:
-    route = production.get("HTTPRoute", "archangel-core")["spec"]
+def test_the_gateway_entry_point_routes_with_headers_and_timeouts(gateway: Manifest) -> None:
+    route = gateway.get("HTTPRoute", "archangel-core")["spec"]
     assert route["parentRefs"] == [{"name": "public", "namespace": "gateway-system", "sectionName": "https"}]
     assert route["hostnames"] == ["api.archangel.example.com"]
     (rule,) = route["rules"]
@@ -194,8 +276,8 @@ def test_production_httproute_with_headers_and_timeouts(production: Manifest) ->
     assert {h["name"]: h["value"] for h in headers["responseHeaderModifier"]["set"]} == HEADERS
 
 
-def test_plain_http_redirects_to_https(production: Manifest) -> None:
-    redirect = production.get("HTTPRoute", "archangel-core-https-redirect")["spec"]
+def test_plain_http_redirects_to_https(gateway: Manifest) -> None:
+    redirect = gateway.get("HTTPRoute", "archangel-core-https-redirect")["spec"]
     assert redirect["parentRefs"][0]["sectionName"] == "http"
     assert redirect["rules"] == [
         {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
@@ -204,6 +286,8 @@ def test_plain_http_redirects_to_https(production: Manifest) -> None:
 
 def test_httproute_only_where_the_gateway_api_is_served(render_env: RenderEnv, environments: Any) -> None:
     apis = [a for a in environments["production"].api_versions if a != HTTPROUTE_API]
-    assert render_env("production", "archangel", api_versions=apis).of_kind("HTTPRoute") == []
-    annotations = annotations_of(render_env("production", "archangel").get("HTTPRoute", "archangel-core"))
+    assert render_env("production", "archangel", entry_point("gateway"), api_versions=apis).of_kind("HTTPRoute") == []
+    annotations = annotations_of(
+        render_env("production", "archangel", entry_point("gateway")).get("HTTPRoute", "archangel-core")
+    )
     assert annotations["argocd.argoproj.io/sync-options"] == "SkipDryRunOnMissingResource=true"

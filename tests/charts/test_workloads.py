@@ -18,6 +18,7 @@ from archangel_helm.pytest_plugin import RenderChart
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import selected_pod_templates
 from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
+from tests.support.entry_points import entry_point
 from tests.support.notes import install_notes
 
 RenderEnv = Callable[..., Manifest]
@@ -138,7 +139,8 @@ def test_pods_drain_before_they_stop(production: Manifest, component: str, secon
     assert template.spec["terminationGracePeriodSeconds"] > sleep
 
 
-def test_the_load_balancer_drains_a_target_as_long_as_the_pod_keeps_serving(production: Manifest) -> None:
+def test_the_load_balancer_drains_a_target_as_long_as_the_pod_keeps_serving(render_env: RenderEnv) -> None:
+    production = render_env("production", "archangel", entry_point("nlb"))
     service = production.get("Service", "archangel-core-public")
     attributes = service["metadata"]["annotations"][
         "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"

@@ -155,7 +155,7 @@ def test_plan_without_site_values_names_every_missing_one(tmp_path: Path, capsys
     assert main(["plan", "production", "--project", str(PROJECT), "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "this release needs values only your site knows" in err
-    for value in ("loadBalancer.aws.tls.certificateArn", "backup.serviceAccount.annotations"):
+    for value in ("ingress.hosts", "backup.serviceAccount.annotations", "core.image.digest"):
         assert f"  - {value}: " in err
     assert not (tmp_path / "production").exists()
 

@@ -119,17 +119,18 @@ def expand_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
             node = child
         leaf = parts[-1]
         if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
-            node[leaf] = _deep_merge(node[leaf], value)
+            node[leaf] = deep_merge(node[leaf], value)
         else:
             node[leaf] = value
     return result
 
 
-def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """override over base, nested mappings merged key by key (as Helm layers two values files)."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged

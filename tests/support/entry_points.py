@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from archangel_helm.render import deep_merge
 from tests.conftest import PROJECT
 
 
@@ -18,10 +19,4 @@ def entry_point(name: str) -> dict[str, Any]:
 
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """extra over base, nested mappings merged (as Helm layers values files)."""
-    result = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
+    return deep_merge(base, extra)

@@ -13,7 +13,9 @@ from archangel_helm import assertions as a
 from archangel_helm.manifest import annotations_of
 from archangel_helm.validate.graph import check_services
 from archangel_helm.validate.selectors import selected_pod_templates
+from tests.conftest import PROJECT
 from tests.support.entry_points import entry_point, merged
+from tests.support.notes import install_notes
 
 RenderEnv = Callable[..., Manifest]
 HTTPROUTE_API = "gateway.networking.k8s.io/v1/HTTPRoute"
@@ -192,9 +194,24 @@ def test_production_ingress_has_tls_rate_limits_and_security_headers(production:
     assert annotations["nginx.ingress.kubernetes.io/limit-connections"] == "20"
     assert annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] == "5"
     assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
-    assert annotations["nginx.ingress.kubernetes.io/custom-headers"] == "archangel/archangel-security-headers"
     assert not any("snippet" in key for key in annotations)
-    assert production.get("ConfigMap", "archangel-security-headers")["data"] == HEADERS
+    # ingress-nginx's custom-headers are opt-in: without the controller's allow-list they mean 503 everywhere.
+    assert "nginx.ingress.kubernetes.io/custom-headers" not in annotations
+    assert production.find("ConfigMap", "archangel-security-headers") is None
+
+
+def test_ingress_nginx_custom_headers_are_opt_in_and_the_notes_give_the_controller_setting(
+    render_env: RenderEnv,
+) -> None:
+    manifest = render_env("production", "archangel", {"ingress.nginx.customHeaders.enabled": True})
+    annotations = annotations_of(manifest.get("Ingress", "archangel-core"))
+    assert annotations["nginx.ingress.kubernetes.io/custom-headers"] == "archangel/archangel-security-headers"
+    assert manifest.get("ConfigMap", "archangel-security-headers")["data"] == HEADERS
+    production = ["-f", str(PROJECT / "values" / "production.yaml")]
+    production += ["-f", str(PROJECT / "values" / "examples" / "production-site.yaml")]
+    line = f'global-allowed-response-headers: "{",".join(sorted(HEADERS))}"'
+    assert line in install_notes(*production, "--set", "ingress.nginx.customHeaders.enabled=true")
+    assert "global-allowed-response-headers" not in install_notes(*production)
 
 
 def test_ingress_backend_port_exists_on_the_service(production: Manifest) -> None:
@@ -210,6 +227,7 @@ def test_extra_security_headers_and_an_issuer(render_env: RenderEnv) -> None:
         "archangel",
         {
             "securityHeaders.extra": {"Permissions-Policy": "camera=()"},
+            "ingress.nginx.customHeaders.enabled": True,
             "ingress.tls.certManager": {"issuer": "internal-ca", "clusterIssuer": ""},
         },
     )

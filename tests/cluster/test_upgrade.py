@@ -263,14 +263,16 @@ def test_growing_a_data_volume_as_documented(
 
 
 def test_the_restore_runbook_maintenance_a_one_shot_restore_and_back(
-    installed: LocalCluster, values: list[str], kube_cluster: Cluster
+    installed: LocalCluster, kube_cluster: Cluster
 ) -> None:
     """docs/DISASTER_RECOVERY.md's in-cluster restore, step by step, on the release as installed: maintenance
     holds core and agents at zero with no autoscaler and the backups suspended; the restore Job is created; an
     upgrade that still carries it (a new tools image: a new pod template) succeeds and names a new Job, where a
     Job whose template changed under the same name is refused by the API server; back to service after."""
     before, _ = revision(installed)
-    upgrade = ["upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "--wait", "--timeout", "5m"]
+    # --reuse-values, as the runbook says: the release's values as they are (earlier tests followed procedures
+    # that changed them), plus each step's --set.
+    upgrade = ["upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values", "--wait", "--timeout", "5m"]
     client = kube_cluster.kube_client
     assert client is not None
 
@@ -295,17 +297,15 @@ def test_the_restore_runbook_maintenance_a_one_shot_restore_and_back(
             "--set", "restore.enabled=true", "--set", "restore.requestId=inc-42", "--set", "restore.force=true",
             "--set", "restore.backupId=latest-verified",
         ]  # fmt: skip
-        installed.helm(*upgrade, "--reuse-values", *restore)
+        installed.helm(*upgrade, *restore)
         first = [j["metadata"]["name"] for j in get("jobs", "-l", "app.kubernetes.io/component=restore-database")]
         assert len(first) == 1
         assert first[0].startswith("archangel-restore-inc-42-")
-        installed.helm(*upgrade, "--reuse-values", "--set", "tools.image.tag=0.1.1")
+        installed.helm(*upgrade, "--set", "tools.image.tag=0.1.1")
         second = [j["metadata"]["name"] for j in get("jobs", "-l", "app.kubernetes.io/component=restore-database")]
         assert len(second) == 1
         assert second != first
-        installed.helm(
-            *upgrade, "--reuse-values", "--set", "maintenance.enabled=false", "--set", "restore.enabled=false"
-        )
+        installed.helm(*upgrade, "--set", "maintenance.enabled=false", "--set", "restore.enabled=false")
         settled(kube_cluster)
         assert get("jobs", "-l", "app.kubernetes.io/component=restore-database") == []
         assert [h["metadata"]["name"] for h in get("hpa")] == ["archangel-agents"]

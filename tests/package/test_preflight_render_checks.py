@@ -5,11 +5,12 @@ pod per node has enough nodes."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from archangel_helm.environments import Environment, load_environment
 from archangel_helm.operate.checks import CheckResult, Status
 from archangel_helm.operate.cluster import ClusterInfo
-from archangel_helm.operate.preflight import _render_releases, _spread, _storage_classes
+from archangel_helm.operate.preflight import _ingress_custom_headers, _render_releases, _spread, _storage_classes
 from tests.conftest import PROJECT
 
 PRODUCTION = load_environment(PROJECT, "production").with_example_values()
@@ -72,3 +73,25 @@ def test_hard_anti_affinity_needs_a_schedulable_node_per_pod() -> None:
     (short,) = _spread(manifests, replace(cluster(), schedulable_nodes=2))
     assert short.status is Status.FAIL
     assert short.detail.startswith("one pod per node: needs 3 schedulable nodes, the cluster has 2")
+
+
+def test_ingress_nginx_custom_headers_are_a_warning_with_the_controller_line_only_when_opted_in(
+    tmp_path: Path,
+) -> None:
+    info = cluster()
+    manifests = _render_releases(PRODUCTION, info)
+    assert isinstance(manifests, dict)
+    assert _ingress_custom_headers(manifests) == []  # production leaves them off
+    opted = tmp_path / "headers.yaml"
+    opted.write_text("ingress:\n  nginx:\n    customHeaders:\n      enabled: true\n")
+    app = PRODUCTION.release("archangel")
+    releases = (replace(app, values_files=(*app.values_files, opted)), PRODUCTION.release("archangel-monitoring"))
+    manifests = _render_releases(replace(PRODUCTION, releases=releases), info)
+    assert isinstance(manifests, dict)
+    (warning,) = _ingress_custom_headers(manifests)
+    assert warning.status is Status.WARN
+    assert warning.name == "Ingress/archangel-core custom-headers"
+    assert warning.detail.endswith(
+        'global-allowed-response-headers: "Content-Security-Policy,Referrer-Policy,Strict-Transport-Security,'
+        'X-Content-Type-Options,X-Frame-Options"'
+    )

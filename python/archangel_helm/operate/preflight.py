@@ -178,6 +178,7 @@ def run_preflight(
     else:
         results += _storage_classes(environment, cluster, manifests)
         results += _spread(manifests, cluster)
+        results += _ingress_custom_headers(manifests)
     for release in environment.releases:
         values = merged_values(release.chart, release.values_files)
         results += _namespace(release.namespace, cluster, values if release.chart.name == "archangel" else None)
@@ -217,6 +218,29 @@ def _api_server_policy(values: dict[str, Any], cluster: ClusterInfo) -> list[Che
         ]
     endpoints = ", ".join(f"{a}:{p}" for a, p in cluster.api_server_endpoints)
     return [CheckResult(STEP, name, Status.PASS, f"covers the API server endpoints ({endpoints})")]
+
+
+def _ingress_custom_headers(manifests: dict[str, Manifest]) -> list[CheckResult]:
+    """ingress-nginx answers 503 on every path of an Ingress whose custom-headers ConfigMap names a header its
+    controller does not allow. The controller's settings are not the release's to read: a reminder, with the
+    line to set, read from the rendered Ingress and ConfigMap."""
+    results = []
+    for manifest in manifests.values():
+        for ingress in manifest.of_kind("Ingress"):
+            reference = (ingress["metadata"].get("annotations") or {}).get("nginx.ingress.kubernetes.io/custom-headers")
+            if not reference:
+                continue
+            headers = sorted(manifest.get("ConfigMap", reference.rpartition("/")[2]).get("data") or {})
+            results.append(
+                CheckResult(
+                    STEP,
+                    f"Ingress/{name_of(ingress)} custom-headers",
+                    Status.WARN,
+                    "ingress-nginx answers 503 on every path unless its controller ConfigMap allows each header: "
+                    f'global-allowed-response-headers: "{",".join(headers)}"',
+                )
+            )
+    return results
 
 
 def _kube_version(environment: Environment, cluster: ClusterInfo) -> list[CheckResult]:

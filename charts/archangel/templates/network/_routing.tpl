@@ -9,3 +9,17 @@
       "X-Content-Type-Options" $h.contentTypeOptions -}}
 {{- toYaml (merge (deepCopy $h.extra) $headers) -}}
 {{- end -}}
+
+{{/*
+"true" when the security headers go through ingress-nginx's custom-headers annotation: opt-in, because the
+controller answers 503 on every path of the Ingress unless its global-allowed-response-headers lists each
+header name (archangel.ingress.allowedHeaders gives the line).
+*/}}
+{{- define "archangel.ingress.customHeaders" -}}
+{{- $i := .Values.ingress -}}
+{{- if and $i.enabled $i.nginx.enabled $i.nginx.customHeaders.enabled .Values.securityHeaders.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{- define "archangel.ingress.allowedHeaders" -}}
+{{- keys (include "archangel.securityHeaders" . | fromYaml) | sortAlpha | join "," -}}
+{{- end -}}

@@ -39,7 +39,7 @@ NETWORK_POLICIES = {
 }
 HELM_TEST = {("Pod", "archangel-helm-test")}
 MONITORS = {("ServiceMonitor", f"archangel-{name}") for name in ("core", "agents", "postgresql", "qdrant")}
-INGRESS = {("Ingress", "archangel-core"), ("ConfigMap", "archangel-security-headers")}
+INGRESS = {("Ingress", "archangel-core")}  # the custom-headers ConfigMap is opt-in
 AUTOSCALERS = {("HorizontalPodAutoscaler", "archangel-agents"), ("VerticalPodAutoscaler", "archangel-core")}
 BACKUPS = {
     ("ServiceAccount", "archangel-backup"),

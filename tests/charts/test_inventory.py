@@ -123,7 +123,8 @@ def test_every_shipped_values_file_has_an_inventory() -> None:
 @pytest.mark.parametrize("shipped", [s for s in SHIPPED_VALUES if s.id in EXPECTED], ids=lambda s: s.id)
 def test_inventory(shipped: ShippedValues, render_shipped: Callable[..., Manifest]) -> None:
     manifest = render_shipped(shipped)
-    assert len(manifest.refs()) == len(manifest), "two objects share a kind and name"
+    identities = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in manifest}
+    assert len(identities) == len(manifest), "two objects share a kind, namespace and name"
     assert manifest.refs() == EXPECTED[shipped.id]
 
 

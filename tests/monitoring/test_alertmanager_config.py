@@ -3,6 +3,7 @@ secret is read from a mounted file, and the operator's AlertmanagerConfig says t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -199,10 +200,29 @@ def _standalone_routes(config: dict[str, Any]) -> list[tuple[str, list[str], boo
     return [(r["receiver"], r["matchers"], bool(r.get("continue", False))) for r in config["route"]["routes"]]
 
 
+def alertmanager_configs(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    """namespace -> AlertmanagerConfig."""
+    return {c["metadata"]["namespace"]: c for c in manifest.of_kind("AlertmanagerConfig")}
+
+
+def test_one_alertmanager_config_per_namespace_the_alerts_carry(
+    production: Manifest, staging: Manifest, render_env: Callable[..., Manifest]
+) -> None:
+    """prometheus-operator scopes an AlertmanagerConfig to its own namespace's alerts (OnNamespace, its default
+    and what a shared Alertmanager keeps for its tenants): Archangel's alerts carry the application's namespace
+    (its workloads) or the monitoring release's (its Pushgateway and volumes), so there is one in each, the same."""
+    configs = alertmanager_configs(production)
+    assert sorted(configs) == ["archangel", "monitoring"]
+    assert configs["archangel"]["spec"] == configs["monitoring"]["spec"]
+    assert sorted(alertmanager_configs(staging)) == ["archangel-staging", "monitoring"]
+    chosen = render_env("production", "archangel-monitoring", {"rules.namespaces": ["team-a"]})
+    assert sorted(alertmanager_configs(chosen)) == ["team-a"]
+
+
 def test_the_alertmanager_config_matches_the_standalone_configuration(
     production: Manifest, render_monitoring: RenderMonitoring
 ) -> None:
-    (operator,) = production.of_kind("AlertmanagerConfig")
+    operator = alertmanager_configs(production)["archangel"]
     spec = operator["spec"]
     standalone = alertmanager_config(render_monitoring({"mode": "standalone"}, ("values/monitoring-production.yaml",)))
     assert _operator_routes(spec) == _standalone_routes(standalone)
@@ -218,7 +238,7 @@ def test_the_alertmanager_config_matches_the_standalone_configuration(
 
 
 def test_the_alertmanager_config_references_the_existing_secret(production: Manifest) -> None:
-    (operator,) = production.of_kind("AlertmanagerConfig")
+    operator = alertmanager_configs(production)["archangel"]
     receivers = {r["name"]: r for r in operator["spec"]["receivers"]}
     assert receivers["slack"]["slackConfigs"][0]["apiURL"] == {"name": "archangel-alerting", "key": "slack-webhook-url"}
     assert receivers["pagerduty"]["pagerdutyConfigs"][0]["routingKey"] == {

@@ -65,8 +65,16 @@ def test_the_rendered_prometheus_rules_pass_promtool(promtool: str, production: 
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+NAMESPACES_IN_FILES = 'namespace=~"archangel|archangel-staging|monitoring"'
+
+
+def with_namespaces(text: str, namespaces: str) -> str:
+    return text.replace(NAMESPACES_IN_FILES, f'namespace=~"{namespaces}"')
+
+
 def test_the_rendered_rules_are_the_files_in_both_modes(production: Manifest, standalone: Manifest) -> None:
-    by_file = {p.stem: yaml.safe_load(p.read_text()) for p in rule_files()}
+    """The files as they are, but for the namespace matcher: the application's and the release's namespaces."""
+    by_file = {p.stem: yaml.safe_load(with_namespaces(p.read_text(), "archangel|monitoring")) for p in rule_files()}
     operator = {
         r["metadata"]["name"].removeprefix("archangel-monitoring-rules-"): r["spec"]
         for r in production.of_kind("PrometheusRule")
@@ -74,7 +82,31 @@ def test_the_rendered_rules_are_the_files_in_both_modes(production: Manifest, st
     assert operator == by_file
     (configmap,) = [c for c in standalone.of_kind("ConfigMap") if c["metadata"]["name"] == "archangel-monitoring-rules"]
     assert {Path(k).stem: yaml.safe_load(v) for k, v in configmap["data"].items()} == by_file
-    assert dict(configmap["data"].items()) == {p.name: p.read_text() for p in rule_files()}
+    assert "archangel-staging" not in str(configmap["data"])
+
+
+def test_rules_namespaces_replace_the_matcher(render_env: Callable[..., Manifest]) -> None:
+    manifest = render_env("staging", "archangel-monitoring", {"rules.namespaces": ["team-a", "team-b"]})
+    specs = str([r["spec"] for r in manifest.of_kind("PrometheusRule")])
+    assert specs.count('namespace=~"team-a|team-b"') == sum(
+        p.read_text().count(NAMESPACES_IN_FILES) for p in rule_files()
+    )
+    assert "archangel-staging" not in specs
+
+
+CLUSTER_WIDE = re.compile(r"\b(kube_\w+|kubelet_\w+|up|pg_up)\s*\{([^}]*)\}")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.alert or r.record or "")
+def test_every_rule_on_cluster_wide_series_selects_archangels_namespaces(rule: Rule) -> None:
+    """A shared Prometheus holds every team's kube-state-metrics, kubelet and target series: a rule that reads
+    them by name pattern alone (`.+-postgresql`) would page Archangel's on-call for another team's database."""
+    selectors = CLUSTER_WIDE.findall(rule.expr)
+    if not selectors:
+        return
+    # Joined with the recorded pods of Archangel's targets, which this test holds to the matcher itself.
+    filtered_by_join = "namespace_pod:archangel_component:info" in rule.expr
+    assert filtered_by_join or any(NAMESPACES_IN_FILES in labels for _, labels in selectors), rule.expr
 
 
 # Unit-test coverage -----------------------------------------------------------------------------------------

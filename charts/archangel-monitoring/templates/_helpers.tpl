@@ -71,7 +71,7 @@ Standard metadata block. (dict "root" $ "component" "x" ["name" "override"] ["an
 {{- define "monitoring.metadata" -}}
 name: {{ default (include "monitoring.componentName" .) .name }}
 {{- if not .clusterScoped }}
-namespace: {{ .root.Release.Namespace }}
+namespace: {{ default .root.Release.Namespace .namespace }}
 {{- end }}
 labels:
   {{- include "monitoring.labels" . | nindent 2 }}
@@ -220,4 +220,24 @@ storageClassName: {{ .storageClassName }}
 {{- else -}}
 {{- .Values.pushgateway.externalURL -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+A rules file as Prometheus gets it. The files select Archangel's objects by name pattern and by namespace: every
+selector that a shared Prometheus also matches for other teams (kube-state-metrics, kubelet, targets' up)
+carries the matcher below, which stands for the namespaces of environments.yaml in files/rules (so promtool
+tests them as they are) and becomes rules.namespaces here. (dict "root" $ "path" "files/rules/x.yaml")
+*/}}
+{{- define "monitoring.rulesFile" -}}
+{{- $namespaces := include "monitoring.rules.namespaces" .root | fromJsonArray -}}
+{{- .root.Files.Get .path | replace "namespace=~\"archangel|archangel-staging|monitoring\"" (printf "namespace=~%q" (join "|" $namespaces)) -}}
+{{- end -}}
+
+{{/* The namespaces whose objects the rules watch, and so the namespaces Archangel's alerts carry (JSON list). */}}
+{{- define "monitoring.rules.namespaces" -}}
+{{- $namespaces := .Values.rules.namespaces -}}
+{{- if not $namespaces -}}
+{{- $namespaces = uniq (list .Values.networkPolicy.archangel.namespace .Release.Namespace) -}}
+{{- end -}}
+{{- toJson $namespaces -}}
 {{- end -}}

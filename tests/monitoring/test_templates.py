@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from archangel_helm import Manifest
+from archangel_helm import Manifest, RenderError
 from archangel_helm.hooks.secrets import parse_spec
 from archangel_helm.manifest import annotations_of, labels_of
 from archangel_helm.monitoring.healthcheck import parse_check
@@ -132,7 +132,7 @@ def test_every_pod_starts_from_default_deny(shipped: Any, every_shipped: dict[st
 def test_disruption_budgets_only_for_more_than_one_replica(standalone: Manifest, standalone_ha: Manifest) -> None:
     assert standalone.of_kind("PodDisruptionBudget") == []
     budgets = {p["metadata"]["name"]: p["spec"] for p in standalone_ha.of_kind("PodDisruptionBudget")}
-    assert set(budgets) == {f"archangel-monitoring-{c}" for c in ("prometheus", "alertmanager", "grafana")}
+    assert set(budgets) == {f"archangel-monitoring-{c}" for c in ("prometheus", "alertmanager")}
     for spec in budgets.values():
         assert spec["maxUnavailable"] == 1
         assert "minAvailable" not in spec
@@ -318,3 +318,73 @@ def test_extra_checks_may_not_shadow_built_in_ones(render_monitoring: RenderMoni
     with pytest.raises(RenderError) as caught:
         render_monitoring({"healthcheck": {"extraChecks": [{"name": "core", "url": "http://x/"}]}})
     assert '"core" is a built-in check name' in caught.value.helm_message
+
+
+# High availability ------------------------------------------------------------------------------------------------
+
+GRAFANA_DATABASE = {
+    "grafana": {
+        "replicas": 2,
+        "database": {
+            "type": "postgres",
+            "host": "grafana-db.example.internal:5432",
+            "existingSecret": "grafana-db",
+            "cidrs": ["10.20.0.0/24"],
+        },
+    }
+}
+
+
+def anti_affinity(template: Any) -> dict[str, Any]:
+    return dict(template.spec.get("affinity", {}).get("podAntiAffinity", {}))
+
+
+def test_replicated_servers_keep_apart_on_nodes_and_spread_over_zones(standalone_ha: Manifest) -> None:
+    """Two Prometheus or three Alertmanagers on one node are one drain away from none."""
+    for name in ("archangel-monitoring-prometheus", "archangel-monitoring-alertmanager"):
+        template = next(t for t in standalone_ha.pod_templates() if t.owner_name == name)
+        (preferred,) = anti_affinity(template)["preferredDuringSchedulingIgnoredDuringExecution"]
+        term = preferred["podAffinityTerm"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        assert matches(term["labelSelector"], template.labels)
+        (spread,) = template.spec["topologySpreadConstraints"]
+        assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+        assert matches(spread["labelSelector"], template.labels)
+
+
+def test_one_replica_gets_no_preset_and_hard_requires_separate_nodes(
+    standalone: Manifest, render_monitoring: RenderMonitoring
+) -> None:
+    assert all("affinity" not in t.spec for t in standalone.pod_templates())
+    hard = render_monitoring({"mode": "standalone", "prometheus": {"replicas": 2, "podAntiAffinity": "hard"}}, ())
+    template = next(t for t in hard.pod_templates() if t.owner_name == "archangel-monitoring-prometheus")
+    (required,) = anti_affinity(template)["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required["topologyKey"] == "kubernetes.io/hostname"
+    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}
+    chosen = render_monitoring({"mode": "standalone", "prometheus": {"replicas": 2, "affinity": own}}, ())
+    template = next(t for t in chosen.pod_templates() if t.owner_name == "archangel-monitoring-prometheus")
+    assert template.spec["affinity"] == own  # the user's affinity replaces the preset
+
+
+def test_several_grafanas_need_a_shared_database(render_monitoring: RenderMonitoring) -> None:
+    with pytest.raises(RenderError, match=r"grafana\.replicas is 2 with grafana\.database\.type sqlite3"):
+        render_monitoring({"mode": "standalone", "grafana": {"replicas": 2}}, ())
+    manifest = render_monitoring({"mode": "standalone", **GRAFANA_DATABASE}, ())
+    template = next(t for t in manifest.pod_templates() if t.owner_name == "archangel-monitoring-grafana")
+    env = {e["name"]: e.get("value") for e in template.containers()[0]["env"]}
+    assert env["GF_DATABASE_TYPE"] == "postgres"
+    assert env["GF_DATABASE_HOST"] == "grafana-db.example.internal:5432"
+    assert env["GF_DATABASE_PASSWORD__FILE"] == "/etc/grafana/database/password"
+    assert env["GF_DATABASE_SSL_MODE"] == "verify-full"
+    (preferred,) = anti_affinity(template)["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["podAffinityTerm"]["matchLabelKeys"] == ["pod-template-hash"]
+    egress = manifest.get("NetworkPolicy", "archangel-monitoring-grafana")["spec"]["egress"]
+    assert {"to": [{"ipBlock": {"cidr": "10.20.0.0/24"}}], "ports": [{"port": 5432, "protocol": "TCP"}]} in egress
+    assert "archangel-monitoring-grafana" in {p["metadata"]["name"] for p in manifest.of_kind("PodDisruptionBudget")}
+
+
+@pytest.mark.parametrize("missing", ["host", "existingSecret", "cidrs"])
+def test_a_shared_grafana_database_names_what_is_missing(render_monitoring: RenderMonitoring, missing: str) -> None:
+    database = {**GRAFANA_DATABASE["grafana"]["database"], missing: [] if missing == "cidrs" else ""}
+    with pytest.raises(RenderError, match=f"grafana.database.type is postgres: set grafana.database.{missing}"):
+        render_monitoring({"mode": "standalone", "grafana": {"replicas": 2, "database": database}}, ())

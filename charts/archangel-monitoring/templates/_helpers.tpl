@@ -157,11 +157,48 @@ imagePullSecrets:
 {{- if and (include "monitoring.standalone" .) .Values.kubeStateMetrics.enabled -}}true{{- end -}}
 {{- end -}}
 
-{{/* Scheduling fields shared by every workload: (dict "values" .Values.prometheus) */}}
+{{/*
+Scheduling fields shared by every workload: (dict "values" .Values.prometheus ["root" $ "component" "prometheus"]).
+With root and component, a workload of more than one replica that sets no affinity of its own gets its
+podAntiAffinity preset: replicas on different nodes (soft: preferred; hard: required), and spread over zones
+where the cluster has them. Without it "HA" replicas may share a node, and one drain takes them all. Deployments
+also key on pod-template-hash, so a rollout's surge pod keeps apart from its peers, not from the pods it replaces.
+*/}}
 {{- define "monitoring.scheduling" -}}
-{{- with .values.affinity }}
+{{- $v := .values -}}
+{{- $preset := "" -}}
+{{- if and .root (not $v.affinity) (gt (int (default 1 $v.replicas)) 1) -}}
+{{- $preset = default "" $v.podAntiAffinity -}}
+{{- end }}
+{{- with $v.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if $preset }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "monitoring.selectorLabels" . | fromYaml)) }}
+{{- if .deployment }}{{ $_ := set $term "matchLabelKeys" (list "pod-template-hash") }}{{ end }}
+affinity:
+  podAntiAffinity:
+    {{- if eq $preset "hard" }}
+    requiredDuringSchedulingIgnoredDuringExecution:
+      - {{ toYaml $term | nindent 8 | trim }}
+    {{- else }}
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          {{- toYaml $term | nindent 10 }}
+    {{- end }}
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: topology.kubernetes.io/zone
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "monitoring.selectorLabels" . | nindent 8 }}
+    {{- if .deployment }}
+    matchLabelKeys:
+      - pod-template-hash
+    {{- end }}
 {{- end }}
 {{- with .values.nodeSelector }}
 nodeSelector:

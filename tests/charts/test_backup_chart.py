@@ -62,14 +62,16 @@ def test_production_cronjobs(production: Manifest, name: str, schedule: str, tar
     assert len(name) <= 52
 
 
-def test_backup_commands_back_up_then_apply_retention(production: Manifest) -> None:
+def test_backups_and_retention_run_as_separate_jobs(production: Manifest) -> None:
     def command(name: str) -> str:
         return " ".join(template(production, "CronJob", name).containers(include_init=False)[0]["command"])
 
-    assert command("archangel-backup-database").endswith(
-        "archangel-helm backup database && archangel-helm backup prune database --retention-days 30 --keep-verified 3"
+    assert command("archangel-backup-database").endswith("-ec archangel-helm backup database")
+    assert command("archangel-backup-vectorstore").endswith("-ec archangel-helm backup vectorstore")
+    assert command("archangel-backup-prune").endswith(
+        "archangel-helm backup prune database --retention-days 30 --keep-verified 3 && "
+        "archangel-helm backup prune vectorstore --retention-days 56 --keep-verified 2"
     )
-    assert "prune vectorstore --retention-days 56 --keep-verified 2" in command("archangel-backup-vectorstore")
     assert command("archangel-backup-verify").endswith(
         "archangel-helm backup verify database --restore --backup-id latest && "
         "archangel-helm backup verify vectorstore --restore --backup-id latest"
@@ -495,3 +497,36 @@ def test_every_job_pod_asks_istio_for_a_native_sidecar(render_env: RenderEnv) ->
     assert len(jobs) >= 7
     for pod in jobs:
         assert pod.annotations.get("sidecar.istio.io/nativeSidecar") == "true", pod.ref
+
+
+def test_the_prune_job_has_its_own_identity_and_no_data_tier_access(production: Manifest) -> None:
+    """A backup job that can delete could erase every copy; the prune job can delete but reaches no database."""
+    prune = template(production, "CronJob", "archangel-backup-prune")
+    backup = template(production, "CronJob", "archangel-backup-database")
+    assert prune.spec["serviceAccountName"] == "archangel-backup-prune"
+    assert backup.spec["serviceAccountName"] == "archangel-backup"
+    role = "eks.amazonaws.com/role-arn"
+    prune_role = annotations_of(production.get("ServiceAccount", "archangel-backup-prune"))[role]
+    assert prune_role != annotations_of(production.get("ServiceAccount", "archangel-backup"))[role]
+    assert "archangel.io/data-client" not in labels_of(prune.template)
+    assert labels_of(prune.template)["archangel.io/object-storage-client"] == "true"
+    variables = env(prune.containers()[0])
+    assert not {"PGHOST", "QDRANT_URL", "ARCHANGEL_PG_PASSWORD_FILE"} & set(variables)
+    assert "credentials" not in {v["name"] for v in prune.spec["volumes"]}
+
+
+def test_production_refuses_a_prune_job_sharing_the_backup_identity(render_env: RenderEnv) -> None:
+    with pytest.raises(
+        RenderError, match=r"backup\.prune\.serviceAccount\.annotations: the prune job's own cloud identity"
+    ):
+        render_env("production", "archangel", {"backup.prune.serviceAccount.annotations": None})
+    role = "eks.amazonaws.com/role-arn"
+    shared = {
+        role: annotations_of(render_env("production", "archangel").get("ServiceAccount", "archangel-backup"))[role]
+    }
+    with pytest.raises(RenderError, match="the prune job must have its own cloud identity"):
+        render_env("production", "archangel", {"backup.prune.serviceAccount.annotations": shared})
+    # Without the requirement (the chart's default), the prune job falls back to the backup identity.
+    staging = render_env("staging", "archangel")
+    fallback = annotations_of(staging.get("ServiceAccount", "archangel-backup-prune"))[role]
+    assert fallback == annotations_of(staging.get("ServiceAccount", "archangel-backup"))[role]

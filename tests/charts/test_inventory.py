@@ -46,6 +46,8 @@ BACKUPS = {
     ("CronJob", "archangel-backup-database"),
     ("CronJob", "archangel-backup-vectorstore"),
     ("CronJob", "archangel-backup-verify"),
+    ("CronJob", "archangel-backup-prune"),
+    ("ServiceAccount", "archangel-backup-prune"),
     ("Job", "archangel-backup-check"),
     ("NetworkPolicy", "archangel-backup-jobs"),
     ("NetworkPolicy", "archangel-pushgateway-clients"),

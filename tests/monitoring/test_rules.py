@@ -334,6 +334,7 @@ def test_backup_rules_read_the_rendered_cronjob_names(render_env: Callable[..., 
     }
     assert by_alert["ArchangelBackupNeverSucceeded"] == {
         "archangel-backup-database": {"database"},
+        "archangel-backup-prune": {"prune"},
         "archangel-backup-vectorstore": {"vectorstore"},
         "archangel-backup-verify": {"verify"},
         "archangel-volume-snapshots": {"volume-snapshots"},
@@ -341,6 +342,7 @@ def test_backup_rules_read_the_rendered_cronjob_names(render_env: Callable[..., 
     assert "verify" not in backup_max_ages()
     assert by_alert["ArchangelBackupJobFailed"] == {
         "archangel-backup-database": {"database"},
+        "archangel-backup-prune": {"prune"},
         "archangel-backup-vectorstore": {"vectorstore"},
         "archangel-backup-verify": set(),
         "archangel-volume-snapshots": set(),

@@ -42,6 +42,9 @@ Each check returns "path: what it is" when the value is missing; archangel.site.
 {{- if not (or $v.backup.s3.existingSecret $v.backup.serviceAccount.annotations) -}}
 {{- $missing = append $missing "backup.serviceAccount.annotations: the jobs' cloud identity (EKS: eks.amazonaws.com/role-arn), or backup.s3.existingSecret with static keys" -}}
 {{- end -}}
+{{- if and $v.backup.enabled $v.backup.prune.requireSeparateIdentity (not $v.backup.prune.serviceAccount.annotations) -}}
+{{- $missing = append $missing "backup.prune.serviceAccount.annotations: the prune job's own cloud identity (an IAM role that may list, read and delete backups; the backup jobs' may not delete)" -}}
+{{- end -}}
 {{- end -}}
 {{- if $v.global.requireImageDigests -}}
 {{- $images := dict "core.image" $v.core.image "agents.image" $v.agents.image "tools.image" $v.tools.image -}}

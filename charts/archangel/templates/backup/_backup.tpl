@@ -26,6 +26,10 @@ mac: backup-mac-key
 {{- include "archangel.componentName" (dict "root" . "component" "backup") -}}
 {{- end -}}
 
+{{- define "archangel.backup.pruneServiceAccountName" -}}
+{{- include "archangel.componentName" (dict "root" . "component" "backup-prune") -}}
+{{- end -}}
+
 {{/* Environment of every backup job: where the bucket, the keys, PostgreSQL and Qdrant are. */}}
 {{- define "archangel.backup.env" -}}
 {{- $r := .root -}}
@@ -60,6 +64,7 @@ mac: backup-mac-key
   value: /etc/archangel/backup-keys/mac-key
 - name: ARCHANGEL_BACKUP_COMPRESSION_LEVEL
   value: {{ $b.compressionLevel | quote }}
+{{- if not .storeOnly }}
 {{- if .isolated }}
 # The verification pod's own PostgreSQL and Qdrant (sidecars): a test restore never touches production.
 - name: PGHOST
@@ -84,6 +89,7 @@ mac: backup-mac-key
   value: {{ ternary "http://127.0.0.1:6333" (include "archangel.vectorStore.url" $r) (not (not .isolated)) | quote }}
 - name: QDRANT_API_KEY_FILE
   value: /etc/archangel/credentials/qdrant-api-key
+{{- end }}
 {{- with $b.pushgateway.url }}
 - name: ARCHANGEL_PUSHGATEWAY_URL
   value: {{ . | quote }}
@@ -103,7 +109,9 @@ it), so the dump is bounded by that size, not by the node's free disk.
 {{- $root := .root -}}
 {{- $keys := include "archangel.backup.keysRef" $root | fromYaml -}}
 {{- $scratch := $root.Values.backup.scratch -}}
+{{- if not .storeOnly }}
 {{- include "archangel.credentialsVolume" $root }}
+{{- end }}
 - name: backup-keys
   secret:
     secretName: {{ $keys.name }}
@@ -161,13 +169,16 @@ it), so the dump is bounded by that size, not by the node's free disk.
 {{- end -}}
 
 {{- define "archangel.backup.volumeMounts" -}}
+{{- $root := .root -}}
+{{- if not .storeOnly }}
 - name: credentials
   mountPath: /etc/archangel/credentials
   readOnly: true
+{{- end }}
 - name: backup-keys
   mountPath: /etc/archangel/backup-keys
   readOnly: true
-{{- if .Values.backup.s3.existingSecret }}
+{{- if $root.Values.backup.s3.existingSecret }}
 - name: s3-credentials
   mountPath: /etc/archangel/s3
   readOnly: true
@@ -195,8 +206,10 @@ metadata:
     {{- include "archangel.labels" . | nindent 4 }}
     # What the NetworkPolicies let this pod reach.
     archangel.io/pushgateway-client: "true"
-    {{- if $data }}
+    {{- if and $data (not .storeOnly) }}
     archangel.io/data-client: "true"
+    {{- end }}
+    {{- if $data }}
     archangel.io/object-storage-client: "true"
     {{- end }}
     {{- if or (not $data) .restoreRequest }}
@@ -225,7 +238,7 @@ spec:
         {{- toYaml .command | nindent 8 }}
       env:
         {{- if $data }}
-        {{- include "archangel.backup.env" (dict "root" $root "isolated" .isolatedVerify) | nindent 8 }}
+        {{- include "archangel.backup.env" (dict "root" $root "isolated" .isolatedVerify "storeOnly" .storeOnly) | nindent 8 }}
         {{- else }}
         {{- with $root.Values.backup.pushgateway.url }}
         - name: ARCHANGEL_PUSHGATEWAY_URL
@@ -242,14 +255,14 @@ spec:
         {{- include "archangel.containerSecurityContext" (dict) | nindent 8 }}
       volumeMounts:
         {{- if $data }}
-        {{- include "archangel.backup.volumeMounts" $root | nindent 8 }}
+        {{- include "archangel.backup.volumeMounts" (dict "root" $root "storeOnly" .storeOnly) | nindent 8 }}
         {{- else }}
         - name: tmp
           mountPath: /tmp
         {{- end }}
   volumes:
     {{- if $data }}
-    {{- include "archangel.backup.volumes" (dict "root" $root "component" .component "ephemeralScratch" .ephemeralScratch) | nindent 4 }}
+    {{- include "archangel.backup.volumes" (dict "root" $root "component" .component "ephemeralScratch" .ephemeralScratch "storeOnly" .storeOnly) | nindent 4 }}
     {{- if .isolatedVerify }}
     - name: verify-pg-run
       emptyDir:

@@ -79,6 +79,10 @@ labels:
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- $annotations := merge (deepCopy (default (dict) .annotations)) (default (dict) .root.Values.commonAnnotations) }}
+{{- /* checkov's own waivers, on the object they waive: (dict "CKV_K8S_40" "why") -> checkov.io/skipN: ID=why */}}
+{{- range $index, $id := keys (default (dict) .checkov) | sortAlpha }}
+{{- $_ := set $annotations (printf "checkov.io/skip%d" (add1 $index)) (printf "%s=%s" $id (index $.checkov $id)) }}
+{{- end }}
 {{- with include "archangel.syncWave" . }}
 {{- $_ := set $annotations "argocd.argoproj.io/sync-wave" . }}
 {{- end }}

@@ -130,12 +130,50 @@ def test_postgresql_probes_use_pg_isready(production: Manifest) -> None:
         assert "pg_isready" in postgres[probe]["exec"]["command"][-1]
 
 
-def test_postgresql_settings_come_from_values(production: Manifest) -> None:
-    args = template_of(production, "StatefulSet", "archangel-postgresql").containers()[0]["args"]
-    settings = dict(a.split("=", 1) for a in args[1::2])
-    assert args[::2] == ["-c"] * len(settings)
-    assert settings["shared_buffers"] == "2GB"
-    assert settings["max_connections"] == "300"
+def test_postgresql_settings_come_from_values_through_its_configuration_file(production: Manifest) -> None:
+    postgres = template_of(production, "StatefulSet", "archangel-postgresql")
+    assert postgres.containers()[0]["args"] == ["-c", "config_file=/etc/postgresql/postgresql.conf"]
+    conf = production.get("ConfigMap", "archangel-postgresql")["data"]["postgresql.conf"]
+    assert "shared_buffers = '2GB'" in conf.splitlines()
+    assert "max_connections = '300'" in conf.splitlines()
+    volume = next(v for v in postgres.spec["volumes"] if v["name"] == "config")
+    assert volume == {"name": "config", "configMap": {"name": "archangel-postgresql"}}  # no subPath: it updates
+
+
+def pod_template(manifest: Manifest, name: str) -> dict[str, Any]:
+    template: dict[str, Any] = manifest.get("StatefulSet", name)["spec"]["template"]
+    return template
+
+
+@pytest.mark.parametrize(
+    ("parameters", "restarts"),
+    [
+        ({"work_mem": "32MB", "random_page_cost": "1.5", "log_min_duration_statement": "500"}, False),
+        ({"shared_buffers": "3GB"}, True),
+        ({"max_connections": "400"}, True),
+    ],
+)
+def test_only_a_start_only_parameter_restarts_postgresql(
+    production: Manifest, render_env: RenderEnv, parameters: dict[str, str], restarts: bool
+) -> None:
+    """Reloadable parameters reach the server through the mounted ConfigMap and the config-reloader; a change to
+    the pod template (a rolling restart of the database) is for the parameters PostgreSQL reads at start only."""
+    tuned = render_env("production", "archangel", {"database": {"postgresql": {"parameters": parameters}}})
+    assert tuned.get("ConfigMap", "archangel-postgresql") != production.get("ConfigMap", "archangel-postgresql")
+    changed = pod_template(tuned, "archangel-postgresql") != pod_template(production, "archangel-postgresql")
+    assert changed is restarts
+
+
+@pytest.mark.parametrize("name", ["archangel-postgresql", "archangel-qdrant"])
+def test_a_chart_release_does_not_restart_the_data_tier(production: Manifest, name: str) -> None:
+    """helm.sh/chart and app.kubernetes.io/version change with every chart release; in a pod template they would
+    roll PostgreSQL and Qdrant each time for nothing they run differently."""
+    labels = pod_template(production, name)["metadata"]["labels"]
+    assert "helm.sh/chart" not in labels
+    assert "app.kubernetes.io/version" not in labels
+    statefulset = production.get("StatefulSet", name)
+    assert statefulset["metadata"]["labels"]["helm.sh/chart"].startswith("archangel-")  # the object keeps them
+    assert set(statefulset["spec"]["selector"]["matchLabels"].items()) <= set(labels.items())
 
 
 def test_postgresql_has_client_and_headless_services(production: Manifest) -> None:
@@ -150,8 +188,8 @@ def test_postgresql_has_client_and_headless_services(production: Manifest) -> No
 
 
 def test_postgres_exporter_reads_the_same_password_file(production: Manifest) -> None:
-    exporter = template_of(production, "StatefulSet", "archangel-postgresql").containers()[1]
-    assert exporter["name"] == "metrics"
+    containers = template_of(production, "StatefulSet", "archangel-postgresql").containers()
+    (exporter,) = [c for c in containers if c["name"] == "metrics"]
     assert env_of(exporter)["DATA_SOURCE_PASS_FILE"] == "/etc/archangel/credentials/database-password"
     assert {"name": "password", "mountPath": "/etc/archangel/credentials", "readOnly": True} in exporter["volumeMounts"]
 

@@ -21,6 +21,7 @@ DATA_OBJECTS = {
     ("Service", "archangel-postgresql"),
     ("Service", "archangel-postgresql-hl"),
     ("StatefulSet", "archangel-postgresql"),
+    ("ConfigMap", "archangel-postgresql"),
     ("ServiceAccount", "archangel-qdrant"),
     ("ConfigMap", "archangel-qdrant"),
     ("Service", "archangel-qdrant"),

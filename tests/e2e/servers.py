@@ -59,7 +59,9 @@ def _as_owner(owner: str | None, command: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(config_file: str | None = None) -> Iterator[PostgresServer]:
+    """A PostgreSQL on 127.0.0.1. With config_file (a postgresql.conf as the chart renders it), the server runs
+    with it as its configuration file, as the chart's StatefulSet does; its data-directory paths are this one's."""
     binaries = postgres_bin()
     assert binaries is not None
     owner = "postgres" if os.geteuid() == 0 else None
@@ -93,6 +95,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         capture_output=True,
     )
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c full_page_writes=off"
+    if config_file is not None:
+        conf = directory / "postgresql.conf"
+        conf.write_text(config_file.replace("/var/lib/postgresql/data/pgdata", str(data)))
+        if owner:
+            entry = pwd.getpwnam(owner)
+            os.chown(conf, entry.pw_uid, entry.pw_gid)
+        options += f" -c config_file={conf}"
     subprocess.run(
         _as_owner(
             owner,

@@ -55,6 +55,20 @@ app.kubernetes.io/part-of: archangel
 {{- end -}}
 
 {{/*
+Labels of a data-tier pod template: the selector labels and the stable ones, without helm.sh/chart and
+app.kubernetes.io/version. Those change with every chart release, and in a pod template a changed label is a
+rolling restart: of PostgreSQL and Qdrant, for nothing they run differently.
+*/}}
+{{- define "archangel.podLabels" -}}
+{{ include "archangel.selectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: archangel
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
 Argo CD sync waves: storage, then data, then the workloads (core before agents), then what observes them.
 Helm ignores the annotation; Argo CD applies lower waves first and waits for them to be healthy.
 */}}

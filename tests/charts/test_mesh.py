@@ -250,3 +250,28 @@ def test_istio_objects_render_only_where_istio_is_served(render_env: RenderEnv, 
     apis = [a for a in environments["production"].api_versions if "istio.io" not in a]
     manifest = render_env("production", "archangel", api_versions=apis)
     assert [o for o in manifest if "istio.io" in o["apiVersion"]] == []
+
+
+def test_mutual_tls_without_injection_is_refused(render_env: RenderEnv) -> None:
+    """PeerAuthentication and ISTIO_MUTUAL do nothing on pods without sidecars: the chart refuses them then."""
+    with pytest.raises(RenderError, match=r"istio\.peerAuthentication\.enabled renders mutual TLS"):
+        render_env("production", "archangel", {"istio.injection.enabled": False})
+    with pytest.raises(RenderError, match=r"istio\.destinationRule\.enabled renders mutual TLS"):
+        render_env(
+            "production",
+            "archangel",
+            {"istio": {"injection": {"enabled": False}, "peerAuthentication": {"enabled": False}}},
+        )
+    by_namespace = render_env(
+        "production", "archangel", {"istio": {"injection": {"enabled": False, "managedByNamespace": True}}}
+    )
+    assert all("sidecar.istio.io/inject" not in t.labels for t in by_namespace.pod_templates())
+
+
+def test_the_chart_puts_every_pod_in_the_mesh(render_env: RenderEnv) -> None:
+    """Jobs too: a PostgreSQL in STRICT mutual TLS refuses a plain-text backup job."""
+    manifest = render_env("production", "archangel", {"restore": {"enabled": True, "requestId": "inc-1"}})
+    templates = list(manifest.pod_templates())
+    assert {t.owner_kind for t in templates} >= {"Deployment", "StatefulSet", "CronJob", "Job", "Pod"}
+    assert [t.ref for t in templates if t.labels.get("sidecar.istio.io/inject") != "true"] == []
+    assert "sidecar.istio.io/inject" not in str(render_env("staging", "archangel").objects)

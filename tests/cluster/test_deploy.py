@@ -82,6 +82,11 @@ def test_preflight_read_the_clusters_discovery(deployed: Deployed) -> None:
     assert preflight["API: custom metrics (e.g. prometheus-adapter)"]["status"] == "warn"  # declared, not served
     assert preflight["networkPolicy.kubeAPIServer"]["status"] == "pass"
     assert preflight["default StorageClass"]["detail"] == "gp3"
+    if deployed.environment.name == "production":  # the chart injects sidecars; this cluster runs no istiod
+        assert preflight["istio.injection"]["status"] == "warn"
+        assert "no Istio sidecar injector is registered" in preflight["istio.injection"]["detail"]
+    else:
+        assert "istio.injection" not in preflight
     storage = {name: c for name, c in preflight.items() if ": StorageClass " in name}
     assert storage["archangel-monitoring: StorageClass standard-ssd"]["detail"].startswith("created by archangel first")
 

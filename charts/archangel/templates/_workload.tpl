@@ -250,6 +250,7 @@ spec:
     metadata:
       labels:
         {{- include "archangel.labels" . | nindent 8 }}
+        {{- include "archangel.mesh.injectLabel" .root | nindent 8 }}
         {{- with $v.podLabels }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

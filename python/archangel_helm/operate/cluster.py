@@ -40,6 +40,11 @@ class ClusterInfo:
     # where no container runs and nothing answers on the pod network. None when nodes could not be listed.
     schedulable_nodes: int | None = None
     simulated_nodes: int = 0
+    # Istio: is its sidecar injector registered (a MutatingWebhookConfiguration with a *.sidecar-injector.istio.io
+    # webhook), and does its CNI node agent run (a DaemonSet labelled k8s-app=istio-cni-node with ready pods)?
+    # None when the deployer may not read them.
+    istio_injector: bool | None = None
+    istio_cni: bool | None = None
 
     def serves(self, api: str) -> bool:
         return api in self.api_versions
@@ -89,6 +94,7 @@ def discover(api_client: Any, namespaces: Iterable[str] = ()) -> ClusterInfo:
         info.namespaces[name] = dict(metadata.get("labels") or {})
     info.api_server_endpoints = _api_server_endpoints(api_client)
     _count_nodes(api_client, info)
+    _find_istio(api_client, info)
     try:
         storage_classes = _call(api_client, "/apis/storage.k8s.io/v1/storageclasses").get("items") or []
     except kubernetes.client.exceptions.ApiException:
@@ -117,6 +123,27 @@ def _count_nodes(api_client: Any, info: ClusterInfo) -> None:
     info.simulated_nodes = sum(
         1 for n in schedulable if SIMULATED_NODE_ANNOTATION in ((n.get("metadata") or {}).get("annotations") or {})
     )
+
+
+def _find_istio(api_client: Any, info: ClusterInfo) -> None:
+    import kubernetes
+
+    try:
+        webhooks = _call(api_client, "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations")
+        info.istio_injector = any(
+            str(hook.get("name", "")).endswith("sidecar-injector.istio.io")
+            for configuration in webhooks.get("items") or []
+            for hook in configuration.get("webhooks") or []
+        )
+    except kubernetes.client.exceptions.ApiException:
+        pass
+    try:
+        agents = _call(api_client, "/apis/apps/v1/daemonsets?labelSelector=k8s-app%3Distio-cni-node")
+        info.istio_cni = any(
+            int((daemonset.get("status") or {}).get("numberReady") or 0) > 0 for daemonset in agents.get("items") or []
+        )
+    except kubernetes.client.exceptions.ApiException:
+        pass
 
 
 def _api_server_endpoints(api_client: Any) -> list[tuple[str, int]] | None:

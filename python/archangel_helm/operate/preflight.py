@@ -186,6 +186,7 @@ def run_preflight(
         if release.chart.name == "archangel":
             results += _storage(values, cluster)
             results += _api_server_policy(values, cluster)
+            results += _istio_injection(values, cluster, release.namespace)
     return results
 
 
@@ -218,6 +219,54 @@ def _api_server_policy(values: dict[str, Any], cluster: ClusterInfo) -> list[Che
         ]
     endpoints = ", ".join(f"{a}:{p}" for a, p in cluster.api_server_endpoints)
     return [CheckResult(STEP, name, Status.PASS, f"covers the API server endpoints ({endpoints})")]
+
+
+def _istio_injection(values: dict[str, Any], cluster: ClusterInfo, namespace: str) -> list[CheckResult]:
+    """istio.injection.enabled labels every pod for Istio's injector. Under restricted Pod Security an injected pod
+    is admitted only when the Istio CNI node agent sets up its traffic redirection (istio-init needs NET_ADMIN)."""
+    if not get(values, "istio.injection.enabled"):
+        return []
+    name = "istio.injection"
+    labels = cluster.namespaces.get(namespace)
+    restricted = (
+        (labels or {}).get("pod-security.kubernetes.io/enforce") == "restricted"
+        if labels is not None
+        else bool(get(values, "namespace.create")) and get(values, "namespace.podSecurity") == "restricted"
+    )
+    if cluster.istio_injector is False:
+        return [
+            CheckResult(
+                STEP,
+                name,
+                Status.WARN,
+                "no Istio sidecar injector is registered: the pods run without sidecars and mutual TLS "
+                "(PeerAuthentication, ISTIO_MUTUAL) changes nothing until Istio is installed",
+            )
+        ]
+    if not restricted:
+        return [CheckResult(STEP, name, Status.PASS, "pods are labelled for injection")]
+    if cluster.istio_cni is None or cluster.istio_injector is None:
+        return [
+            CheckResult(
+                STEP,
+                name,
+                Status.WARN,
+                "cannot read the Istio injector or CNI agent: with restricted Pod Security, injected pods are "
+                "admitted only with the Istio CNI node agent (check: kubectl get ds -A -l k8s-app=istio-cni-node)",
+            )
+        ]
+    if not cluster.istio_cni:
+        return [
+            CheckResult(
+                STEP,
+                name,
+                Status.FAIL,
+                f"namespace {namespace} enforces restricted Pod Security and no Istio CNI node agent runs: every "
+                "injected pod would be refused (istio-init needs NET_ADMIN). Install Istio's CNI component "
+                "(istioctl install --set components.cni.enabled=true), or set istio.injection.enabled=false",
+            )
+        ]
+    return [CheckResult(STEP, name, Status.PASS, "Istio injector and CNI node agent run; pods are injected")]
 
 
 def _ingress_custom_headers(manifests: dict[str, Manifest]) -> list[CheckResult]:

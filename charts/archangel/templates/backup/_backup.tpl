@@ -204,6 +204,7 @@ metadata:
     sidecar.istio.io/nativeSidecar: "true"
   labels:
     {{- include "archangel.labels" . | nindent 4 }}
+    {{- include "archangel.mesh.injectLabel" $root | nindent 4 }}
     # What the NetworkPolicies let this pod reach.
     archangel.io/pushgateway-client: "true"
     {{- if and $data (not .storeOnly) }}

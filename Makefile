@@ -4,6 +4,9 @@ VENV ?= .venv
 export PIP_CONFIG_FILE := /dev/null
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
+# One worker per CPU, and at least three: two run the cluster layer's two groups (each on its own local control
+# plane, mostly waiting on controllers) while the others run every other test.
+TEST_WORKERS ?= $(shell python3 -c 'import os; print(max(3, os.cpu_count() or 1))')
 ENV ?= production
 
 .PHONY: setup plan test test-fast lint golden docs bench clean cluster-tools cluster-up cluster-down
@@ -15,7 +18,7 @@ plan: setup  ## the main job: render, validate and size both charts for $(ENV) (
 	bash scripts/plan.sh $(ENV)
 
 test: setup cluster-tools  ## every test layer, the local control plane's included (started and stopped by the tests)
-	pytest -n auto $(PYTEST_ARGS)
+	pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: setup  ## template, monitoring-rule and package tests (no end-to-end servers)
 	pytest -n auto tests/charts tests/monitoring tests/package $(PYTEST_ARGS)

@@ -14,7 +14,7 @@ from archangel_helm.environments import Environment, load_environments
 from archangel_helm.pytest_plugin import RenderChart
 from archangel_helm.shipped import ShippedValues, shipped_values
 from archangel_helm.validate.crds import CRD_DIR_ENV
-from tests.support.local_cluster import mark_session, stop_if_ours
+from tests.support.local_cluster import group_of, mark_session, stop_if_ours
 
 PROJECT = Path(__file__).resolve().parent.parent
 APP_CHART = PROJECT / "charts" / "archangel"
@@ -93,15 +93,17 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """One pytest-xdist worker runs the whole cluster layer, in file order: its tests install, drain and
-    uninstall on one shared cluster, which tests on two workers would do to each other; every other test is
-    scheduled alone, as with `--dist load`. (xdist's own `loadgroup` no longer groups under pytest 9.2, which
-    derives a node's id from its structured id and ignores the `_nodeid` that xdist rewrites.)"""
+    """One pytest-xdist worker runs each group of the cluster layer (local_cluster.CLUSTER_GROUPS), in file
+    order: a group's tests install, drain and uninstall on its own cluster, which two workers would do to each
+    other; every other test is scheduled alone, as with `--dist load`. (xdist's own `loadgroup` no longer groups
+    under pytest 9.2, which derives a node's id from its structured id and ignores the `_nodeid` xdist rewrites.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ClusterLayerScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return CLUSTER_SCOPE if nodeid.startswith(CLUSTER_SCOPE) else nodeid
+            if not nodeid.startswith(CLUSTER_SCOPE):
+                return nodeid
+            return f"{CLUSTER_SCOPE}#{group_of(Path(nodeid.split('::', 1)[0]))}"
 
     return ClusterLayerScheduling(config, log)
 

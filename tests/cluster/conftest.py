@@ -1,8 +1,8 @@
 """The cluster layer: both charts on a real control plane (kube-apiserver, kube-controller-manager,
 kube-scheduler and etcd built from tools/cluster) whose six nodes across three zones kwok simulates.
 
-The cluster is started once per session (tests/support/local_cluster.py) and every test here runs on one
-pytest-xdist worker, in file order. Each module that installs something starts from an empty cluster
+The files form two groups, each with a control plane of its own (tests/support/local_cluster.py), run by two
+pytest-xdist workers side by side, each group in file order. Each module that installs something starts from an empty cluster
 (`clean_cluster`) and leaves one. What kwok cannot show (NetworkPolicy enforcement, probes, metrics) is in
 tests/live, on kind."""
 
@@ -14,15 +14,17 @@ import pytest
 
 from tests.conftest import PROJECT
 from tests.support.cluster_state import reset
-from tests.support.local_cluster import LocalCluster, start
+from tests.support.local_cluster import LocalCluster, group_of, start
 
 
-@pytest.fixture(scope="session")
-def local_cluster() -> LocalCluster:
-    return start(PROJECT)
+@pytest.fixture(scope="module")
+def local_cluster(request: pytest.FixtureRequest) -> LocalCluster:
+    """The control plane of this module's group (tests/support/local_cluster.py): started by the first module
+    that asks for it, reused by the next."""
+    return start(PROJECT, group=group_of(request.path))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kube_config(local_cluster: LocalCluster) -> str:
     """pytest-helm-charts' fixture, pointed at the local cluster (its kube_cluster fixture builds on it)."""
     return str(local_cluster.kubeconfig)

@@ -1,6 +1,8 @@
-"""The local control plane as the tests use it: started once per test session (the first test that asks for it
-starts it, under a file lock shared by pytest-xdist workers), reused when `make cluster-up` already started
-one, and stopped at the end of the session only when this session started it."""
+"""The local control planes as the tests use them: the cluster layer's files are split into two groups
+(CLUSTER_GROUPS), each with a control plane of its own, so two pytest-xdist workers run them side by side (the
+layer mostly waits on controllers). Group 0 uses the default cluster (reused when `make cluster-up` started it);
+group 1 one beside it (its own directory, ports 100 higher). Each starts when a test first asks for it, under a
+file lock, and is stopped at the end of the session only when this session started it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from filelock import FileLock
 
 from archangel_helm.errors import ConfigurationError
 from archangel_helm.localcluster import control_plane, tools
-from archangel_helm.localcluster.settings import ADVERTISE_ADDRESS, Settings
+from archangel_helm.localcluster.settings import ADVERTISE_ADDRESS, Ports, Settings
 
 SESSION_ENV = "ARCHANGEL_TEST_SESSION"  # set by the controlling pytest process; xdist workers inherit it
 REQUIRE_ENV = "ARCHANGEL_REQUIRE_CLUSTER"  # CI: a cluster that cannot start fails the run instead of skipping
@@ -29,14 +31,44 @@ def mark_session(config: pytest.Config) -> None:
         os.environ.setdefault(SESSION_ENV, uuid.uuid4().hex)
 
 
+# The cluster layer's files, in two groups of about equal time (docs/BENCHMARKS.md), each on its own control
+# plane; a file not listed runs in group 0.
+CLUSTER_GROUPS: dict[str, int] = {
+    "test_control_plane.py": 0,
+    "test_chart_testing.py": 0,
+    "test_rollout_and_drain.py": 0,
+    "test_istio_discovery.py": 0,
+    "test_rbac.py": 0,
+    "test_server_validation.py": 1,
+    "test_deploy.py": 1,
+    "test_upgrade.py": 1,
+    "test_rollback_and_uninstall.py": 1,
+}
+GROUP_PORT_OFFSET = 100
+
+
+def group_of(path: Path) -> int:
+    return CLUSTER_GROUPS.get(path.name, 0)
+
+
+def group_settings(project: Path, group: int, crd_directories: Sequence[Path] | None = None) -> Settings:
+    """Group 0: the default cluster ($ARCHANGEL_CLUSTER_DIR, $ARCHANGEL_CLUSTER_PORT); group N: beside it."""
+    base = Settings.from_environment(project, None if crd_directories is None else tuple(crd_directories))
+    if group == 0:
+        return base
+    directory = base.directory.with_name(f"{base.directory.name}-{group + 1}")
+    return replace(base, directory=directory, ports=Ports.from_base(base.ports.apiserver + GROUP_PORT_OFFSET * group))
+
+
 def stop_if_ours(project: Path, config: pytest.Config) -> None:
-    """At the end of the controlling session: stop the cluster if this session started it."""
+    """At the end of the controlling session: stop every cluster this session started."""
     if hasattr(config, "workerinput"):
         return
-    settings = Settings.from_environment(project, crd_directories=())
-    current = control_plane.status(settings)
-    if current.state is not None and current.state.owner == os.environ.get(SESSION_ENV):
-        control_plane.down(settings, log=lambda _: None)
+    for group in sorted(set(CLUSTER_GROUPS.values())):
+        settings = group_settings(project, group, crd_directories=())
+        current = control_plane.status(settings)
+        if current.state is not None and current.state.owner == os.environ.get(SESSION_ENV):
+            control_plane.down(settings, log=lambda _: None)
 
 
 @dataclass(frozen=True)
@@ -87,7 +119,7 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def start(project: Path, crd_directories: Sequence[Path] | None = None) -> LocalCluster:
+def start(project: Path, crd_directories: Sequence[Path] | None = None, group: int = 0) -> LocalCluster:
     toolset = tools.find_built(project)
     if toolset is None:
         try:
@@ -96,7 +128,7 @@ def start(project: Path, crd_directories: Sequence[Path] | None = None) -> Local
             unavailable(str(error))
         unavailable("the local control plane is not built for the current pins: run `make cluster-tools`")
     assert toolset is not None
-    settings = Settings.from_environment(project, None if crd_directories is None else tuple(crd_directories))
+    settings = group_settings(project, group, crd_directories)
     settings.directory.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(settings.directory) + ".lock"):
         try:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError
+from archangel_helm import assertions as a
 from archangel_helm.argo import hook_report
 from archangel_helm.manifest import K8sObject, PodTemplate, annotations_of, labels_of
 from archangel_helm.quantity import parse_quantity
@@ -288,17 +289,18 @@ def test_a_restore_over_live_data_needs_maintenance(render_env: RenderEnv) -> No
     render_env("production", "archangel", {**RESTORE, "restore.force": True, "restore.intoDatabase": "recovered"})
 
 
-@pytest.mark.parametrize(
-    ("request_id", "message"),
-    [
-        ("", "restore.requestId: name this restore"),
-        ("Inc_42", "restore/requestId"),
-        ("a-request-id-too-long", "restore/requestId"),
-    ],
-)
-def test_a_restore_needs_a_valid_request_id(render_env: RenderEnv, request_id: str, message: str) -> None:
-    with pytest.raises(RenderError, match=message):
+def test_a_restore_needs_a_request_id(render_env: RenderEnv) -> None:
+    with pytest.raises(RenderError, match=r"restore\.requestId: name this restore"):
+        render_env("production", "archangel", {"restore.enabled": True, "restore.requestId": ""})
+
+
+@pytest.mark.parametrize("request_id", ["Inc_42", "a-request-id-too-long"])
+def test_the_schema_refuses_a_request_id_that_cannot_name_a_configmap_and_job(
+    render_env: RenderEnv, request_id: str
+) -> None:
+    with pytest.raises(RenderError) as caught:
         render_env("production", "archangel", {"restore.enabled": True, "restore.requestId": request_id})
+    a.failed_values_schema(caught.value, "restore/requestId", "pattern")
 
 
 @pytest.mark.parametrize("environment", ["production", "staging"])

@@ -30,8 +30,9 @@ cluster-tools: setup  ## build the local control plane from tools/cluster (cache
 cluster-up: cluster-tools  ## start the local control plane (or reuse it); prints the KUBECONFIG to use
 	archangel-helm cluster up
 
-cluster-down: setup  ## stop what cluster-up started (by PID) and remove build/cluster
+cluster-down: setup  ## stop what cluster-up started (by PID) and remove build/cluster (and the tests' second cluster, if a crashed run left it)
 	archangel-helm cluster down
+	@if [ -f build/cluster-2/state.json ]; then ARCHANGEL_CLUSTER_DIR=build/cluster-2 archangel-helm cluster down; fi
 
 lint: setup
 	ruff check python tests bench scripts

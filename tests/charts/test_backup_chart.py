@@ -250,7 +250,9 @@ def test_the_restore_claims_its_request_with_a_role_that_can_do_nothing_else(ren
     assert pod.spec["serviceAccountName"] == "archangel-restore"
     assert pod.spec["automountServiceAccountToken"] is True
     assert labels_of(pod.template)["archangel.io/kube-api-client"] == "true"
-    assert env(pod.containers()[0])["POD_NAMESPACE"] is not None
+    # The claim is made in the pod's own namespace, read from the downward API.
+    (namespace,) = [e for e in pod.containers()[0]["env"] if e["name"] == "POD_NAMESPACE"]
+    assert namespace["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     rules = manifest.get("Role", "archangel-restore")["rules"]
     assert rules == [
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},

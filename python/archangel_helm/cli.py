@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import checkreport, crdfetch, golden
-from .backup.errors import BackupError
+from .backup.errors import BackupError, TerminatedError
 from .chart import Chart, format_kube_version
 from .environments import find_project_root, load_environment
 from .errors import ArchangelHelmError, ReleaseRenderErrors, RenderError
@@ -390,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(_command_of(arguments)).parse_args(arguments)
     try:
         return int(args.func(args))
-    except BackupError as error:
+    except (BackupError, TerminatedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except (RenderError, ReleaseRenderErrors) as error:

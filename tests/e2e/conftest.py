@@ -77,6 +77,15 @@ def postgres() -> Iterator[servers.PostgresServer]:
 
 
 @pytest.fixture(scope="session")
+def postgres_tls() -> Iterator[servers.PostgresServer]:
+    """A second PostgreSQL that serves TLS (its CA: `postgres_tls.directory / "ca.crt"`)."""
+    if reason := servers.missing_postgres_reason():
+        pytest.skip(reason)
+    with servers.postgres_server(tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def s3() -> Iterator[servers.S3Server]:
     with servers.s3_server() as server:
         yield server

@@ -58,10 +58,32 @@ def _as_owner(owner: str | None, command: list[str]) -> list[str]:
     return ["runuser", "-u", owner, "--", *command] if owner else command
 
 
+def make_tls_files(directory: Path, owner: str | None) -> Path:
+    """A CA and a server certificate for 127.0.0.1 signed by it (openssl CLI); returns the CA certificate."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=archangel-test-ca",
+            "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+            "-out", "server.csr")  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
+    (directory / "server.key").chmod(0o600)
+    if owner:
+        entry = pwd.getpwnam(owner)
+        for name in ("server.key", "server.crt"):
+            os.chown(directory / name, entry.pw_uid, entry.pw_gid)
+    return directory / "ca.crt"
+
+
 @contextmanager
-def postgres_server(config_file: str | None = None) -> Iterator[PostgresServer]:
+def postgres_server(config_file: str | None = None, tls: bool = False) -> Iterator[PostgresServer]:
     """A PostgreSQL on 127.0.0.1. With config_file (a postgresql.conf as the chart renders it), the server runs
-    with it as its configuration file, as the chart's StatefulSet does; its data-directory paths are this one's."""
+    with it as its configuration file, as the chart's StatefulSet does; its data-directory paths are this one's.
+    With tls, it also serves TLS with a certificate for 127.0.0.1 from a CA at `directory / "ca.crt"`."""
     binaries = postgres_bin()
     assert binaries is not None
     owner = "postgres" if os.geteuid() == 0 else None
@@ -95,6 +117,9 @@ def postgres_server(config_file: str | None = None) -> Iterator[PostgresServer]:
         capture_output=True,
     )
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c full_page_writes=off"
+    if tls:
+        make_tls_files(directory, owner)
+        options += f" -c ssl=on -c ssl_cert_file={directory}/server.crt -c ssl_key_file={directory}/server.key"
     if config_file is not None:
         conf = directory / "postgresql.conf"
         conf.write_text(config_file.replace("/var/lib/postgresql/data/pgdata", str(data)))

@@ -106,7 +106,7 @@ def test_backup_then_restore_round_trips_schema_and_every_row(
     backup_id = backup_once(backup_env, env)
     keys = set(backup_env.objects())
     assert keys == {
-        f"prod/database/{backup_id}/{f}" for f in ("database.dump.gz.enc", "globals.sql.gz.enc", "manifest.json")
+        f"prod/database/{backup_id}/{f}" for f in ("database.dump.zst.enc", "globals.sql.zst.enc", "manifest.json")
     }
 
     restored = f"{name}_restored"
@@ -184,8 +184,8 @@ def test_the_openssl_cli_checks_and_decrypts_a_backup(
 ) -> None:
     _, name = source_db
     backup_id = backup_once(backup_env, pg_env(backup_env, postgres, name))
-    key = f"prod/database/{backup_id}/database.dump.gz.enc"
-    sealed = tmp_path / "database.dump.gz.enc"
+    key = f"prod/database/{backup_id}/database.dump.zst.enc"
+    sealed = tmp_path / "database.dump.zst.enc"
     backup_env.s3.client().download_file(backup_env.bucket, key, str(sealed))
     manifest = json.loads(
         backup_env.s3.client()
@@ -204,7 +204,7 @@ def test_the_openssl_cli_checks_and_decrypts_a_backup(
     dump = tmp_path / "database.dump"
     subprocess.run(
         f"openssl enc -d -aes-256-cbc -pbkdf2 -iter {PBKDF2_ITERATIONS} -md sha256 "
-        f"-pass file:{backup_env.encryption_key} -in {sealed} | gunzip > {dump}",
+        f"-pass file:{backup_env.encryption_key} -in {sealed} | zstd -d > {dump}",
         shell=True,
         check=True,
     )
@@ -213,29 +213,41 @@ def test_the_openssl_cli_checks_and_decrypts_a_backup(
 
 
 @pytest.mark.usefixtures("openssl_cli")
+@pytest.mark.parametrize(
+    "made_by",
+    [
+        # the format of backups made before 0.2.0: gzip, and an id without its random part
+        ("gzip -6", "gzip", "gz", "20261101T020000Z"),
+        ("zstd -q -3", "zstd", "zst", "20261101T020000Z-0a1b2c3d"),
+    ],
+)
 def test_the_engine_restores_a_backup_made_with_the_shell_tools(
-    backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str], tmp_path: Path
+    backup_env: BackupEnv,
+    postgres: PostgresServer,
+    source_db: tuple[Connection, str],
+    tmp_path: Path,
+    made_by: tuple[str, str, str, str],
 ) -> None:
+    compress, algorithm, suffix, backup_id = made_by
     connection, name = source_db
-    sealed = tmp_path / "database.dump.gz.enc"
+    sealed = tmp_path / f"database.dump.{suffix}.enc"
     # What an operator could do by hand, with no archangel code involved.
     subprocess.run(
-        f"pg_dump -Fc -Z0 {name} | gzip -6 | openssl enc -aes-256-cbc -salt -pbkdf2 -iter {PBKDF2_ITERATIONS} "
+        f"pg_dump -Fc -Z0 {name} | {compress} | openssl enc -aes-256-cbc -salt -pbkdf2 -iter {PBKDF2_ITERATIONS} "
         f"-md sha256 -pass file:{backup_env.encryption_key} -out {sealed}",
         shell=True,
         check=True,
         env=connection.env(name),
     )
-    globals_sealed = tmp_path / "globals.sql.gz.enc"
+    globals_sealed = tmp_path / f"globals.sql.{suffix}.enc"
     subprocess.run(
-        f"pg_dumpall --globals-only --no-role-passwords | gzip | openssl enc -aes-256-cbc -salt -pbkdf2 "
+        f"pg_dumpall --globals-only --no-role-passwords | {compress} | openssl enc -aes-256-cbc -salt -pbkdf2 "
         f"-iter {PBKDF2_ITERATIONS} -md sha256 -pass file:{backup_env.encryption_key} -out {globals_sealed}",
         shell=True,
         check=True,
         env=connection.env(name),
     )
     catalog = catalog_for(backup_env)
-    backup_id = "20261101T020000Z"
     artifacts = []
     for artifact_name, path, fmt in (("database", sealed, "pg_dump-custom"), ("globals", globals_sealed, "sql")):
         data = path.read_bytes()
@@ -266,7 +278,7 @@ def test_the_engine_restores_a_backup_made_with_the_shell_tools(
             0.0,
             artifacts,
             {"iterations": PBKDF2_ITERATIONS},
-            {"algorithm": "gzip"},
+            {"algorithm": algorithm},
             {},
             {},
         )
@@ -300,7 +312,7 @@ def _damage(backup_env: BackupEnv, key: str, change: str) -> None:
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [("flip", "HMAC-SHA256 mismatch"), ("truncate", "(truncated or replaced); not decrypted")],
+    [("flip", "HMAC-SHA256 mismatch"), ("truncate", "(truncated or replaced)")],
 )
 def test_a_damaged_object_is_refused_before_the_restore_writes_anything(
     backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str], change: str, message: str
@@ -308,7 +320,7 @@ def test_a_damaged_object_is_refused_before_the_restore_writes_anything(
     _, name = source_db
     env = pg_env(backup_env, postgres, name)
     backup_id = backup_once(backup_env, env)
-    _damage(backup_env, f"prod/database/{backup_id}/database.dump.gz.enc", change)
+    _damage(backup_env, f"prod/database/{backup_id}/database.dump.zst.enc", change)
     code, _, err = backup_env.run("backup", "verify", "database", extra_env=env)
     assert (code, message in err) == (3, True), err
     target = f"{name}_never"
@@ -350,7 +362,7 @@ def test_a_wrong_encryption_key_fails_before_pg_restore_touches_the_database(
         extra_env={**env, "ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE": str(other)},
     )
     assert code == 3, err
-    assert "wrong encryption key" in err or "gzip" in err or "truncated" in err
+    assert "wrong encryption key" in err
     assert psql(postgres.connection(), f"SELECT count(*) FROM pg_database WHERE datname = '{target}';") == "0"
 
 
@@ -368,9 +380,16 @@ def test_a_signed_manifest_copied_under_a_newer_id_is_refused(
         CopySource={"Bucket": backup_env.bucket, "Key": f"prod/database/{backup_id}/manifest.json"},
         Key=f"prod/database/{newer}/manifest.json",
     )
-    code, _, err = backup_env.run("backup", "verify", "database", "--backup-id", "latest", extra_env=env)
+    code, _, err = backup_env.run("backup", "verify", "database", "--backup-id", newer, extra_env=env)
     assert code == 3, err
     assert f"is the manifest of database/{backup_id}, not of database/{newer}" in err
+    # `latest` is the newest backup that verifies: the replayed one is named and passed over.
+    code, out, err = backup_env.run("backup", "verify", "database", "--backup-id", "latest", extra_env=env)
+    assert code == 0, err
+    assert f"WARNING: database/{newer} is newer but damaged, not used" in out
+    assert f"verified: database {backup_id}" in out
+    code, out, _ = backup_env.run("backup", "list", "database", extra_env=env)
+    assert f"database/{newer}  damaged  (s3://" in out
 
 
 def test_a_missing_manifest_is_refused(
@@ -381,8 +400,23 @@ def test_a_missing_manifest_is_refused(
     backup_id = backup_once(backup_env, env)
     backup_env.s3.client().delete_object(Bucket=backup_env.bucket, Key=f"prod/database/{backup_id}/manifest.json")
     code, _, err = backup_env.run("backup", "verify", "database", "--backup-id", backup_id, extra_env=env)
-    assert code == 3
-    assert "has no manifest" in err
+    assert code == 5, err
+    assert f"backup database/{backup_id} is incomplete: no manifest" in err
+    code, out, err = backup_env.run("backup", "list", "database", extra_env=env)
+    assert out.strip() == f"database/{backup_id}  incomplete  (no manifest)"
+    code, _, err = backup_env.run("backup", "verify", "database", extra_env=env)  # latest
+    assert code == 5, err
+    assert "no restorable database backup in s3://" in err
+
+
+def test_an_unknown_id_is_not_found(backup_env: BackupEnv, postgres: PostgresServer) -> None:
+    env = pg_env(backup_env, postgres, "postgres")
+    code, _, err = backup_env.run(
+        "backup", "restore", "database", "--backup-id", "20261101T020000Z-00000000", extra_env=env
+    )
+    assert code == 5, err
+    assert "backup database/20261101T020000Z-00000000 not found" in err
+    assert "integrity" not in err.lower()
 
 
 def test_restore_refuses_a_database_with_tables_unless_forced(
@@ -394,7 +428,7 @@ def test_restore_refuses_a_database_with_tables_unless_forced(
     psql(connection, "INSERT INTO audit.events VALUES (now(), 'written after the backup');", name)
     code, out, err = backup_env.run("backup", "restore", "database", "--into", name, extra_env=env)
     assert code == 4
-    assert f"database {name!r} already has 3 tables" in err
+    assert f"database {name!r} is not empty (6 objects: schema audit, table agents, table audit.events" in err
     assert "downloading" not in out + err  # refused before the download, not hours later
     assert row_counts(connection, name)["audit.events"] == 1001  # untouched
     code, _, err = backup_env.run("backup", "restore", "database", "--into", name, "--force", extra_env=env)

@@ -57,8 +57,18 @@ def test_dry_run_deletes_nothing(backup_env: BackupEnv) -> None:
     ids = [fake_backup(catalog, "vectorstore", now - timedelta(weeks=w)) for w in range(12)]
     code, out, _ = backup_env.run("backup", "prune", "vectorstore", "--retention-days", "56", "--dry-run")
     assert code == 0
-    assert "would delete 4, kept 8" in out  # eight weekly backups, the 56-day window
+    assert "dry run: would delete 4, kept 8" in out  # eight weekly backups, the 56-day window
+    assert f"delete vectorstore/{ids[10]}: complete, older than 56 days (70 days old)" in out
+    assert f"keep   vectorstore/{ids[1]}: complete, within retention (7 days old)" in out
     assert set(catalog.backup_ids("vectorstore")) == set(ids)
+
+
+def test_prune_help_says_how_it_decides(backup_env: BackupEnv) -> None:
+    code, out, _ = backup_env.run("backup", "prune", "--help")
+    assert code == 0
+    for rule in ("incomplete (objects but no manifest", "damaged (a manifest that does not verify", "--dry-run prints"):
+        assert rule in out
+    assert "ARCHANGEL_BACKUP_MAC_KEY_FILE" in out
 
 
 def test_the_newest_backup_survives_even_past_retention(backup_env: BackupEnv) -> None:

@@ -45,7 +45,7 @@ def test_every_collection_is_snapshotted_sealed_uploaded_and_the_snapshot_delete
     backup_id = backup_once(backup_env, qdrant_env)
     assert set(backup_env.objects()) == {
         f"prod/vectorstore/{backup_id}/{f}"
-        for f in ("memories.snapshot.gz.enc", "skills.snapshot.gz.enc", "manifest.json")
+        for f in ("memories.snapshot.zst.enc", "skills.snapshot.zst.enc", "manifest.json")
     }
     assert qdrant.state.snapshots == {"memories": {}, "skills": {}}  # node-local snapshots removed
     manifest = json.loads(
@@ -107,7 +107,7 @@ def test_a_tampered_snapshot_is_refused_before_recovery(
 ) -> None:
     backup_id = backup_once(backup_env, qdrant_env)
     client = backup_env.s3.client()
-    key = f"prod/vectorstore/{backup_id}/skills.snapshot.gz.enc"
+    key = f"prod/vectorstore/{backup_id}/skills.snapshot.zst.enc"
     data = bytearray(client.get_object(Bucket=backup_env.bucket, Key=key)["Body"].read())
     data[-1] ^= 0xFF
     client.put_object(Bucket=backup_env.bucket, Key=key, Body=bytes(data))
@@ -134,7 +134,7 @@ def test_a_multi_collection_restore_touches_nothing_when_a_later_collection_is_t
 ) -> None:
     backup_id = backup_once(backup_env, qdrant_env)
     client = backup_env.s3.client()
-    key = f"prod/vectorstore/{backup_id}/skills.snapshot.gz.enc"  # the second collection of the backup
+    key = f"prod/vectorstore/{backup_id}/skills.snapshot.zst.enc"  # the second collection of the backup
     data = bytearray(client.get_object(Bucket=backup_env.bucket, Key=key)["Body"].read())
     data[-1] ^= 0xFF
     client.put_object(Bucket=backup_env.bucket, Key=key, Body=bytes(data))

@@ -10,54 +10,98 @@ from typing import Any
 
 import pytest
 
-from archangel_helm.backup.catalog import new_backup_id, parse_backup_id, plan_prune
-from archangel_helm.backup.crypto import HEADER_BYTES, MAGIC, decrypt_chunks, file_digests, verify_file
+from archangel_helm.backup import pipeline
+from archangel_helm.backup.catalog import BackupState, new_backup_id, parse_backup_id, plan_prune
+from archangel_helm.backup.codec import GZIP, ZSTD, codec
+from archangel_helm.backup.crypto import HEADER_BYTES, MAGIC
 from archangel_helm.backup.errors import BackupConfigError, IntegrityError
 from archangel_helm.backup.keys import BackupKeys, load_keys
 from archangel_helm.backup.manifest import Artifact, BackupManifest
-from archangel_helm.backup.pipeline import SealedStream, plain_chunks
+from archangel_helm.backup.pipeline import SealedStream
 from archangel_helm.backup.storage import MAX_PARTS, MIN_PART, StoreConfig, part_size_for
 
 KEYS = BackupKeys(b"e" * 43, b"m" * 64)
 FAST = 1000  # PBKDF2 iterations for unit tests; the default (600,000) is covered end to end
 
 
-def seal(data: bytes, keys: BackupKeys = KEYS) -> tuple[bytes, SealedStream]:
-    stream = SealedStream(io.BytesIO(data), keys, level=1, iterations=FAST)
+def seal(data: bytes, keys: BackupKeys = KEYS, algorithm: str = ZSTD) -> tuple[bytes, SealedStream]:
+    stream = SealedStream(io.BytesIO(data), keys, level=1, iterations=FAST, compression=codec(algorithm))
     return stream.read(), stream
 
 
-def unseal(sealed: bytes, keys: BackupKeys = KEYS) -> bytes:
-    return b"".join(plain_chunks(decrypt_chunks(io.BytesIO(sealed), keys.encryption, FAST, "test")))
+def unseal(
+    sealed: bytes,
+    keys: BackupKeys = KEYS,
+    *,
+    algorithm: str = ZSTD,
+    mac: str | None = None,
+    plain_bytes: int | None = None,
+    chunk: int = 1 << 16,
+) -> bytes:
+    """The restore path: chunks as a download delivers them, authenticated against `mac` (default: the right
+    HMAC of `sealed`)."""
+    import hashlib
+    import hmac
+
+    out = io.BytesIO()
+    pipeline.unseal(
+        iter([sealed[i : i + chunk] for i in range(0, len(sealed), chunk)]),
+        out,
+        keys=keys,
+        iterations=FAST,
+        compression=codec(algorithm),
+        encrypted_bytes=len(sealed),
+        hmac_hex=mac or hmac.new(keys.mac, sealed, hashlib.sha256).hexdigest(),
+        sha256_hex=None,
+        plain_bytes=plain_bytes,
+        source="test",
+    )
+    return out.getvalue()
 
 
+@pytest.mark.parametrize("algorithm", [ZSTD, GZIP])
 @pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 1 << 20, (3 << 20) + 5])
-def test_seal_round_trips_any_size(size: int) -> None:
+def test_seal_round_trips_any_size(size: int, algorithm: str) -> None:
     data = os.urandom(size // 2) + b"a" * (size - size // 2)
-    sealed, stream = seal(data)
+    sealed, stream = seal(data, algorithm=algorithm)
     assert sealed.startswith(MAGIC)
-    assert unseal(sealed) == data
+    assert unseal(sealed, algorithm=algorithm, plain_bytes=size) == data
     assert stream.stats.plain_bytes == size
     assert stream.stats.cipher_bytes == len(sealed)
     assert (len(sealed) - HEADER_BYTES) % 16 == 0
 
 
-def test_stats_digests_match_the_bytes(tmp_path: Path) -> None:
+def test_stats_digests_match_the_bytes() -> None:
+    import hashlib
+    import hmac
+
     sealed, stream = seal(b"x" * 100_000)
-    path = tmp_path / "sealed"
-    path.write_bytes(sealed)
-    assert file_digests(path, KEYS.mac) == (stream.stats.sha256, stream.stats.hmac)
-    verify_file(path, KEYS.mac, stream.stats.hmac, stream.stats.sha256, "sealed")
+    assert stream.stats.sha256 == hashlib.sha256(sealed).hexdigest()
+    assert stream.stats.hmac == hmac.new(KEYS.mac, sealed, hashlib.sha256).hexdigest()
+    assert unseal(sealed, mac=stream.stats.hmac) == b"x" * 100_000
 
 
-def test_verify_file_refuses_a_changed_byte(tmp_path: Path) -> None:
-    sealed, stream = seal(b"y" * 10_000)
-    damaged = bytearray(sealed)
-    damaged[len(damaged) // 2] ^= 1
-    path = tmp_path / "sealed"
-    path.write_bytes(bytes(damaged))
-    with pytest.raises(IntegrityError, match="HMAC-SHA256 mismatch"):
-        verify_file(path, KEYS.mac, stream.stats.hmac, stream.stats.sha256, "sealed")
+def test_a_changed_byte_is_reported_as_an_hmac_mismatch_not_as_a_decryption_error() -> None:
+    # Flipping a byte also breaks the CBC padding or the zstd frame: the HMAC verdict is what the user sees.
+    sealed, stream = seal(os.urandom(50_000))
+    for where in (len(sealed) // 2, len(sealed) - 1):
+        damaged = bytearray(sealed)
+        damaged[where] ^= 1
+        with pytest.raises(IntegrityError, match="HMAC-SHA256 mismatch"):
+            unseal(bytes(damaged), mac=stream.stats.hmac)
+
+
+def test_an_authentic_object_that_decompresses_past_the_manifest_size_is_stopped() -> None:
+    sealed, _ = seal(b"z" * (4 << 20))  # a 4 MiB "bomb" against a manifest that says 1 MiB
+    with pytest.raises(IntegrityError, match="decompresses to more than the 1,048,576 bytes"):
+        unseal(sealed, plain_bytes=1 << 20)
+
+
+def test_the_wrong_encryption_key_fails_after_the_hmac_passed() -> None:
+    sealed, _ = seal(b"secret rows" * 1000)
+    wrong = BackupKeys(b"w" * 43, KEYS.mac)
+    with pytest.raises(IntegrityError, match="wrong encryption key"):
+        unseal(sealed, wrong)
 
 
 def test_each_seal_uses_a_fresh_salt() -> None:
@@ -85,6 +129,12 @@ def test_a_non_openssl_stream_is_refused() -> None:
         unseal(b"plain text, not encrypted at all")
 
 
+def test_compression_levels_are_checked_per_codec() -> None:
+    assert codec(ZSTD).check_level(19) == 19
+    with pytest.raises(BackupConfigError, match=r"zstd takes 1 .fastest. to 19 .smallest.; the default is 3"):
+        codec(ZSTD).check_level(22)
+
+
 # --- keys --------------------------------------------------------------------------------------------------
 
 
@@ -94,6 +144,23 @@ def test_keys_come_from_files(tmp_path: Path) -> None:
     keys = load_keys(tmp_path / "e", tmp_path / "m")
     assert keys.encryption == b"e" * 40
     assert "e" * 10 not in repr(keys)
+
+
+def test_a_key_is_its_line_without_the_newline_as_openssl_reads_it(tmp_path: Path) -> None:
+    # Surrounding spaces are part of the key (openssl -pass file: keeps them); only the newline goes.
+    (tmp_path / "e").write_text(" " + "e" * 40 + " \n")
+    (tmp_path / "m").write_text("m" * 64 + "\n")
+    keys = load_keys(tmp_path / "e", tmp_path / "m")
+    assert keys.encryption == b" " + b"e" * 40 + b" "
+    assert keys.mac == b"m" * 64
+
+
+@pytest.mark.parametrize("content", ["m" * 32 + "\r\n", "m" * 32 + "\n" + "n" * 32 + "\n"])
+def test_a_key_of_two_lines_or_with_a_carriage_return_is_refused(tmp_path: Path, content: str) -> None:
+    (tmp_path / "e").write_text("e" * 40)
+    (tmp_path / "m").write_bytes(content.encode())
+    with pytest.raises(BackupConfigError, match=r"mac key from .* has more than one line or a carriage return"):
+        load_keys(tmp_path / "e", tmp_path / "m")
 
 
 def test_keys_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,7 +224,9 @@ def manifest() -> BackupManifest:
     artifact = Artifact(
         "database", "k", "pg_dump-custom", 10, 5, 32, "s" * 64, "h" * 64, "00" * 8, {"row_counts": {"a.b": 3}}
     )
-    return BackupManifest("database", "20261101T000000Z", "a", "b", 1.5, [artifact], {"iterations": 600000}, {}, {}, {})
+    return BackupManifest(
+        "database", "20261101T000000Z-0a1b2c3d", "a", "b", 1.5, [artifact], {"iterations": 600000}, {}, {}, {}
+    )
 
 
 def test_manifest_round_trips_with_its_hmac() -> None:
@@ -179,6 +248,22 @@ def test_an_edited_manifest_is_refused(edit: str) -> None:
         BackupManifest.from_document(document, mac_key, "m")
 
 
+@pytest.mark.parametrize("document", [{"format_version": 1}, {"format_version": 1, "artifacts": [{"name": "x"}]}])
+def test_a_signed_manifest_of_another_shape_is_an_integrity_error(document: dict[str, Any]) -> None:
+    import hashlib
+    import hmac
+    import json
+
+    signed = {
+        **document,
+        "manifest_hmac": hmac.new(
+            KEYS.mac, json.dumps(document, sort_keys=True, separators=(",", ":")).encode(), hashlib.sha256
+        ).hexdigest(),
+    }
+    with pytest.raises(IntegrityError, match="manifest fields do not match format 1"):
+        BackupManifest.from_document(signed, KEYS.mac, "m")
+
+
 def test_missing_artifact_is_named() -> None:
     with pytest.raises(IntegrityError, match=r"has no artifact 'globals' \(it has \['database'\]\)"):
         manifest().artifact("globals")
@@ -194,40 +279,55 @@ def ids(*ages_days: float) -> list[str]:
     return [new_backup_id(NOW - timedelta(days=a)) for a in ages_days]
 
 
-def test_backup_ids_sort_by_time_and_parse_back() -> None:
-    assert sorted(ids(3, 1, 2)) == ids(3, 2, 1)
-    assert parse_backup_id(ids(1)[0]) == NOW - timedelta(days=1)
-    with pytest.raises(BackupConfigError, match="is not of the form"):
+def states(state: str, *ages_days: float) -> list[BackupState]:
+    return [BackupState(backup_id, state, "why" if state == "damaged" else "") for backup_id in ids(*ages_days)]
+
+
+def test_backup_ids_are_unique_within_a_second_and_parse_back() -> None:
+    same_second = {new_backup_id(NOW) for _ in range(1000)}
+    assert len(same_second) == 1000
+    assert all(i.startswith("20261128T120000Z-") for i in same_second)
+    assert parse_backup_id(next(iter(same_second))) == NOW
+    assert parse_backup_id("20261128T120000Z") == NOW  # ids of backups made before 0.2.0
+    with pytest.raises(BackupConfigError, match="use an id from `backup list`"):
         parse_backup_id("yesterday")
 
 
 def test_prune_keeps_the_window_the_newest_verified_and_the_newest() -> None:
-    all_ids = ids(1, 10, 29, 31, 40, 50, 60)
-    plan = plan_prune(
-        all_ids,
-        complete=set(all_ids),
-        verified=set(ids(31, 50, 60)),
-        retention=timedelta(days=30),
-        keep_verified=2,
-        now=NOW,
-    )
-    assert set(plan.keep) == set(ids(1, 10, 29, 31, 50))
-    assert set(plan.delete) == set(ids(40, 60))
+    all_states = states("complete", 1, 10, 29, 40) + states("verified", 31, 50, 60)
+    plan = plan_prune(all_states, retention=timedelta(days=30), keep_verified=2, now=NOW)
+    assert {i[:16] for i in plan.keep} == {i[:16] for i in ids(1, 10, 29, 31, 50)}
+    assert {i[:16] for i in plan.delete} == {i[:16] for i in ids(40, 60)}
 
 
 def test_prune_with_everything_old_keeps_the_newest_backup() -> None:
-    all_ids = ids(100, 200)
-    plan = plan_prune(
-        all_ids, complete=set(all_ids), verified=set(), retention=timedelta(days=30), keep_verified=3, now=NOW
-    )
-    assert plan.keep == ids(100)
+    plan = plan_prune(states("complete", 100, 200), retention=timedelta(days=30), keep_verified=3, now=NOW)
+    assert [i[:16] for i in plan.keep] == [i[:16] for i in ids(100)]
+    assert "the newest restorable backup (100 days old)" in plan.reasons.values()
 
 
 def test_prune_waits_a_day_before_deleting_an_incomplete_backup() -> None:
-    all_ids = ids(0.1, 2)
-    plan = plan_prune(all_ids, complete=set(), verified=set(), retention=timedelta(days=30), keep_verified=0, now=NOW)
-    assert plan.keep == ids(0.1)
-    assert plan.delete == ids(2)
+    plan = plan_prune(states("incomplete", 0.1, 2), retention=timedelta(days=30), keep_verified=0, now=NOW)
+    assert [i[:16] for i in plan.keep] == [i[:16] for i in ids(0.1)]
+    assert [plan.reasons[i] for i in plan.delete] == ["incomplete (no manifest), 2 days old: a failed run"]
+
+
+def test_a_damaged_backup_is_never_the_newest_and_goes_with_age() -> None:
+    plan = plan_prune(
+        states("complete", 40) + states("damaged", 35, 5), retention=timedelta(days=30), keep_verified=0, now=NOW
+    )
+    kept = {plan.reasons[i] for i in plan.keep}
+    assert kept == {"the newest restorable backup (40 days old)", "damaged, within retention (5 days old): why"}
+    assert [plan.reasons[i] for i in plan.delete] == ["damaged and older than 30 days: why"]
+
+
+def test_prune_deletes_nothing_when_no_manifest_verifies() -> None:
+    # Every manifest failing its HMAC is the wrong MAC key, not a bucket of damaged backups.
+    plan = plan_prune(
+        states("damaged", 40, 50) + states("incomplete", 3), retention=timedelta(1), keep_verified=0, now=NOW
+    )
+    assert plan.delete == []
+    assert "the key is probably wrong; nothing deleted" in plan.refusal
 
 
 def test_restore_progress_counts_tables_and_keeps_a_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -275,7 +375,7 @@ class RefusingS3:
     """delete_objects answers 200 with per-key errors, as S3 does for AccessDenied or Object Lock."""
 
     def get_paginator(self, _: str) -> Any:
-        keys = [{"Key": f"p/database/20261101T020000Z/{n}"} for n in ("a.enc", "manifest.json")]
+        keys = [{"Key": f"p/database/20261101T020000Z/{n}", "Size": 1} for n in ("a.enc", "manifest.json")]
         return type("Paginator", (), {"paginate": lambda self, **_: [{"Contents": keys}]})()
 
     def delete_objects(self, **_: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import IO, Any
 import pytest
 
 from archangel_helm.backup import database
-from archangel_helm.backup.catalog import Catalog
+from archangel_helm.backup.catalog import BackupRun, Catalog
 from archangel_helm.backup.errors import BackupError
 from archangel_helm.backup.keys import BackupKeys
 from archangel_helm.backup.postgres import Connection
@@ -43,11 +43,11 @@ def test_a_failed_upload_stops_the_dump_and_raises_instead_of_hanging(tmp_path: 
         try:
             database._seal_command(
                 catalog,
-                "20261128T000000Z",
+                BackupRun("database", "20261128T000000Z-0a1b2c3d"),
                 connection,
                 ["head", "-c", "400000000", "/dev/urandom"],
                 name="database",
-                file_name="database.dump.gz.enc",
+                file_name="database.dump.zst.enc",
                 format_="pg_dump custom",
                 expected=None,
                 details={},
@@ -91,6 +91,12 @@ class RecordingStore(FailingStore):
     def put_json(self, key: str, document: dict[str, Any]) -> None:
         self.documents[key] = document
 
+    def check_bucket(self) -> None:
+        pass
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        return {}
+
 
 class OneCollectionQdrant:
     url = "http://qdrant:6333"
@@ -123,5 +129,5 @@ def test_a_vector_store_upload_is_sized_by_the_snapshot_so_large_collections_fit
     catalog = Catalog(store, BackupKeys(b"e" * 32, b"m" * 32), iterations=1000, log=lambda _: None)  # type: ignore[arg-type]
     vectorstore.backup(catalog, OneCollectionQdrant())  # type: ignore[arg-type]
     ((key, expected),) = store.expected.items()
-    assert key.endswith("/memories.snapshot.gz.enc")
+    assert key.endswith("/memories.snapshot.zst.enc")
     assert expected == 300 << 30

@@ -1,15 +1,19 @@
 """`archangel-helm backup ...`: the commands the backup CronJobs run and operators use for disaster recovery.
 
 Every setting has a flag and an environment variable (the chart sets the variables); keys only come from files
-or the environment. Exit codes: 0 done, 1 failed, 2 bad configuration, 3 integrity check failed, 4 refused.
+or the environment; every variable a command reads is listed in its --help (ENVIRONMENT) and in
+docs/DISASTER_RECOVERY.md. Exit codes: 0 done, 1 failed, 2 bad configuration, 3 integrity check failed,
+4 refused, 5 not found, 128 + N stopped by signal N (143 for SIGTERM) after removing decrypted data.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,13 +21,111 @@ from pathlib import Path
 
 from ..hooks.kube import core_v1_api, current_namespace
 from . import database, metrics, vectorstore
-from .catalog import Catalog, check_target, plan_prune
-from .errors import BackupConfigError, BackupError
+from .catalog import PRUNE_RULES, Catalog, check_target, plan_prune
+from .codec import DEFAULT_ALGORITHM, codec
+from .errors import BackupConfigError, BackupError, TerminatedError
 from .keys import load_keys
 from .postgres import Connection
 from .qdrant import QdrantClient
 from .restore_request import Claim, RestoreRequests
 from .storage import ObjectStore, StoreConfig
+
+# Every environment variable the backup commands read, by group; each command's --help lists its groups, and
+# docs/DISASTER_RECOVERY.md lists them all (a test keeps the three in step with the code).
+ENVIRONMENT: dict[str, dict[str, str]] = {
+    "bucket": {
+        "ARCHANGEL_BACKUP_BUCKET": "S3 bucket (--bucket)",
+        "ARCHANGEL_BACKUP_PREFIX": "key prefix (--prefix, default archangel)",
+        "ARCHANGEL_BACKUP_ENDPOINT_URL": "S3-compatible endpoint, e.g. MinIO (--endpoint-url)",
+        "ARCHANGEL_BACKUP_SSE": "server-side encryption AES256 or aws:kms (--sse)",
+        "ARCHANGEL_BACKUP_KMS_KEY_ID": "KMS key for aws:kms (--kms-key-id)",
+        "ARCHANGEL_S3_ACCESS_KEY_FILE": "file holding a static access key (--s3-access-key-file)",
+        "ARCHANGEL_S3_SECRET_KEY_FILE": "file holding its secret key (--s3-secret-key-file)",
+        "AWS_REGION": "region (--region); with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, "
+        "AWS_PROFILE, AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE and AWS_CA_BUNDLE read by boto3's own chain",
+    },
+    "keys": {
+        "ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE": "encryption key file (--encryption-key-file)",
+        "ARCHANGEL_BACKUP_MAC_KEY_FILE": "MAC key file (--mac-key-file)",
+        "ARCHANGEL_BACKUP_ENCRYPTION_KEY": "the encryption key itself, when no file is given",
+        "ARCHANGEL_BACKUP_MAC_KEY": "the MAC key itself, when no file is given",
+    },
+    "postgresql": {
+        "PGHOST": "server (--pg-host, default 127.0.0.1)",
+        "PGPORT": "port (--pg-port, default 5432)",
+        "PGUSER": "user (--pg-user, default postgres)",
+        "PGDATABASE": "database (--pg-database, default archangel)",
+        "ARCHANGEL_PG_PASSWORD_FILE": "file holding the password (--pg-password-file); overrides PGPASSWORD",
+        "PGSSLMODE": "TLS mode (--pg-sslmode)",
+        "PGPASSWORD": "password, when no password file is given (libpq)",
+        "PGPASSFILE": "a .pgpass file (libpq)",
+        "PGSSLROOTCERT": "CA certificate for verify-ca / verify-full (libpq); also PGSSLCERT, PGSSLKEY, PGSSLCRL",
+        "PGOPTIONS": "and every other libpq variable (PGCONNECT_TIMEOUT, default 15; PGAPPNAME, default "
+        "archangel-backup; PGSERVICE, ...) reach pg_dump, pg_restore and psql unchanged",
+    },
+    "qdrant": {
+        "QDRANT_URL": "Qdrant's URL (--qdrant-url, default http://127.0.0.1:6333)",
+        "QDRANT_API_KEY_FILE": "file holding Qdrant's API key (--qdrant-api-key-file)",
+    },
+    "reporting": {
+        "ARCHANGEL_PUSHGATEWAY_URL": "Pushgateway for the run's metrics (--pushgateway)",
+        "ARCHANGEL_BACKUP_COMPRESSION_LEVEL": "zstd level of new backups, 1-19 (--compression-level, default 3)",
+    },
+    "restore": {
+        "ARCHANGEL_RESTORE_REQUEST": "restore request to claim first (--once)",
+        "POD_NAMESPACE": "namespace of the request's ConfigMap (--once; the chart sets it)",
+        "HOSTNAME": "recorded in the request as the pod that ran it",
+        "TMPDIR": "where the decrypted dump is written during a restore (removed on every exit, signals too)",
+    },
+    "scratch": {
+        "TMPDIR": "where decrypted data is written while it is checked (removed on every exit, signals too)",
+    },
+    "snapshots": {
+        "ARCHANGEL_VOLUME_SNAPSHOT_CLASS": "VolumeSnapshotClass (--snapshot-class)",
+        "ARCHANGEL_PUSHGATEWAY_URL": "Pushgateway for the run's metrics (--pushgateway)",
+        "POD_NAMESPACE": "namespace of the claims (--namespace)",
+        "KUBECONFIG": "outside a cluster: the kubeconfig to use",
+    },
+}
+COMMON_GROUPS = ("bucket", "keys", "postgresql", "qdrant", "reporting")
+
+
+def environment_epilog(*groups: str) -> str:
+    lines = ["environment (each read only when its option is not given):"]
+    seen: set[str] = set()
+    for group in groups:
+        for name, meaning in ENVIRONMENT[group].items():
+            if name not in seen:
+                seen.add(name)
+                lines.append(f"  {name:38} {meaning}")
+    return "\n".join(lines)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def stop_on_signals(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn SIGTERM (what Kubernetes sends a Job's pod), SIGINT and SIGHUP into an exception, so every `finally`
+    and `with` on the way out runs: decrypted files are deleted, child processes killed, this run's partial
+    uploads removed. Further signals are ignored while that cleanup runs (Kubernetes' SIGKILL still ends it)."""
+
+    def run(args: argparse.Namespace) -> int:
+        if threading.current_thread() is not threading.main_thread():
+            return command(args)  # only the main thread may set handlers (and receives signals)
+
+        def stop(number: int, _frame: object) -> None:
+            for each in _STOP_SIGNALS:
+                signal.signal(each, signal.SIG_IGN)
+            raise TerminatedError(number, signal.Signals(number).name)
+
+        previous = {each: signal.signal(each, stop) for each in _STOP_SIGNALS}
+        try:
+            return command(args)
+        finally:
+            for each, handler in previous.items():
+                signal.signal(each, handler)
+
+    return run
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -62,7 +164,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--compression-level",
         type=_whole_number("ARCHANGEL_BACKUP_COMPRESSION_LEVEL"),
-        default=_env("ARCHANGEL_BACKUP_COMPRESSION_LEVEL", "6") or "6",
+        default=_env("ARCHANGEL_BACKUP_COMPRESSION_LEVEL", "3") or "3",
+        help="zstd level of new backups, 1 (fastest) to 19 (smallest)",
     )
 
 
@@ -96,8 +199,7 @@ def _whole_number(variable: str) -> Callable[[str], int]:
 def catalog_from(args: argparse.Namespace) -> Catalog:
     # Keys first: a missing key must stop the run before any connection is made.
     keys = load_keys(_path(args.encryption_key_file), _path(args.mac_key_file))
-    if not 1 <= args.compression_level <= 9:
-        raise BackupConfigError(f"--compression-level {args.compression_level}: use 1 (fastest) to 9 (smallest)")
+    codec(DEFAULT_ALGORITHM).check_level(args.compression_level)
     store = ObjectStore(
         StoreConfig(
             args.bucket or "",
@@ -110,7 +212,12 @@ def catalog_from(args: argparse.Namespace) -> Catalog:
             secret_key_file=_path(args.s3_secret_key_file),
         )
     )
-    return Catalog(store, keys, compression_level=args.compression_level)
+    return Catalog(store, keys, compression_level=args.compression_level, log=say)
+
+
+def say(line: str) -> None:
+    """Progress lines, flushed at once: `kubectl logs -f` on a restore must show where it is, not a buffer."""
+    print(line, flush=True)
 
 
 def connection_from(args: argparse.Namespace) -> Connection:
@@ -138,10 +245,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
             manifest = database.backup(catalog, connection_from(args))
         else:
             manifest = vectorstore.backup(catalog, qdrant_from(args))
-    except Exception as error:
-        # Any failure (ours, S3's, the network's) is recorded as a failed run before it is reported.
+    except (Exception, TerminatedError) as error:
+        # Any failure (ours, S3's, the network's, a signal) is recorded as a failed run before it is reported.
         _push_quietly(lambda: metrics.failure(target, args.pushgateway))
-        if isinstance(error, BackupError):
+        if isinstance(error, BackupError | TerminatedError):
             raise
         raise BackupError(f"{target} backup failed: {type(error).__name__}: {error}") from error
     _push_quietly(lambda: metrics.success(target, manifest.total_bytes, time.monotonic() - started, args.pushgateway))
@@ -175,8 +282,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         manifest = catalog.manifest(target, backup_id)
         with tempfile.TemporaryDirectory(prefix="archangel-verify-") as tmp:
             for artifact in manifest.artifacts:
-                sealed = catalog.fetch(manifest, artifact, Path(tmp))
-                catalog.unseal(manifest, sealed, Path(tmp) / f"{artifact.name}.snapshot")
+                catalog.fetch_plain(manifest, artifact, Path(tmp) / f"{artifact.name}.snapshot")
     print(f"verified: {target} {backup_id}{' (test restore)' if args.restore else ''}")
     return 0
 
@@ -247,18 +353,17 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if args.retention_days < 1:
         raise BackupConfigError(f"--retention-days {args.retention_days}: must be at least 1")
     catalog = catalog_from(args)
-    ids = catalog.backup_ids(target)
     plan = plan_prune(
-        ids,
-        complete=set(catalog.complete_ids(target)),
-        verified=set(catalog.verified_ids(target)),
+        catalog.states(target),
         retention=timedelta(days=args.retention_days),
         keep_verified=args.keep_verified,
         now=datetime.now(UTC),
     )
-    for backup_id in ids:
+    for backup_id in plan.keep + plan.delete:
         action = "delete" if backup_id in plan.delete else "keep"
         print(f"{action:6} {target}/{backup_id}: {plan.reasons[backup_id]}")
+    if plan.refusal:
+        raise BackupError(f"{target}: {plan.refusal}")
     refused = []
     if not args.dry_run:
         for backup_id in plan.delete:
@@ -267,7 +372,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             except BackupError as error:  # keep going: one locked backup must not stop the others' deletion
                 refused.append(str(error))
     deleted = len(plan.delete) - len(refused)
-    print(f"{'would delete' if args.dry_run else 'deleted'} {deleted}, kept {len(plan.keep)}")
+    print(f"{'dry run: would delete' if args.dry_run else 'deleted'} {deleted}, kept {len(plan.keep)}")
     if refused:
         raise BackupError(f"{len(refused)} backup(s) not deleted: " + "; ".join(refused))
     return 0
@@ -276,10 +381,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     target = check_target(args.target)
     catalog = catalog_from(args)
-    complete, verified = set(catalog.complete_ids(target)), set(catalog.verified_ids(target))
-    for backup_id in catalog.backup_ids(target):
-        state = "verified" if backup_id in verified else "complete" if backup_id in complete else "incomplete"
-        print(f"{target}/{backup_id}  {state}")
+    for state in catalog.states(target):
+        print(f"{target}/{state.backup_id}  {state.state}" + (f"  ({state.reason})" if state.reason else ""))
     return 0
 
 
@@ -289,7 +392,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"keys: encryption and MAC keys present ({len(catalog.keys.encryption)} and {len(catalog.keys.mac)} bytes)")
     print(catalog.store.check_access())
     for target in args.targets:
-        ids = catalog.complete_ids(check_target(target))
+        ids = [s.backup_id for s in catalog.states(check_target(target)) if s.restorable]
         print(f"{target}: {len(ids)} backups" + (f", newest {ids[-1]}" if ids else " yet (the first runs on schedule)"))
     return 0
 
@@ -328,7 +431,13 @@ def _restore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--into", help="database to restore into (default --pg-database)")
     p.add_argument("--collection", action="append", default=[], help="only these collections (vectorstore)")
     p.add_argument("--force", action="store_true", help="overwrite a database or collection that has data")
-    p.add_argument("--jobs", type=_at_least(1), default=2, help="parallel pg_restore jobs")
+    p.add_argument(
+        "--jobs",
+        type=_at_least(1),
+        default=1,
+        help="1 (default): stream from S3 into pg_restore in one transaction, nothing decrypted on disk; more: "
+        "download to $TMPDIR first, then a parallel pg_restore (faster for many large tables)",
+    )
     p.add_argument(
         "--once",
         metavar="REQUEST",
@@ -337,44 +446,71 @@ def _restore_arguments(p: argparse.ArgumentParser) -> None:
         "API); if an earlier run claimed it, restore nothing and exit 0 ($ARCHANGEL_RESTORE_REQUEST)",
     )
     add_arguments(p)
-    p.set_defaults(func=cmd_restore)
+    p.set_defaults(func=stop_on_signals(cmd_restore))
 
 
 def add_restore_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`archangel-helm restore TARGET`: the disaster-recovery command at the top level, where an operator under
     pressure looks first; the same as `archangel-helm backup restore TARGET`."""
-    _restore_arguments(subparsers.add_parser("restore", help=RESTORE_HELP))
+    _restore_arguments(_parser(subparsers, "restore", RESTORE_HELP, (*COMMON_GROUPS, "restore")))
+
+
+def _parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_: str,
+    groups: tuple[str, ...],
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        name,
+        help=help_,
+        description=description or help_,
+        epilog=environment_epilog(*groups),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     backup = subparsers.add_parser("backup", help="back up, verify, restore and prune (PostgreSQL, Qdrant)")
     commands = backup.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
     for target in ("database", "vectorstore"):
-        p = commands.add_parser(target, help=f"back up the {target}")
+        p = _parser(commands, target, f"back up the {target}", COMMON_GROUPS)
         add_arguments(p)
-        p.set_defaults(func=cmd_backup, target=target)
-    p = commands.add_parser("verify", help="check a backup's HMAC and contents; --restore also test-restores it")
+        p.set_defaults(func=stop_on_signals(cmd_backup), target=target)
+    p = _parser(
+        commands,
+        "verify",
+        "check a backup's HMAC and contents; --restore also test-restores it",
+        (*COMMON_GROUPS, "scratch"),
+    )
     p.add_argument("target", choices=("database", "vectorstore"))
     p.add_argument("--backup-id", default="latest")
     p.add_argument(
         "--restore", action="store_true", help="restore into a scratch database/collection and compare counts"
     )
-    p.add_argument("--jobs", type=_at_least(1), default=2)
+    p.add_argument("--jobs", type=_at_least(1), default=1, help="as for restore (with --restore)")
     add_arguments(p)
-    p.set_defaults(func=cmd_verify)
-    _restore_arguments(commands.add_parser("restore", help=RESTORE_HELP))
-    p = commands.add_parser("prune", help="delete backups past retention, keeping the newest verified ones")
+    p.set_defaults(func=stop_on_signals(cmd_verify))
+    _restore_arguments(_parser(commands, "restore", RESTORE_HELP, (*COMMON_GROUPS, "restore")))
+    prune_help = "delete backups past retention, keeping the newest verified ones"
+    p = _parser(commands, "prune", prune_help, ("bucket", "keys"), description=f"{prune_help}.\n\n{PRUNE_RULES}")
     p.add_argument("target", choices=("database", "vectorstore"))
-    p.add_argument("--retention-days", type=int, required=True)
-    p.add_argument("--keep-verified", type=_at_least(0), default=3)
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--retention-days", type=int, required=True, help="age (from the backup id) past which to delete")
+    p.add_argument("--keep-verified", type=_at_least(0), default=3, help="newest test-restored backups always kept")
+    p.add_argument("--dry-run", action="store_true", help="print each decision and its reason; delete nothing")
     add_arguments(p)
     p.set_defaults(func=cmd_prune)
-    p = commands.add_parser("list", help="list the backups of a target")
+    p = _parser(
+        commands,
+        "list",
+        "list the backups of a target: verified, complete, incomplete or damaged (with why)",
+        ("bucket", "keys"),
+    )
     p.add_argument("target", choices=("database", "vectorstore"))
     add_arguments(p)
     p.set_defaults(func=cmd_list)
-    p = commands.add_parser("snapshots", help="VolumeSnapshots of the data volumes: create, wait, prune")
+    p = _parser(commands, "snapshots", "VolumeSnapshots of the data volumes: create, wait, prune", ("snapshots",))
     p.add_argument("--namespace")
     p.add_argument("--selector", required=True, help="label selector of the claims, e.g. app.kubernetes.io/instance=x")
     p.add_argument("--snapshot-class", default=_env("ARCHANGEL_VOLUME_SNAPSHOT_CLASS"))
@@ -383,7 +519,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--timeout", type=float, default=900, help="seconds to wait for each snapshot to be ready")
     p.add_argument("--pushgateway", default=_env("ARCHANGEL_PUSHGATEWAY_URL"))
     p.set_defaults(func=cmd_snapshots)
-    p = commands.add_parser("check", help="check keys and bucket access (the post-install hook)")
+    p = _parser(commands, "check", "check keys and bucket access (the post-install hook)", ("bucket", "keys"))
     p.add_argument("--targets", nargs="*", default=["database", "vectorstore"])
     add_arguments(p)
     p.set_defaults(func=cmd_check)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .. import __name__ as package_name
-from .catalog import Catalog, new_backup_id, run_checked, run_with_progress
+from .catalog import BackupRun, Catalog, run_checked, run_with_progress
 from .crypto import PBKDF2_ITERATIONS
 from .errors import BackupConfigError, BackupError, IntegrityError, RefusedError
 from .manifest import BackupManifest
@@ -22,13 +25,16 @@ from .postgres import (
     SnapshotSession,
     check_client_not_older,
     database_exists,
+    empty_database,
+    major,
     psql,
     quote_ident,
     quote_literal,
     row_counts,
+    server_version,
     tool,
     tool_version,
-    user_table_count,
+    user_objects,
 )
 
 TARGET = "database"
@@ -47,7 +53,8 @@ def backup(catalog: Catalog, connection: Connection, now: datetime | None = None
     """pg_dump -Fc (in one snapshot with the row counts) and pg_dumpall --globals-only, sealed and uploaded."""
     started = now or datetime.now(UTC)
     clock = time.monotonic()
-    backup_id = new_backup_id(started)
+    run = catalog.start(TARGET, started)  # the bucket is checked before pg_dump starts
+    backup_id = run.backup_id
     server, client = check_client_not_older(connection)
     size = int(psql(connection, f"SELECT pg_database_size({quote_literal(connection.database)});"))
     catalog.log(
@@ -59,29 +66,29 @@ def backup(catalog: Catalog, connection: Connection, now: datetime | None = None
             counts = session.row_counts()
             dump = _seal_command(
                 catalog,
-                backup_id,
+                run,
                 connection,
-                # -Z0: compression happens once, in the sealing pipeline (gzip, readable with openssl + gunzip).
+                # -Z0: compression happens once, in the sealing pipeline (zstd, readable with openssl + zstd -d).
                 [tool("pg_dump"), "-Fc", "-Z0", f"--snapshot={snapshot}", "--no-password", connection.database],
                 name="database",
-                file_name="database.dump.gz.enc",
+                file_name=f"database.dump{catalog.suffix}",
                 format_="pg_dump-custom",
                 expected=size,
                 details={"row_counts": counts, "tables": len(counts)},
             )
         globals_ = _seal_command(
             catalog,
-            backup_id,
+            run,
             connection,
             [tool("pg_dumpall"), "--globals-only", "--no-role-passwords", "--no-password", "-l", connection.database],
             name="globals",
-            file_name="globals.sql.gz.enc",
+            file_name=f"globals.sql{catalog.suffix}",
             format_="sql",
             expected=None,
             details={},
         )
     except BaseException:
-        catalog.discard_failed(TARGET, backup_id)  # no manifest was written; remove what was uploaded
+        catalog.abandon(run)  # no manifest was written; remove what this run uploaded, and only that
         raise
     manifest = BackupManifest(
         target=TARGET,
@@ -97,7 +104,7 @@ def backup(catalog: Catalog, connection: Connection, now: datetime | None = None
             "format": "openssl enc (Salted__)",
             "mac": "hmac-sha256 over the ciphertext",
         },
-        compression={"algorithm": "gzip", "level": catalog.compression_level},
+        compression=catalog.compression_record(),
         versions={
             "server": server,
             "pg_dump": client,
@@ -112,7 +119,11 @@ def backup(catalog: Catalog, connection: Connection, now: datetime | None = None
             "snapshot": snapshot,
         },
     )
-    catalog.commit(manifest)
+    try:
+        catalog.commit(manifest, run)
+    except BaseException:
+        catalog.abandon(run)
+        raise
     catalog.log(
         f"database: backup {backup_id} complete: {manifest.total_bytes:,} bytes in {manifest.duration_seconds:.1f} s"
     )
@@ -121,7 +132,7 @@ def backup(catalog: Catalog, connection: Connection, now: datetime | None = None
 
 def _seal_command(
     catalog: Catalog,
-    backup_id: str,
+    run: BackupRun,
     connection: Connection,
     command: list[str],
     *,
@@ -136,8 +147,7 @@ def _seal_command(
         assert process.stdout is not None
         try:
             artifact = catalog.seal(
-                TARGET,
-                backup_id,
+                run,
                 process.stdout,
                 name=name,
                 file_name=file_name,
@@ -169,24 +179,26 @@ class RestoreResult:
 
 
 def verify(catalog: Catalog, backup_id: str, workdir: Path) -> tuple[BackupManifest, Path]:
-    """Fetch, check the HMACs before decrypting, decrypt, and read the archive's table of contents."""
+    """Fetch and authenticate both artifacts (decrypted in the same pass, used only once authentic) and read
+    the archive's table of contents."""
     manifest = catalog.manifest(TARGET, backup_id)
+    catalog.derive_keys_ahead(manifest)
     dump = workdir / "database.dump"
-    sealed = catalog.fetch(manifest, manifest.artifact("database"), workdir)
-    catalog.unseal(manifest, sealed, dump)
-    sealed.unlink()
-    toc = run_checked(["pg_restore", "--list", str(dump)], what="pg_restore --list")
-    entries = sum(1 for line in toc.splitlines() if line and not line.startswith(";"))
+    catalog.fetch_plain(manifest, manifest.artifact("database"), dump)
+    entries = len(archive_entries(dump))
     if entries == 0:
         raise IntegrityError(f"backup {backup_id}: the archive decrypts but lists no entries")
-    globals_sealed = catalog.fetch(manifest, manifest.artifact("globals"), workdir)
-    catalog.unseal(manifest, globals_sealed, workdir / "globals.sql")
-    globals_sealed.unlink()
+    catalog.fetch_plain(manifest, manifest.artifact("globals"), workdir / "globals.sql")
     catalog.log(
         f"database: backup {backup_id} verified: {entries} archive entries, "
         f"{manifest.artifact('database').details.get('tables', 0)} tables"
     )
     return manifest, dump
+
+
+def archive_entries(dump: Path) -> list[str]:
+    toc = run_checked([tool("pg_restore"), "--list", str(dump)], what="pg_restore --list")
+    return [line for line in toc.splitlines() if line and not line.startswith(";")]
 
 
 def restore(
@@ -196,57 +208,227 @@ def restore(
     *,
     database: str,
     force: bool = False,
-    jobs: int = 2,
+    jobs: int = 1,
     workdir: Path | None = None,
 ) -> RestoreResult:
-    """Restore a backup into `database`, refusing a database that already has tables unless forced, and check
-    every table's row count against the manifest."""
+    """Restore a backup into `database` and check every table's row count against the manifest.
+
+    Refused before anything is written: a database holding any user object (unless forced), a server older than
+    the backup's. The dump streams from S3 through the HMAC, decryption and decompression into
+    `pg_restore --single-transaction`, whose last bytes are held back until the whole object's HMAC matched: an
+    object that fails it (or any error, or a signal) is rolled back, never committed. With one job (the
+    default) nothing decrypted touches the disk. With more, the stream carries the schema and the data, and a
+    copy written on the way feeds the indexes and constraints to a parallel `pg_restore --jobs`; a failure
+    there drops the database this restore created, or empties again the empty one it was given. A restore over
+    existing objects always runs as one transaction."""
     started = time.monotonic()
     if jobs < 1:
         raise BackupConfigError(f"--jobs {jobs}: pg_restore needs at least 1 job")
     backup_id = catalog.resolve(TARGET, backup_id)
-    _refuse_occupied(connection, database, force)  # before an hours-long download, and again after it
+    manifest = catalog.manifest(TARGET, backup_id)
+    catalog.derive_keys_ahead(manifest)
+    _refuse_older_server(connection, manifest)
+    target = inspect_target(connection, database, force)
+    tables_total = len(manifest.artifact("database").details.get("row_counts", {}))
     with tempfile.TemporaryDirectory(prefix="archangel-restore-", dir=workdir) as tmp:
-        manifest, dump = verify(catalog, backup_id, Path(tmp))  # nothing is touched unless the backup is intact
-        exists, tables = _refuse_occupied(connection, database, force)
-        if not exists:
-            psql(connection, f"CREATE DATABASE {quote_ident(database)};", "postgres")
-            catalog.log(f"database: created {database}")
-        command = [tool("pg_restore"), "--exit-on-error", "--no-owner", "--jobs", str(jobs), "--dbname", database]
-        if tables:
-            command += ["--clean", "--if-exists"]
-        tables_total = len(manifest.artifact("database").details.get("row_counts", {}))
-        catalog.log(f"database: restoring {backup_id} into {database} ({jobs} jobs, {tables_total} tables)")
-        run_with_progress(
-            [*command, "--verbose", str(dump)],
-            env=connection.env(database),
-            what="pg_restore",
-            on_line=RestoreProgress(catalog.log, tables_total),
-        )
+        if target.objects and jobs > 1:
+            catalog.log(f"database: {database} holds objects; restoring in one transaction (--jobs {jobs} unused)")
+            jobs = 1  # over existing objects everything stays in one transaction: all or nothing
+        _create_if_missing(catalog, connection, target)  # while the keys are derived
+        copy = Path(tmp) / "database.dump" if jobs > 1 else None
+        try:
+            catalog.fetch_plain(manifest, manifest.artifact("globals"), Path(tmp) / "globals.sql")  # authentic too
+            how = "streamed" if copy is None else f"streamed, then {jobs} jobs for indexes and constraints"
+            catalog.log(f"database: restoring {backup_id} into {database} ({how}, {tables_total} tables)")
+            _stream_restore(catalog, connection, manifest, target, tables_total=tables_total, copy=copy)
+            if copy is not None:
+                run_with_progress(
+                    [*_restore_command(database, replace=False), "--section=post-data", "--jobs", str(jobs), str(copy)],
+                    env=connection.env(database),
+                    what="pg_restore (indexes and constraints)",
+                    on_line=RestoreProgress(catalog.log, tables_total),
+                )
+        except BaseException:
+            _undo_partial_restore(catalog, connection, target, atomic=copy is None)
+            raise
     counts = row_counts(connection, database)
-    _compare_counts(manifest, counts, database)
+    _compare_counts(manifest, counts, database, catalog.log)
     seconds = time.monotonic() - started
-    catalog.log(
-        f"database: restored {backup_id} into {database} in {seconds:.1f} s; {len(counts)} tables match the manifest"
-    )
+    catalog.log(f"database: restored {backup_id} into {database} in {seconds:.1f} s; {tables_total} tables match")
     return RestoreResult(backup_id, database, counts, seconds)
+
+
+def _create_if_missing(catalog: Catalog, connection: Connection, target: Target) -> None:
+    if not target.exists:
+        psql(connection, f"CREATE DATABASE {quote_ident(target.database)};", "postgres")
+        catalog.log(f"database: created {target.database}")
+
+
+def _restore_command(database: str, *, replace: bool) -> list[str]:
+    command = [tool("pg_restore"), "--exit-on-error", "--no-owner", "--verbose", "--dbname", database]
+    return command + (["--clean", "--if-exists"] if replace else [])
+
+
+def _stream_restore(
+    catalog: Catalog,
+    connection: Connection,
+    manifest: BackupManifest,
+    target: Target,
+    *,
+    tables_total: int,
+    copy: Path | None,
+) -> None:
+    """pg_restore --single-transaction reading the dump as it downloads; with `copy`, only the schema and the
+    data (the indexes and constraints follow in parallel from the copy written on the way)."""
+    artifact = manifest.artifact("database")
+    command = [*_restore_command(target.database, replace=bool(target.objects)), "--single-transaction"]
+    if copy is not None:
+        command += ["--section=pre-data", "--section=data"]
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=connection.env()
+    )
+    assert process.stdin is not None
+    assert process.stderr is not None
+    stderr = StderrReader(process.stderr, RestoreProgress(catalog.log, tables_total))
+    held = HeldBack(process.stdin)
+    try:
+        try:
+            if copy is None:
+                catalog.stream_plain(manifest, artifact, held)
+            else:
+                with copy.open("wb") as file:
+                    catalog.stream_plain(manifest, artifact, Tee(held, file))
+            held.release()  # authentic: pg_restore may now read its last bytes and commit
+        except BrokenPipeError:
+            pass  # pg_restore stopped reading: its own error, below, says why
+        code = process.wait()
+    except BaseException:
+        process.kill()  # before its last bytes: the transaction is rolled back, nothing is committed
+        process.wait()
+        raise
+    finally:
+        held.close()
+        stderr.join()
+    if code != 0:
+        raise BackupError(f"pg_restore failed (exit {code}), nothing was committed: {stderr.tail()}")
+
+
+class HeldBack:
+    """A writer that keeps the last `hold` bytes back until release(): pg_restore cannot reach its COMMIT before
+    the caller has checked the HMAC of everything it was sent."""
+
+    def __init__(self, target: IO[bytes], hold: int = 1 << 16) -> None:
+        self._target = target
+        self._hold = hold
+        self._tail = b""
+
+    def write(self, data: bytes) -> int:
+        pending = self._tail + data
+        if len(pending) > self._hold:
+            self._target.write(pending[: -self._hold])
+            pending = pending[-self._hold :]
+        self._tail = pending
+        return len(data)
+
+    def release(self) -> None:
+        self._target.write(self._tail)
+        self._tail = b""
+        self._target.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._target.close()
+
+
+class Tee:
+    def __init__(self, *targets: HeldBack | IO[bytes]) -> None:
+        self._targets = targets
+
+    def write(self, data: bytes) -> int:
+        for target in self._targets:
+            target.write(data)
+        return len(data)
+
+
+class StderrReader:
+    """Reads a child's stderr on a thread (so it never blocks on a full pipe), hands each line on, keeps the end."""
+
+    def __init__(self, stream: IO[bytes], on_line: Callable[[str], None]) -> None:
+        self._lines: deque[str] = deque(maxlen=40)
+        self._thread = threading.Thread(target=self._run, args=(stream, on_line), name="pg_restore-stderr", daemon=True)
+        self._thread.start()
+
+    def _run(self, stream: IO[bytes], on_line: Callable[[str], None]) -> None:
+        for raw in stream:
+            line = raw.decode(errors="replace").rstrip()
+            self._lines.append(line)
+            with contextlib.suppress(Exception):
+                on_line(line)
+
+    def join(self) -> None:
+        self._thread.join(timeout=30)
+
+    def tail(self) -> str:
+        return "\n".join(self._lines)[-2000:]
+
+
+@dataclass(frozen=True)
+class Target:
+    database: str
+    exists: bool
+    objects: list[str]  # user objects already in it ("table public.agents", ...)
+
+
+def inspect_target(connection: Connection, database: str, force: bool) -> Target:
+    """Whether `database` exists and which user objects it holds; refuses a database with any, unless forced.
+
+    Tables are not enough: a schema, type, function or sequence of the same name makes the restore fail half
+    way, so every kind of object a dump can create counts."""
+    exists = database_exists(connection, database)
+    objects = user_objects(connection, database) if exists else []
+    if objects and not force:
+        shown = ", ".join(objects[:8]) + (f" and {len(objects) - 8} more" if len(objects) > 8 else "")
+        raise RefusedError(
+            f"database {database!r} is not empty ({len(objects)} objects: {shown}); a restore would collide with "
+            "them. Restore into an empty or new database (--into), or pass --force to replace the backup's objects"
+        )
+    return Target(database, exists, objects)
+
+
+def _refuse_older_server(connection: Connection, manifest: BackupManifest) -> None:
+    source = str(manifest.versions.get("server", ""))
+    if not source:
+        return
+    target = server_version(connection)
+    if major(target) < major(source):
+        raise RefusedError(
+            f"backup {manifest.backup_id} comes from PostgreSQL {source}; this server is {target}. pg_restore into "
+            "an older major version fails part way: restore into PostgreSQL >= " + str(major(source))
+        )
+
+
+def _undo_partial_restore(catalog: Catalog, connection: Connection, target: Target, *, atomic: bool) -> None:
+    """After a failed or interrupted restore: a database we created is dropped; an empty one is emptied again
+    unless the restore ran in one transaction (PostgreSQL rolled it back). Never hides the restore's error."""
+    database = target.database
+    if target.exists and (atomic or target.objects):
+        return
+    try:
+        if not target.exists:
+            psql(connection, f"DROP DATABASE IF EXISTS {quote_ident(database)} WITH (FORCE);", "postgres")
+            catalog.log(f"database: dropped {database}, which this restore had created")
+        else:
+            left = empty_database(connection, database)
+            catalog.log(
+                f"database: removed what the failed restore wrote into {database}"
+                + (f"; still there: {', '.join(left)}" if left else "")
+            )
+    except Exception as error:
+        catalog.log(f"database: could not undo the partial restore of {database}: {error}")
 
 
 _TABLE_DATA = re.compile(r'processing data for table ("[^"]*")')
 _BUILD_STEP = re.compile(r"creating (?:FK )?(?:INDEX|CONSTRAINT) .*$")
-
-
-def _refuse_occupied(connection: Connection, database: str, force: bool) -> tuple[bool, int]:
-    """Whether `database` exists and how many tables it has; refuses when it has any and the restore is not
-    forced."""
-    exists = database_exists(connection, database)
-    tables = user_table_count(connection, database) if exists else 0
-    if tables and not force:
-        raise RefusedError(
-            f"database {database!r} already has {tables} tables; restoring would overwrite them. "
-            "Restore into an empty or new database, or pass --force"
-        )
-    return exists, tables
 
 
 class RestoreProgress:
@@ -284,17 +466,21 @@ class RestoreProgress:
             self.step = text
 
 
-def _compare_counts(manifest: BackupManifest, counts: dict[str, int], database: str) -> None:
+def _compare_counts(
+    manifest: BackupManifest, counts: dict[str, int], database: str, log: Callable[[str], None]
+) -> None:
+    """Every table the backup holds has its rows; tables the target had besides (a forced restore keeps them)
+    are named, not counted against the backup."""
     expected = manifest.artifact("database").details.get("row_counts", {})
-    differing = {
-        t: (expected.get(t), counts.get(t)) for t in set(expected) | set(counts) if expected.get(t) != counts.get(t)
-    }
+    differing = {t: (expected[t], counts.get(t)) for t in expected if expected[t] != counts.get(t)}
+    if extra := sorted(set(counts) - set(expected)):
+        log(f"database: {database} also holds {len(extra)} table(s) the backup does not: {', '.join(extra[:10])}")
     if differing:
         shown = ", ".join(f"{t}: backup {e}, restored {a}" for t, (e, a) in sorted(differing.items())[:10])
         raise IntegrityError(f"restored {database} differs from backup {manifest.backup_id}: {shown}")
 
 
-def verify_restore(catalog: Catalog, connection: Connection, backup_id: str, jobs: int = 2) -> RestoreResult:
+def verify_restore(catalog: Catalog, connection: Connection, backup_id: str, jobs: int = 1) -> RestoreResult:
     """Restore into a scratch database, compare every table's row count, drop the scratch database."""
     backup_id = catalog.resolve(TARGET, backup_id)
     scratch = f"archangel_verify_{backup_id.lower()}"

@@ -1,5 +1,10 @@
 """Backup keys: read from files (the chart mounts them) or environment variables, never from arguments,
-and checked before any work starts."""
+and checked before any work starts.
+
+A key is one line: its bytes without a trailing newline. That is what `openssl enc -pass file:` takes as the
+passphrase and what the by-hand HMAC recipe in docs/DISASTER_RECOVERY.md feeds `openssl dgst`, so the tool and
+the standard tools agree on every key file; a key with a second line or a carriage return is refused rather
+than read differently by each."""
 
 from __future__ import annotations
 
@@ -26,16 +31,21 @@ class BackupKeys:
 def _read(name: str, file: Path | None, env: str) -> bytes:
     if file is not None:
         try:
-            value = file.read_bytes().strip()
+            value = file.read_bytes().rstrip(b"\n")
         except OSError as error:
             raise BackupConfigError(f"{name} key file {file}: {error.strerror}") from error
         source = str(file)
     elif os.environ.get(env):
-        value = os.environ[env].encode().strip()
+        value = os.environ[env].encode().rstrip(b"\n")
         source = f"${env}"
     else:
         raise BackupConfigError(
             f"no {name} key: pass --{name}-key-file or set {env} (keys are never taken as arguments)"
+        )
+    if b"\n" in value or b"\r" in value:
+        raise BackupConfigError(
+            f"{name} key from {source} has more than one line or a carriage return; a key is one line "
+            "(openssl's -pass file: reads only the first)"
         )
     if len(value) < MIN_KEY_BYTES:
         raise BackupConfigError(

@@ -69,8 +69,11 @@ class BackupManifest:
             raise IntegrityError(f"{source}: manifest HMAC mismatch (edited, or made with another MAC key)")
         if body.get("format_version") != FORMAT_VERSION:
             raise IntegrityError(f"{source}: manifest format {body.get('format_version')} is not {FORMAT_VERSION}")
-        artifacts = [Artifact(**a) for a in body.pop("artifacts")]
-        return cls(artifacts=artifacts, **body)
+        try:
+            artifacts = [Artifact(**a) for a in body.pop("artifacts")]
+            return cls(artifacts=artifacts, **body)
+        except (KeyError, TypeError) as error:  # signed, yet not of this format: written by a broken version
+            raise IntegrityError(f"{source}: manifest fields do not match format {FORMAT_VERSION} ({error})") from None
 
 
 def _mac(body: dict[str, Any], key: bytes) -> str:

@@ -1,14 +1,22 @@
-"""Streaming stages: plaintext -> gzip -> AES-256-CBC -> (sha256, HMAC) -> a readable stream for the upload.
+"""Streaming stages, both ways.
 
-Compression and encryption run in their own threads (zlib and the hash functions release the GIL), joined by
-small bounded queues, so memory stays constant whatever the size of the data and the upload can read while
-the next block is being compressed.
+Sealing: plaintext -> zstd -> AES-256-CBC -> (sha256, HMAC) -> a readable stream for the upload. Compression and
+encryption run in their own threads (zstd, zlib and the hash functions release the GIL), joined by small bounded
+queues, so memory stays constant whatever the size of the data and the upload can read while the next block is
+being compressed.
+
+Unsealing: downloaded chunks -> (size, HMAC, sha256) on one thread, -> AES -> decompress -> file on another, in
+one pass. Nothing decrypted is used before the whole object's HMAC matched: a mismatch removes the file and
+reports only the mismatch (a decryption or decompression error is never shown for an object that failed its
+HMAC, so no error tells an attacker about the plaintext), and the output may never outgrow the size the
+authenticated manifest records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac as _hmac
 import io
 import queue
 import threading
@@ -17,7 +25,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .crypto import CHUNK, PBKDF2_ITERATIONS, Encryptor, new_mac
+import zstandard
+
+from .codec import Codec, codec
+from .crypto import CHUNK, PBKDF2_ITERATIONS, Decryptor, Encryptor, KeyDerivation, new_mac
 from .errors import IntegrityError
 from .keys import BackupKeys
 
@@ -41,10 +52,6 @@ class StreamStats:
     salt: str = ""
 
 
-def gzip_compressor(level: int) -> zlib._Compress:
-    return zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: a gzip member, readable by gunzip
-
-
 class SealedStream(io.RawIOBase):
     """A readable stream of the sealed (compressed, encrypted) form of `source`.
 
@@ -56,11 +63,14 @@ class SealedStream(io.RawIOBase):
         self,
         source: IO[bytes] | Any,
         keys: BackupKeys,
-        level: int = 6,
+        *,
+        level: int = 3,
         iterations: int | None = None,
         on_progress: Callable[[StreamStats], None] | None = None,
+        compression: Codec | None = None,
     ) -> None:
         super().__init__()
+        self._codec = compression or codec("zstd")
         self.stats = StreamStats()
         self._source = source
         self._level = level
@@ -126,7 +136,7 @@ class SealedStream(io.RawIOBase):
                 continue
 
     def _compress(self) -> None:
-        compressor = gzip_compressor(self._level)
+        compressor = self._codec.compressor(self._level)
         while block := self._source.read(CHUNK):
             self.stats.plain_bytes += len(block)
             if out := compressor.compress(block):
@@ -174,22 +184,164 @@ class SealedStream(io.RawIOBase):
         return count
 
 
-def plain_chunks(sealed: Iterator[bytes]) -> Iterator[bytes]:
-    """Decompress the gzip stream produced by decrypting a sealed object."""
-    decompressor = zlib.decompressobj(31)
+def unseal(
+    chunks: Iterator[bytes],
+    target: IO[bytes],
+    *,
+    keys: BackupKeys,
+    iterations: int,
+    compression: Codec,
+    encrypted_bytes: int,
+    hmac_hex: str,
+    sha256_hex: str | None,
+    plain_bytes: int | None,
+    source: str,
+    derivation: KeyDerivation | None = None,
+) -> int:
+    """Write the plaintext of a sealed object, read as `chunks`, to `target`; returns its size.
+
+    Raises IntegrityError when the object's size, HMAC or sha256 differ from the manifest's (then the caller must
+    discard `target`: it may hold plaintext of an object that is not ours), or when it decrypts or decompresses
+    wrongly although authentic (the wrong encryption key)."""
+    worker = _PlainWriter(
+        target,
+        passphrase=keys.encryption,
+        iterations=iterations,
+        compression=compression,
+        limit=plain_bytes,
+        source=source,
+        derivation=derivation,
+    )
+    digest, mac, received = hashlib.sha256(), new_mac(keys.mac), 0
     try:
-        for block in sealed:
-            if out := decompressor.decompress(block):
-                yield out
-        tail = decompressor.flush()
-    except zlib.error as error:
+        for chunk in chunks:
+            received += len(chunk)
+            if received > encrypted_bytes:
+                break  # longer than the manifest says: replaced; reported below, nothing more is read
+            digest.update(chunk)
+            mac.update(chunk)
+            worker.feed(chunk)
+    finally:
+        worker.finish()
+    if received != encrypted_bytes:
         raise IntegrityError(
-            f"the decrypted data is not a valid gzip stream ({error}): wrong encryption key, or a damaged object"
-        ) from error
-    if not decompressor.eof:
-        raise IntegrityError("the decrypted data ends before its gzip stream does (truncated backup)")
-    if tail:
-        yield tail
+            f"{source}: {'more than' if received > encrypted_bytes else 'only'} {received:,} bytes, the manifest "
+            f"says {encrypted_bytes:,} (truncated or replaced); nothing from it is used"
+        )
+    if not _hmac.compare_digest(mac.hexdigest(), hmac_hex):
+        raise IntegrityError(
+            f"{source}: HMAC-SHA256 mismatch (the object was modified or truncated, or the MAC key is wrong); "
+            "nothing from it is used"
+        )
+    if sha256_hex is not None and digest.hexdigest() != sha256_hex:
+        raise IntegrityError(f"{source}: sha256 {digest.hexdigest()} does not match the manifest's {sha256_hex}")
+    return worker.result()
+
+
+class _PlainWriter:
+    """Decrypts, decompresses and writes on its own thread, fed through a bounded queue."""
+
+    def __init__(
+        self,
+        target: IO[bytes],
+        *,
+        passphrase: bytes,
+        iterations: int,
+        compression: Codec,
+        limit: int | None,
+        source: str,
+        derivation: KeyDerivation | None,
+    ) -> None:
+        self._target = target
+        self._decryptor = Decryptor(passphrase, iterations, source, derivation)
+        self._decompressor = compression.decompressor()
+        self._algorithm = compression.algorithm
+        self._limit = limit or None  # old manifests of hand-made backups record 0
+        self._source = source
+        self._queue: queue.Queue[object] = queue.Queue(QUEUE_BLOCKS)
+        self._error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self.written = 0
+        self._input_done = False
+        self._thread = threading.Thread(target=self._run, name="restore-decrypt", daemon=True)
+        self._thread.start()
+
+    def feed(self, chunk: bytes) -> None:
+        if self._error is not None:
+            return  # keep hashing: the HMAC decides which error is reported
+        while not self._cancelled.is_set():
+            try:
+                self._queue.put(chunk, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                if self._error is not None:
+                    return
+
+    def finish(self) -> None:
+        """End of input (or an error or a signal in the reader): stop the thread and wait for it."""
+        try:
+            self._queue.put(_DONE, timeout=_JOIN_SECONDS)
+        except queue.Full:
+            self._cancelled.set()
+        self._thread.join()
+
+    def result(self) -> int:
+        if self._error is not None:
+            raise self._error
+        return self.written
+
+    def _run(self) -> None:
+        try:
+            while (item := self._next()) is not _DONE:
+                assert isinstance(item, bytes)
+                self._write(self._decryptor.update(item))
+            self._input_done = True
+            self._write(self._decryptor.finalize())
+            if not self._decompressor.eof:
+                raise IntegrityError(
+                    f"{self._source}: the decrypted data ends before its {self._algorithm} stream does (truncated)"
+                )
+        except _Cancelled:
+            pass
+        except BaseException as error:
+            self._error = error
+            if not self._input_done:
+                self._drain()
+
+    def _next(self) -> object:
+        while True:
+            if self._cancelled.is_set():
+                raise _Cancelled
+            try:
+                return self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+
+    def _drain(self) -> None:
+        """After an error, take what the reader still sends so it never blocks on a full queue."""
+        while not self._cancelled.is_set():
+            try:
+                if self._queue.get(timeout=_POLL_SECONDS) is _DONE:
+                    return
+            except queue.Empty:
+                continue
+
+    def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            plain = self._decompressor.decompress(data)
+        except (zlib.error, zstandard.ZstdError) as error:
+            raise IntegrityError(
+                f"{self._source}: the decrypted data is not a valid {self._algorithm} stream ({error}): "
+                "wrong encryption key, or a damaged object"
+            ) from error
+        self.written += len(plain)
+        if self._limit is not None and self.written > self._limit:
+            raise IntegrityError(
+                f"{self._source}: decompresses to more than the {self._limit:,} bytes the manifest records"
+            )
+        self._target.write(plain)
 
 
 @dataclass

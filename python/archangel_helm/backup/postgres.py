@@ -21,11 +21,45 @@ ROW_COUNTS_SQL = (
     "FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
     "AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1;"
 )
-USER_TABLES_SQL = (
-    "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND n.nspname NOT LIKE 'pg_toast%';"
+# Every object a user (or a restore) created in a database: OIDs from 16384 (FirstNormalObjectId) on are never
+# the system's, and objects that belong to an extension are covered by the extension. One line per object:
+# "kind|DROP keyword|name".
+_NOT_EXTENSION_MEMBER = (
+    "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '{catalog}'::regclass "
+    "AND d.objid = o.oid AND d.deptype = 'e')"
 )
+USER_OBJECTS_SQL = " UNION ALL ".join(
+    [
+        "SELECT 'schema|SCHEMA|' || quote_ident(nspname) FROM pg_catalog.pg_namespace o WHERE o.oid >= 16384 AND "
+        + _NOT_EXTENSION_MEMBER.format(catalog="pg_namespace"),
+        "SELECT CASE relkind WHEN 'v' THEN 'view|VIEW|' WHEN 'm' THEN 'materialized view|MATERIALIZED VIEW|' "
+        "WHEN 'S' THEN 'sequence|SEQUENCE|' WHEN 'f' THEN 'foreign table|FOREIGN TABLE|' WHEN 'c' THEN 'type|TYPE|' "
+        "ELSE 'table|TABLE|' END || o.oid::regclass::text FROM pg_catalog.pg_class o "
+        "WHERE o.oid >= 16384 AND relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c') "
+        # sequences of serial and identity columns go with their table
+        "AND NOT (relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
+        "WHERE d.classid = 'pg_class'::regclass AND d.objid = o.oid AND d.deptype IN ('a', 'i'))) AND "
+        + _NOT_EXTENSION_MEMBER.format(catalog="pg_class"),
+        "SELECT 'function|ROUTINE|' || o.oid::regprocedure::text FROM pg_catalog.pg_proc o WHERE o.oid >= 16384 AND "
+        + _NOT_EXTENSION_MEMBER.format(catalog="pg_proc"),
+        "SELECT CASE typtype WHEN 'd' THEN 'domain|DOMAIN|' ELSE 'type|TYPE|' END || o.oid::regtype::text "
+        "FROM pg_catalog.pg_type o WHERE o.oid >= 16384 AND typtype IN ('b', 'd', 'e', 'r') AND typcategory <> 'A' AND "
+        + _NOT_EXTENSION_MEMBER.format(catalog="pg_type"),
+        "SELECT 'extension|EXTENSION|' || quote_ident(extname) FROM pg_catalog.pg_extension o WHERE o.oid >= 16384",
+        "SELECT 'collation|COLLATION|' || o.oid::regcollation::text FROM pg_catalog.pg_collation o "
+        "WHERE o.oid >= 16384 AND " + _NOT_EXTENSION_MEMBER.format(catalog="pg_collation"),
+        "SELECT 'text search configuration|TEXT SEARCH CONFIGURATION|' || o.oid::regconfig::text "
+        "FROM pg_catalog.pg_ts_config o WHERE o.oid >= 16384 AND "
+        + _NOT_EXTENSION_MEMBER.format(catalog="pg_ts_config"),
+        "SELECT 'server|SERVER|' || quote_ident(srvname) FROM pg_catalog.pg_foreign_server o WHERE o.oid >= 16384",
+        "SELECT 'publication|PUBLICATION|' || quote_ident(pubname) FROM pg_catalog.pg_publication o "
+        "WHERE o.oid >= 16384",
+        "SELECT 'event trigger|EVENT TRIGGER|' || quote_ident(evtname) FROM pg_catalog.pg_event_trigger o "
+        "WHERE o.oid >= 16384",
+    ]
+)
+# pg_dump's own, and a restore's: tables are dropped before the sequences they own, schemas before their objects.
+_DROP_ORDER = ("EVENT TRIGGER", "PUBLICATION", "SCHEMA", "EXTENSION", "SERVER", "VIEW", "MATERIALIZED VIEW")
 
 
 @dataclass(frozen=True)
@@ -38,20 +72,17 @@ class Connection:
     sslmode: str | None = None
 
     def env(self, database: str | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env.update(
-            PGHOST=self.host,
-            PGPORT=str(self.port),
-            PGUSER=self.user,
-            PGDATABASE=database or self.database,
-            PGCONNECT_TIMEOUT="15",
-            PGAPPNAME="archangel-backup",
-        )
+        """The environment of pg_dump, pg_restore and psql: libpq's own variables pass through (PGPASSWORD,
+        PGPASSFILE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, PGOPTIONS, ...), the options set here override them."""
+        env = dict(os.environ)
+        env.update(PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user, PGDATABASE=database or self.database)
+        env.setdefault("PGCONNECT_TIMEOUT", "15")
+        env.setdefault("PGAPPNAME", "archangel-backup")
         if self.sslmode:
             env["PGSSLMODE"] = self.sslmode
         if self.password_file is not None:
             try:
-                env["PGPASSWORD"] = self.password_file.read_text().strip()
+                env["PGPASSWORD"] = self.password_file.read_text().rstrip("\n")
             except OSError as error:
                 raise BackupConfigError(f"database password file {self.password_file}: {error.strerror}") from error
         return env
@@ -102,8 +133,30 @@ def check_client_not_older(connection: Connection, client: str = "pg_dump") -> t
     return server, ours
 
 
-def user_table_count(connection: Connection, database: str) -> int:
-    return int(psql(connection, USER_TABLES_SQL, database))
+def _user_objects(connection: Connection, database: str) -> list[tuple[str, str, str]]:
+    lines = psql(connection, USER_OBJECTS_SQL + ";", database).splitlines()
+    return sorted(tuple(line.split("|", 2)) for line in lines if line.count("|") >= 2)  # type: ignore[misc]
+
+
+def user_objects(connection: Connection, database: str) -> list[str]:
+    """The user objects in `database` ("table public.agents", "schema audit", ...): empty for a new database."""
+    return [f"{kind} {name}" for kind, _, name in _user_objects(connection, database)]
+
+
+def empty_database(connection: Connection, database: str) -> list[str]:
+    """Drop every user object (CASCADE), for a database that held none before a restore failed in it.
+    Returns what could not be dropped."""
+    for _ in range(3):  # a drop can take others with it (CASCADE): list again until nothing is left
+        objects = _user_objects(connection, database)
+        if not objects:
+            return []
+        order = {keyword: i for i, keyword in enumerate(_DROP_ORDER)}
+        for _kind, keyword, name in sorted(objects, key=lambda o: order.get(o[1], len(order))):
+            try:
+                psql(connection, f"DROP {keyword} IF EXISTS {name} CASCADE;", database)
+            except BackupError:
+                continue  # gone with an earlier CASCADE, or owned by another: listed again below
+    return user_objects(connection, database)
 
 
 def database_exists(connection: Connection, database: str) -> bool:

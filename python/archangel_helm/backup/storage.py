@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import BackupConfigError, BackupError
+from .errors import BackupConfigError, BackupError, IntegrityError, NotFoundError
 
 MiB = 1 << 20
 MIN_PART = 8 * MiB  # S3's floor is 5 MiB
@@ -105,22 +106,76 @@ class ObjectStore:
         config.max_in_memory_upload_chunks = UPLOAD_THREADS
         try:
             self.client.upload_fileobj(stream, self.config.bucket, key, ExtraArgs=self._extra() or None, Config=config)
+        except BackupError:
+            raise  # already ours, with its own message: not an S3 failure
         except Exception as error:
             raise BackupError(f"upload of s3://{self.config.bucket}/{key} failed: {error}") from error
 
     def put_json(self, key: str, document: dict[str, Any]) -> None:
         body = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
-        self.client.put_object(
-            Bucket=self.config.bucket, Key=key, Body=body, ContentType="application/json", **self._extra()
-        )
+        try:
+            self.client.put_object(
+                Bucket=self.config.bucket, Key=key, Body=body, ContentType="application/json", **self._extra()
+            )
+        except BackupError:
+            raise  # already ours, with its own message: not an S3 failure
+        except Exception as error:
+            raise BackupError(f"upload of s3://{self.config.bucket}/{key} failed: {error}") from error
 
     def get_json(self, key: str) -> dict[str, Any]:
+        where = f"s3://{self.config.bucket}/{key}"
         try:
-            response = self.client.get_object(Bucket=self.config.bucket, Key=key)
+            body = self.client.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
         except self.client.exceptions.NoSuchKey as error:
-            raise BackupError(f"s3://{self.config.bucket}/{key} does not exist") from error
-        document: dict[str, Any] = json.loads(response["Body"].read())
+            raise NotFoundError(f"{where} does not exist") from error
+        except BackupError:
+            raise  # already ours, with its own message: not an S3 failure
+        except Exception as error:
+            raise BackupError(f"reading {where} failed: {error}") from error
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise IntegrityError(f"{where} is not valid JSON ({error}); it was damaged or not written by us") from None
+        if not isinstance(document, dict):
+            raise IntegrityError(f"{where} is JSON but not an object; it was damaged or not written by us")
         return document
+
+    def check_bucket(self) -> None:
+        """Fail before any work when the bucket does not exist, is not ours, or S3 cannot be reached."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"s3://{self.config.bucket}"
+        try:
+            self.client.head_bucket(Bucket=self.config.bucket)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code"))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise BackupConfigError(f"bucket {where} does not exist: create it, or fix --bucket") from None
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise BackupConfigError(f"bucket {where}: access denied (check the IAM role or keys)") from None
+            raise BackupError(f"bucket {where}: {error}") from error
+        except BotoCoreError as error:
+            raise BackupError(f"bucket {where}: S3 cannot be reached: {error}") from error
+
+    def stream(self, key: str, chunk: int = MiB) -> Iterator[bytes]:
+        """The object's bytes as they arrive, `chunk` at a time."""
+        where = f"s3://{self.config.bucket}/{key}"
+        try:
+            body = self.client.get_object(Bucket=self.config.bucket, Key=key)["Body"]
+        except self.client.exceptions.NoSuchKey as error:
+            raise IntegrityError(f"{where} is missing: the backup is damaged") from error
+        except BackupError:
+            raise  # already ours, with its own message: not an S3 failure
+        except Exception as error:
+            raise BackupError(f"download of {where} failed: {error}") from error
+        try:
+            yield from body.iter_chunks(chunk)
+        except BackupError:
+            raise  # already ours, with its own message: not an S3 failure
+        except Exception as error:
+            raise BackupError(f"download of {where} failed: {error}") from error
+        finally:
+            body.close()
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -133,43 +188,57 @@ class ObjectStore:
             raise
         return True
 
-    def download(self, key: str, path: Path) -> None:
-        from boto3.s3.transfer import TransferConfig
-
-        try:
-            self.client.download_file(
-                self.config.bucket, key, str(path), Config=TransferConfig(max_concurrency=UPLOAD_THREADS)
-            )
-        except Exception as error:
-            raise BackupError(f"download of s3://{self.config.bucket}/{key} failed: {error}") from error
-
     def list_keys(self, prefix: str) -> list[str]:
+        return list(self.list_sizes(prefix))
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        """Every object under prefix, with its size."""
         paginator = self.client.get_paginator("list_objects_v2")
-        keys = []
-        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix.rstrip("/") + "/"):
-            keys += [item["Key"] for item in page.get("Contents", [])]
-        return keys
+        sizes: dict[str, int] = {}
+        try:
+            for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix.rstrip("/") + "/"):
+                sizes.update({item["Key"]: int(item["Size"]) for item in page.get("Contents", [])})
+        except BackupError:
+            raise  # already ours, with its own message: not an S3 failure
+        except Exception as error:
+            raise BackupError(f"listing s3://{self.config.bucket}/{prefix} failed: {error}") from error
+        return sizes
 
     def list_children(self, prefix: str) -> list[str]:
         """The next path segment under prefix (backup ids under a target)."""
         paginator = self.client.get_paginator("list_objects_v2")
         children = []
-        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix.rstrip("/") + "/", Delimiter="/"):
-            children += [p["Prefix"].rstrip("/").rsplit("/", 1)[-1] for p in page.get("CommonPrefixes", [])]
+        try:
+            for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix.rstrip("/") + "/", Delimiter="/"):
+                children += [p["Prefix"].rstrip("/").rsplit("/", 1)[-1] for p in page.get("CommonPrefixes", [])]
+        except BackupError:
+            raise  # already ours, with its own message: not an S3 failure
+        except Exception as error:
+            raise BackupError(f"listing s3://{self.config.bucket}/{prefix} failed: {error}") from error
         return sorted(children)
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under prefix; raises naming the keys S3 refused (it answers 200 with per-key
-        errors, e.g. AccessDenied or an Object Lock retention), so a prune never reports deletions it did not make."""
-        keys = self.list_keys(prefix)
+        """Delete every object under prefix (see delete_keys)."""
+        return self.delete_keys(self.list_keys(prefix), prefix)
+
+    def delete_keys(self, keys: list[str], what: str) -> int:
+        """Delete these objects; raises naming the keys S3 refused (it answers 200 with per-key errors, e.g.
+        AccessDenied or an Object Lock retention), so a prune never reports deletions it did not make."""
         refused: list[str] = []
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
-            response = self.client.delete_objects(Bucket=self.config.bucket, Delete={"Objects": batch, "Quiet": True})
+            try:
+                response = self.client.delete_objects(
+                    Bucket=self.config.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            except BackupError:
+                raise  # already ours, with its own message: not an S3 failure
+            except Exception as error:
+                raise BackupError(f"deleting under s3://{self.config.bucket}/{what} failed: {error}") from error
             refused += [f"{e.get('Key')} ({e.get('Code')})" for e in response.get("Errors") or []]
         if refused:
             raise BackupError(
-                f"s3://{self.config.bucket}/{prefix}: {len(refused)} of {len(keys)} objects not deleted: "
+                f"s3://{self.config.bucket}/{what}: {len(refused)} of {len(keys)} objects not deleted: "
                 + ", ".join(refused[:5])
                 + (" ..." if len(refused) > 5 else "")
             )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog, new_backup_id
+from .catalog import Catalog
 from .crypto import PBKDF2_ITERATIONS
 from .errors import BackupError, IntegrityError, RefusedError
 from .manifest import Artifact, BackupManifest
@@ -41,7 +41,8 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
     """For each collection: create a snapshot, stream it through seal + upload, delete the node-local snapshot."""
     started = now or datetime.now(UTC)
     clock = time.monotonic()
-    backup_id = new_backup_id(started)
+    run = catalog.start(TARGET, started)
+    backup_id = run.backup_id
     version = qdrant.version()
     collections = qdrant.collections()
     catalog.log(f"vectorstore: backing up {len(collections)} collections from Qdrant {version} as {backup_id}")
@@ -53,11 +54,10 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
             try:
                 artifacts.append(
                     catalog.seal(
-                        TARGET,
-                        backup_id,
+                        run,
                         _ChunkReader(qdrant.download_snapshot(collection, snapshot.name)),
                         name=collection,
-                        file_name=f"{collection}.snapshot.gz.enc",
+                        file_name=f"{collection}.snapshot{catalog.suffix}",
                         format_="qdrant-snapshot",
                         # Without a size the parts default to 16 MiB, which caps an object at ~156 GiB.
                         expected_bytes=snapshot.size,
@@ -67,7 +67,7 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
             finally:
                 qdrant.delete_snapshot(collection, snapshot.name)  # snapshots fill the data volume if left
     except BaseException:
-        catalog.discard_failed(TARGET, backup_id)
+        catalog.abandon(run)  # only what this run wrote
         raise
     manifest = BackupManifest(
         target=TARGET,
@@ -83,11 +83,15 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
             "format": "openssl enc (Salted__)",
             "mac": "hmac-sha256 over the ciphertext",
         },
-        compression={"algorithm": "gzip", "level": catalog.compression_level},
+        compression=catalog.compression_record(),
         versions={"qdrant": version},
         source={"url": qdrant.url, "collections": collections},
     )
-    catalog.commit(manifest)
+    try:
+        catalog.commit(manifest, run)
+    except BaseException:
+        catalog.abandon(run)
+        raise
     catalog.log(
         f"vectorstore: backup {backup_id} complete: {len(artifacts)} collections, {manifest.total_bytes:,} bytes"
     )
@@ -96,10 +100,8 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
 
 def _unsealed_snapshot(catalog: Catalog, manifest: BackupManifest, artifact: Artifact, workdir: Path) -> Path:
     """Fetch one collection's object, check its HMAC and digest, decrypt it: the snapshot file, ready to upload."""
-    sealed = catalog.fetch(manifest, artifact, workdir)
     snapshot = workdir / f"{artifact.name}.snapshot"
-    catalog.unseal(manifest, sealed, snapshot)
-    sealed.unlink()
+    catalog.fetch_plain(manifest, artifact, snapshot)
     return snapshot
 
 
@@ -141,6 +143,7 @@ def restore(
     touched. The price is disk: all snapshots of the restore sit decrypted in the work directory at once."""
     backup_id = catalog.resolve(TARGET, backup_id)
     manifest = catalog.manifest(TARGET, backup_id)
+    catalog.derive_keys_ahead(manifest)
     wanted = collections or [a.name for a in manifest.artifacts]
     artifacts = [manifest.artifact(name) for name in wanted]  # an unknown name fails here, before any work
     occupied = [n for n in wanted if qdrant.collection_exists(n) and qdrant.points_count(n) > 0]
@@ -163,6 +166,7 @@ def verify_restore(catalog: Catalog, qdrant: QdrantClient, backup_id: str) -> di
     """Recover every collection into a scratch collection, compare point counts, delete the scratch copies."""
     backup_id = catalog.resolve(TARGET, backup_id)
     manifest = catalog.manifest(TARGET, backup_id)
+    catalog.derive_keys_ahead(manifest)
     started = time.monotonic()
     results = {}
     for artifact in manifest.artifacts:

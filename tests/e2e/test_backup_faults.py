@@ -144,10 +144,8 @@ def test_a_bucket_that_does_not_exist_is_refused_before_pg_dump_starts(
 def test_a_manifest_that_is_not_json_is_damaged_not_a_traceback_and_not_counted(
     backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str]
 ) -> None:
-    _, name = source_db
-    env = pg_env(backup_env, postgres, name)
-    older = backup_once(backup_env, env)
-    newer = backup_once(backup_env, env)
+    env = pg_env(backup_env, postgres, source_db[1])
+    older, newer = backup_once(backup_env, env), backup_once(backup_env, env)
     backup_env.s3.client().put_object(
         Bucket=backup_env.bucket, Key=f"prod/database/{newer}/manifest.json", Body=b'{"format_version": 1, '
     )
@@ -166,10 +164,8 @@ def test_a_manifest_that_is_not_json_is_damaged_not_a_traceback_and_not_counted(
 def test_a_backup_whose_dump_object_is_gone_is_not_counted(
     backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str]
 ) -> None:
-    _, name = source_db
-    env = pg_env(backup_env, postgres, name)
-    older = backup_once(backup_env, env)
-    newer = backup_once(backup_env, env)
+    env = pg_env(backup_env, postgres, source_db[1])
+    older, newer = backup_once(backup_env, env), backup_once(backup_env, env)
     backup_env.s3.client().delete_object(Bucket=backup_env.bucket, Key=f"prod/database/{newer}/database.dump.zst.enc")
     code, out, _ = backup_env.run("backup", "list", "database", extra_env=env)
     assert f"database/{newer}  damaged" in out

@@ -411,3 +411,35 @@ def test_qdrant_collection_exists_only_answers_for_200_and_404(
             client.collection_exists("decisions")
     else:
         assert client.collection_exists("decisions") is exists
+
+
+def test_a_slow_target_gets_every_byte_not_a_truncated_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The writer once gave up after a few seconds with its queue full and returned what it had as complete.
+    import time
+
+    monkeypatch.setattr(pipeline, "_JOIN_SECONDS", 0.01)
+    data = os.urandom(3 << 20)  # incompressible: 3 MiB of writes, in 64 KiB pieces below
+
+    class Slow(io.BytesIO):
+        def write(self, block: Any) -> int:
+            time.sleep(0.05)  # each write outlasts the old give-up time
+            return super().write(block)
+
+    sealed, _ = seal(data)
+    out = Slow()
+    import hashlib
+    import hmac
+
+    pipeline.unseal(
+        iter([sealed[i : i + (1 << 16)] for i in range(0, len(sealed), 1 << 16)]),
+        out,
+        keys=KEYS,
+        iterations=FAST,
+        compression=codec(ZSTD),
+        encrypted_bytes=len(sealed),
+        hmac_hex=hmac.new(KEYS.mac, sealed, hashlib.sha256).hexdigest(),
+        sha256_hex=None,
+        plain_bytes=len(data),
+        source="test",
+    )
+    assert out.getvalue() == data

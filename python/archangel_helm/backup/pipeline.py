@@ -29,7 +29,7 @@ import zstandard
 
 from .codec import Codec, codec
 from .crypto import CHUNK, PBKDF2_ITERATIONS, Decryptor, Encryptor, KeyDerivation, new_mac
-from .errors import IntegrityError
+from .errors import BackupError, IntegrityError
 from .keys import BackupKeys
 
 QUEUE_BLOCKS = 8  # per stage: at most 8 x 1 MiB in flight between two stages
@@ -221,8 +221,10 @@ def unseal(
             digest.update(chunk)
             mac.update(chunk)
             worker.feed(chunk)
-    finally:
-        worker.finish()
+    except BaseException:
+        worker.cancel()  # a download error or a signal: stop writing at once
+        raise
+    worker.finish()
     if received != encrypted_bytes:
         raise IntegrityError(
             f"{source}: {'more than' if received > encrypted_bytes else 'only'} {received:,} bytes, the manifest "
@@ -278,16 +280,25 @@ class _PlainWriter:
                     return
 
     def finish(self) -> None:
-        """End of input (or an error or a signal in the reader): stop the thread and wait for it."""
-        try:
-            self._queue.put(_DONE, timeout=_JOIN_SECONDS)
-        except queue.Full:
-            self._cancelled.set()
+        """End of input: wait until everything fed is written, however long the target takes to take it (a slow
+        disk, pg_restore busy with a table). Only cancel() may cut the output short."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(_DONE, timeout=_POLL_SECONDS)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
         self._thread.join()
 
     def result(self) -> int:
         if self._error is not None:
             raise self._error
+        if self._cancelled.is_set():
+            raise BackupError(f"{self._source}: writing the plaintext was cancelled before its end")
         return self.written
 
     def _run(self) -> None:

@@ -18,6 +18,8 @@ import pytest
 
 from archangel_helm.backup.catalog import Catalog
 from archangel_helm.backup.crypto import PBKDF2_ITERATIONS
+from archangel_helm.backup.database import TocCopy, verify
+from archangel_helm.backup.errors import IntegrityError
 from archangel_helm.backup.keys import load_keys
 from archangel_helm.backup.manifest import Artifact, BackupManifest
 from archangel_helm.backup.postgres import Connection, psql, row_counts
@@ -523,3 +525,56 @@ def test_an_unreachable_bucket_fails_the_backup_with_exit_1_and_no_traceback(
     assert code in (1, 2), err
     assert "Traceback" not in err
     assert "127.0.0.1:9" in err
+
+
+# --- the table of contents kept for parallel index builds --------------------------------------------------------
+
+
+def _plain_dump(connection: Connection, database: str) -> bytes:
+    # As the engine dumps: to a pipe (no data offsets in the table of contents), compression left to the pipeline.
+    command = ["pg_dump", "-Fc", "-Z0", database]
+    return subprocess.run(command, capture_output=True, env=connection.env(database), check=True).stdout
+
+
+def _listing(connection: Connection, archive: Path) -> list[str]:
+    out = subprocess.run(
+        ["pg_restore", "--list", str(archive)], capture_output=True, text=True, env=connection.env(), check=True
+    ).stdout
+    return [line for line in out.splitlines() if not line.startswith(";")]
+
+
+def test_the_kept_table_of_contents_lists_every_entry_without_the_data(
+    postgres: PostgresServer, source_db: tuple[Connection, str], tmp_path: Path
+) -> None:
+    connection, name = source_db
+    dump = _plain_dump(connection, name)
+    whole, kept = tmp_path / "whole.dump", tmp_path / "toc.dump"
+    whole.write_bytes(dump)
+    with TocCopy(kept, connection.env()) as copy:
+        for start in range(0, len(dump), 1 << 14):
+            copy.write(dump[start : start + (1 << 14)])
+    assert kept.stat().st_size < len(dump) // 4  # the head only: ~1.3 MB of data not written
+    assert _listing(connection, kept) == _listing(connection, whole)
+
+
+def test_an_archive_that_ends_inside_its_table_of_contents_is_refused(
+    postgres: PostgresServer, source_db: tuple[Connection, str], tmp_path: Path
+) -> None:
+    connection, name = source_db
+    dump = _plain_dump(connection, name)
+    copy = TocCopy(tmp_path / "toc.dump", connection.env())
+    copy.write(dump[:2000])
+    with pytest.raises(IntegrityError, match="table of contents cannot be read"):
+        copy.__exit__(None, None, None)  # the archive ended here
+
+
+def test_verify_keeps_only_the_table_of_contents_on_disk(
+    backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str], tmp_path: Path
+) -> None:
+    _, name = source_db
+    backup_id = backup_once(backup_env, pg_env(backup_env, postgres, name))
+    workdir = tmp_path / "verify"
+    workdir.mkdir()
+    manifest = verify(catalog_for(backup_env), backup_id, workdir)
+    assert [p.name for p in workdir.iterdir()] == ["database.toc.dump"]
+    assert (workdir / "database.toc.dump").stat().st_size < manifest.artifact("database").plain_bytes // 4

@@ -23,7 +23,7 @@ from archangel_helm.backup.postgres import Connection, psql, row_counts, user_ob
 from archangel_helm.backup.storage import ObjectStore, StoreConfig
 from tests.e2e.conftest import BackupEnv
 from tests.e2e.servers import PostgresServer, S3Server
-from tests.e2e.test_backup_database import SEED, backup_once, catalog_for, fingerprint, pg_env
+from tests.e2e.test_backup_database import SEED, backup_once, catalog_for, fingerprint, pg_env, schema
 
 
 @pytest.fixture
@@ -228,6 +228,8 @@ def test_an_empty_existing_database_is_restored_in_parallel(
     assert code == 0, err
     assert "(streamed, then 2 jobs for indexes and constraints, 3 tables)" in out
     assert fingerprint(postgres.connection(), target) == fingerprint(postgres.connection(), name)
+    # the indexes, unique and foreign-key constraints built from the table of contents alone
+    assert schema(postgres.connection(), target) == schema(postgres.connection(), name)
 
 
 def test_a_forced_restore_that_fails_part_way_leaves_the_database_as_it_was(
@@ -314,7 +316,9 @@ def test_sigterm_during_a_restore_removes_decrypted_data_and_the_database_it_cre
     )
     if phase == "restoring":
         time.sleep(0.3)  # pg_restore is running
-        assert [p.name for p in scratch.rglob("*.dump")] == ["database.dump"]  # the decrypted dump is there
+        kept = list(scratch.rglob("*.dump"))
+        assert [p.name for p in kept] == ["database.toc.dump"]  # the table of contents kept for the index builds
+        assert kept[0].stat().st_size < 1 << 20  # not the data: the dump is ~60 MB
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, err

@@ -75,10 +75,12 @@ ENVIRONMENT: dict[str, dict[str, str]] = {
         "ARCHANGEL_RESTORE_REQUEST": "restore request to claim first (--once)",
         "POD_NAMESPACE": "namespace of the request's ConfigMap (--once; the chart sets it)",
         "HOSTNAME": "recorded in the request as the pod that ran it",
-        "TMPDIR": "where the decrypted dump is written during a restore (removed on every exit, signals too)",
+        "TMPDIR": "scratch space: a database restore keeps only the archive's table of contents there, a vector "
+        "store restore the decrypted snapshot (removed on every exit, signals too)",
     },
     "scratch": {
-        "TMPDIR": "where decrypted data is written while it is checked (removed on every exit, signals too)",
+        "TMPDIR": "scratch space: a database verify keeps only the archive's table of contents there, a vector "
+        "store verify the decrypted snapshot (removed on every exit, signals too)",
     },
     "snapshots": {
         "ARCHANGEL_VOLUME_SNAPSHOT_CLASS": "VolumeSnapshotClass (--snapshot-class)",
@@ -277,7 +279,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         _push_quietly(lambda: metrics.verified(target, args.pushgateway))
     elif target == "database":
         with tempfile.TemporaryDirectory(prefix="archangel-verify-") as tmp:
-            database.verify(catalog, backup_id, Path(tmp))
+            database.verify(catalog, backup_id, Path(tmp))  # keeps only the table of contents there
     else:
         manifest = catalog.manifest(target, backup_id)
         with tempfile.TemporaryDirectory(prefix="archangel-verify-") as tmp:
@@ -435,8 +437,9 @@ def _restore_arguments(p: argparse.ArgumentParser) -> None:
         "--jobs",
         type=_at_least(1),
         default=1,
-        help="1 (default): stream from S3 into pg_restore in one transaction, nothing decrypted on disk; more: "
-        "download to $TMPDIR first, then a parallel pg_restore (faster for many large tables)",
+        help="1 (default): stream from S3 into pg_restore in one transaction; more: the schema and data streamed "
+        "the same way, then the indexes and constraints built by N parallel jobs (faster for large tables); "
+        "no table data is written to disk either way",
     )
     p.add_argument(
         "--once",

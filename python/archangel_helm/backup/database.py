@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import tempfile
@@ -178,22 +179,24 @@ class RestoreResult:
     seconds: float
 
 
-def verify(catalog: Catalog, backup_id: str, workdir: Path) -> tuple[BackupManifest, Path]:
-    """Fetch and authenticate both artifacts (decrypted in the same pass, used only once authentic) and read
-    the archive's table of contents."""
+def verify(catalog: Catalog, backup_id: str, workdir: Path) -> BackupManifest:
+    """Authenticate both artifacts end to end and read the archive's table of contents, which is all that is
+    kept (in `workdir`): nothing decrypted beyond it touches the disk."""
     manifest = catalog.manifest(TARGET, backup_id)
     catalog.derive_keys_ahead(manifest)
-    dump = workdir / "database.dump"
-    catalog.fetch_plain(manifest, manifest.artifact("database"), dump)
-    entries = len(archive_entries(dump))
+    toc = workdir / "database.toc.dump"
+    with TocCopy(toc) as copy:
+        catalog.stream_plain(manifest, manifest.artifact("database"), copy)
+    entries = len(archive_entries(toc))  # read once the whole object proved authentic
     if entries == 0:
         raise IntegrityError(f"backup {backup_id}: the archive decrypts but lists no entries")
-    catalog.fetch_plain(manifest, manifest.artifact("globals"), workdir / "globals.sql")
+    with Path(os.devnull).open("wb") as discard:
+        catalog.stream_plain(manifest, manifest.artifact("globals"), discard)
     catalog.log(
         f"database: backup {backup_id} verified: {entries} archive entries, "
         f"{manifest.artifact('database').details.get('tables', 0)} tables"
     )
-    return manifest, dump
+    return manifest
 
 
 def archive_entries(dump: Path) -> list[str]:
@@ -217,10 +220,10 @@ def restore(
     the backup's. The dump streams from S3 through the HMAC, decryption and decompression into
     `pg_restore --single-transaction`, whose last bytes are held back until the whole object's HMAC matched: an
     object that fails it (or any error, or a signal) is rolled back, never committed. With one job (the
-    default) nothing decrypted touches the disk. With more, the stream carries the schema and the data, and a
-    copy written on the way feeds the indexes and constraints to a parallel `pg_restore --jobs`; a failure
-    there drops the database this restore created, or empties again the empty one it was given. A restore over
-    existing objects always runs as one transaction."""
+    default) nothing decrypted touches the disk. With more, the stream carries the schema and the data, and the
+    archive's table of contents, kept on the way (no data: kilobytes), feeds the indexes and constraints to a
+    parallel `pg_restore --jobs`; a failure there drops the database this restore created, or empties again the
+    empty one it was given. A restore over existing objects always runs as one transaction."""
     started = time.monotonic()
     if jobs < 1:
         raise BackupConfigError(f"--jobs {jobs}: pg_restore needs at least 1 job")
@@ -235,21 +238,21 @@ def restore(
             catalog.log(f"database: {database} holds objects; restoring in one transaction (--jobs {jobs} unused)")
             jobs = 1  # over existing objects everything stays in one transaction: all or nothing
         _create_if_missing(catalog, connection, target)  # while the keys are derived
-        copy = Path(tmp) / "database.dump" if jobs > 1 else None
+        toc = Path(tmp) / "database.toc.dump" if jobs > 1 else None
         try:
             catalog.fetch_plain(manifest, manifest.artifact("globals"), Path(tmp) / "globals.sql")  # authentic too
-            how = "streamed" if copy is None else f"streamed, then {jobs} jobs for indexes and constraints"
+            how = "streamed" if toc is None else f"streamed, then {jobs} jobs for indexes and constraints"
             catalog.log(f"database: restoring {backup_id} into {database} ({how}, {tables_total} tables)")
-            _stream_restore(catalog, connection, manifest, target, tables_total=tables_total, copy=copy)
-            if copy is not None:
+            _stream_restore(catalog, connection, manifest, target, tables_total=tables_total, toc=toc)
+            if toc is not None:
                 run_with_progress(
-                    [*_restore_command(database, replace=False), "--section=post-data", "--jobs", str(jobs), str(copy)],
+                    [*_restore_command(database, replace=False), "--section=post-data", "--jobs", str(jobs), str(toc)],
                     env=connection.env(database),
                     what="pg_restore (indexes and constraints)",
                     on_line=RestoreProgress(catalog.log, tables_total),
                 )
         except BaseException:
-            _undo_partial_restore(catalog, connection, target, atomic=copy is None)
+            _undo_partial_restore(catalog, connection, target, atomic=toc is None)
             raise
     counts = row_counts(connection, database)
     _compare_counts(manifest, counts, database, catalog.log)
@@ -276,13 +279,13 @@ def _stream_restore(
     target: Target,
     *,
     tables_total: int,
-    copy: Path | None,
+    toc: Path | None,
 ) -> None:
-    """pg_restore --single-transaction reading the dump as it downloads; with `copy`, only the schema and the
-    data (the indexes and constraints follow in parallel from the copy written on the way)."""
+    """pg_restore --single-transaction reading the dump as it downloads; with `toc`, only the schema and the
+    data, and the archive's table of contents is kept there for the parallel index and constraint builds."""
     artifact = manifest.artifact("database")
     command = [*_restore_command(target.database, replace=bool(target.objects)), "--single-transaction"]
-    if copy is not None:
+    if toc is not None:
         command += ["--section=pre-data", "--section=data"]
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=connection.env()
@@ -293,11 +296,11 @@ def _stream_restore(
     held = HeldBack(process.stdin)
     try:
         try:
-            if copy is None:
+            if toc is None:
                 catalog.stream_plain(manifest, artifact, held)
             else:
-                with copy.open("wb") as file:
-                    catalog.stream_plain(manifest, artifact, Tee(held, file))
+                with TocCopy(toc, connection.env()) as copy:
+                    catalog.stream_plain(manifest, artifact, Tee(held, copy))
             held.release()  # authentic: pg_restore may now read its last bytes and commit
         except BrokenPipeError:
             pass  # pg_restore stopped reading: its own error, below, says why
@@ -311,6 +314,71 @@ def _stream_restore(
         stderr.join()
     if code != 0:
         raise BackupError(f"pg_restore failed (exit {code}), nothing was committed: {stderr.tail()}")
+
+
+class TocCopy:
+    """Keeps the head of a custom-format archive: its header and table of contents, without the data.
+
+    pg_restore's parallel mode needs a file, but the post-data section (indexes, constraints, triggers) is all
+    in the table of contents, which pg_dump writes first; the data blocks are never read for it. Writing the
+    whole plaintext to disk for that cost the restore a second of I/O per GiB. How far the table of contents
+    goes is left to pg_restore itself: `pg_restore --list` reads the same bytes and exits once it has read the
+    table of contents; every byte it was offered is kept, and its success proves the copy holds all of it."""
+
+    def __init__(self, path: Path, env: dict[str, str] | None = None) -> None:
+        self.path = path
+        self._file = path.open("wb")
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__, like the file)
+        self._lister: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [tool("pg_restore"), "--list"],
+            bufsize=0,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._errors,
+            env=env,
+        )
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while self._lister is not None and view:
+            assert self._lister.stdin is not None
+            try:
+                accepted = self._lister.stdin.write(view) or 0  # unbuffered: the bytes the pipe took
+            except BrokenPipeError:
+                self._finish()  # it has read the whole table of contents: nothing more is needed
+                break
+            self._file.write(view[:accepted])  # the file holds every byte the lister could have read
+            view = view[accepted:]
+        return len(data)
+
+    def _finish(self) -> None:
+        if self._lister is None:
+            return
+        lister, self._lister = self._lister, None
+        assert lister.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            lister.stdin.close()
+        self._file.close()
+        if lister.wait() != 0:
+            self._errors.seek(0)
+            message = self._errors.read().decode(errors="replace").strip()[-1000:]
+            raise IntegrityError(f"the archive's table of contents cannot be read: {message}")
+
+    def __enter__(self) -> TocCopy:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        try:
+            if kind is None:
+                self._finish()  # the archive ended: the lister has all of it and must have succeeded
+            elif self._lister is not None:
+                self._lister.kill()
+                self._lister.wait()
+                with contextlib.suppress(OSError):
+                    self._lister.stdin.close()  # type: ignore[union-attr]
+        finally:
+            self._file.close()
+            self._errors.close()
 
 
 class HeldBack:
@@ -341,7 +409,7 @@ class HeldBack:
 
 
 class Tee:
-    def __init__(self, *targets: HeldBack | IO[bytes]) -> None:
+    def __init__(self, *targets: HeldBack | TocCopy | IO[bytes]) -> None:
         self._targets = targets
 
     def write(self, data: bytes) -> int:

@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 CHECKOV_VENV=${CHECKOV_VENV:-.venv-checkov}
+# PostgreSQL runs its archive_command as the postgres user when set-up runs as root: barman-cloud and its
+# interpreter must then live where that user can execute them (not under /root or a 0700 checkout).
+if [ "$(id -u)" = 0 ]; then
+  BARMAN_VENV=${BARMAN_VENV:-/opt/archangel-helm/barman-venv}
+  BARMAN_PYTHON=${BARMAN_PYTHON:-/usr/bin/python3}
+else
+  BARMAN_VENV=${BARMAN_VENV:-.venv-barman}
+  BARMAN_PYTHON=${BARMAN_PYTHON:-$PYTHON}
+fi
 SYSTEM_PACKAGES=(postgresql prometheus prometheus-alertmanager prometheus-pushgateway openssl wrk)
 
 # The machine-wide pip configuration may name local indexes that do not exist; PyPI and the lock are all we use.
@@ -61,17 +70,23 @@ fi
 # --- 3. helm / kubectl (pinned, sha256-checked) ------------------------------------------------------
 "$VENV/bin/python" scripts/install_binaries.py "$VENV/bin"
 
-# --- 4. checkov in its own environment (its pins conflict with the main set) -------------------------
-checkov_stamp() { sha256sum requirements/checkov-lock.txt | cut -d' ' -f1; }
-if [ "$(cat "$CHECKOV_VENV/.lock-stamp" 2>/dev/null)" != "$(checkov_stamp)" ]; then
-  log "installing checkov into $CHECKOV_VENV"
-  [ -x "$CHECKOV_VENV/bin/python" ] || "$PYTHON" -m venv "$CHECKOV_VENV"
-  "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes \
-    -r requirements/checkov-lock.txt
-  checkov_stamp >"$CHECKOV_VENV/.lock-stamp"
-else
-  log "checkov up to date ($CHECKOV_VENV)"
-fi
+# --- 4. Tools whose pins conflict with the main set, each in its own environment ---------------------
+# tool_venv NAME VENV PYTHON LOCK: (re)install LOCK into VENV when the lock changed.
+tool_venv() {
+  local name=$1 venv=$2 python=$3 lock=$4 stamp
+  stamp=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [ "$(cat "$venv/.lock-stamp" 2>/dev/null)" != "$stamp" ]; then
+    log "installing $name into $venv"
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes -r "$lock"
+    echo "$stamp" >"$venv/.lock-stamp"
+  else
+    log "$name up to date ($venv)"
+  fi
+}
+tool_venv checkov "$CHECKOV_VENV" "$PYTHON" requirements/checkov-lock.txt
+# barman-cloud for the point-in-time recovery tests (psycopg2-binary stands in for psycopg2)
+tool_venv barman-cloud "$BARMAN_VENV" "$BARMAN_PYTHON" requirements/barman-lock.txt
 
 # --- 5. Node tools: the README parameter-table generator (pinned in package-lock.json) ---------------
 if command -v npm >/dev/null; then

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +80,13 @@ def make_tls_files(directory: Path, owner: str | None) -> Path:
 
 
 @contextmanager
-def postgres_server(config_file: str | None = None, tls: bool = False) -> Iterator[PostgresServer]:
+def postgres_server(
+    config_file: str | None = None, tls: bool = False, settings: Mapping[str, str] | None = None
+) -> Iterator[PostgresServer]:
     """A PostgreSQL on 127.0.0.1. With config_file (a postgresql.conf as the chart renders it), the server runs
     with it as its configuration file, as the chart's StatefulSet does; its data-directory paths are this one's.
-    With tls, it also serves TLS with a certificate for 127.0.0.1 from a CA at `directory / "ca.crt"`."""
+    With tls, it also serves TLS with a certificate for 127.0.0.1 from a CA at `directory / "ca.crt"`.
+    `settings` are added to the data directory's postgresql.conf (archive_command and the like)."""
     binaries = postgres_bin()
     assert binaries is not None
     owner = "postgres" if os.geteuid() == 0 else None
@@ -95,7 +98,6 @@ def postgres_server(config_file: str | None = None, tls: bool = False) -> Iterat
         entry = pwd.getpwnam(owner)
         os.chown(directory, entry.pw_uid, entry.pw_gid)
         os.chown(password_file, entry.pw_uid, entry.pw_gid)
-    port = free_port()
     data = directory / "data"
     subprocess.run(
         _as_owner(
@@ -116,26 +118,50 @@ def postgres_server(config_file: str | None = None, tls: bool = False) -> Iterat
         check=True,
         capture_output=True,
     )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c full_page_writes=off"
+    if settings:
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.writelines(f"{name} = {conf_value(value)}\n" for name, value in settings.items())
+    options = ""
     if tls:
         make_tls_files(directory, owner)
         options += f" -c ssl=on -c ssl_cert_file={directory}/server.crt -c ssl_key_file={directory}/server.key"
     if config_file is not None:
-        conf = directory / "postgresql.conf"
-        conf.write_text(config_file.replace("/var/lib/postgresql/data/pgdata", str(data)))
+        conf_path = directory / "postgresql.conf"
+        conf_path.write_text(config_file.replace("/var/lib/postgresql/data/pgdata", str(data)))
         if owner:
             entry = pwd.getpwnam(owner)
-            os.chown(conf, entry.pw_uid, entry.pw_gid)
-        options += f" -c config_file={conf}"
-    subprocess.run(
+            os.chown(conf_path, entry.pw_uid, entry.pw_gid)
+        options += f" -c config_file={conf_path}"
+    with running_postgres(directory, data, password_file, owner, options) as server:
+        yield server
+
+
+def conf_value(value: str) -> str:
+    """A postgresql.conf value: quoted, with quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@contextmanager
+def running_postgres(
+    directory: Path, data: Path, password_file: Path, owner: str | None, options: str = ""
+) -> Iterator[PostgresServer]:
+    """Start the cluster in `data` on a free port (sockets in `directory`); stop it and remove `directory` after."""
+    binaries = postgres_bin()
+    assert binaries is not None
+    port = free_port()
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c full_page_writes=off{options}"
+    started = subprocess.run(
         _as_owner(
             owner,
             [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-o", options, "start"],
         ),
-        check=True,
         capture_output=True,
+        check=False,
     )
     try:
+        if started.returncode != 0:
+            log = (directory / "log").read_text(errors="replace")[-3000:] if (directory / "log").exists() else ""
+            raise RuntimeError(f"pg_ctl start failed (exit {started.returncode}): {started.stderr!r}\n{log}")
         yield PostgresServer(directory, port, password_file, owner)
     finally:
         subprocess.run(

@@ -42,7 +42,7 @@ def test_the_runtime_lock_is_exactly_the_package_dependencies_and_holds_no_test_
 
 
 def test_every_pin_carries_a_hash() -> None:
-    for lock in ("lock.txt", "runtime-lock.txt", "checkov-lock.txt"):
+    for lock in ("lock.txt", "runtime-lock.txt", "checkov-lock.txt", "barman-lock.txt"):
         text = (REQUIREMENTS / lock).read_text()
         blocks = re.split(r"\n(?=[A-Za-z0-9_.\-]+==)", text)
         pinned = [b for b in blocks if re.match(r"[A-Za-z0-9_.\-]+==", b)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from archangel_helm.backup.catalog import Catalog, new_backup_id
 from archangel_helm.backup.keys import load_keys
@@ -97,3 +98,30 @@ def test_check_fails_on_a_missing_bucket(backup_env: BackupEnv) -> None:
     code, _, err = backup_env.run("backup", "check", extra_env={"ARCHANGEL_BACKUP_BUCKET": "no-such-bucket-here"})
     assert code == 1
     assert "no-such-bucket-here" in err
+
+
+def test_a_damaged_newest_backup_never_stands_in_for_the_newest_good_one(backup_env: BackupEnv) -> None:
+    catalog = catalog_for(backup_env)
+    good = fake_backup(catalog, "database", datetime.now(UTC) - timedelta(days=90))
+    damaged = fake_backup(catalog, "database", datetime.now(UTC) - timedelta(days=1))
+    catalog.store.client.put_object(
+        Bucket=backup_env.bucket, Key=catalog.store.key("database", damaged, "manifest.json"), Body=b"{not json"
+    )
+    code, out, err = backup_env.run("backup", "prune", "database", "--retention-days", "30", "--keep-verified", "0")
+    assert code == 0, err
+    assert set(catalog.backup_ids("database")) == {good, damaged}  # the only restorable backup is never deleted
+    assert f"keep   database/{good}" in out
+    assert f"database/{damaged}: damaged" in out
+
+
+def test_a_wrong_mac_key_deletes_nothing(backup_env: BackupEnv, tmp_path: Path) -> None:
+    catalog = catalog_for(backup_env)
+    ids = [fake_backup(catalog, "database", datetime.now(UTC) - timedelta(days=d)) for d in (1, 45, 60)]
+    other = tmp_path / "other-mac-key"
+    other.write_text("ab" * 32)
+    code, out, err = backup_env.run(
+        "backup", "prune", "database", "--retention-days", "30", extra_env={"ARCHANGEL_BACKUP_MAC_KEY_FILE": str(other)}
+    )
+    assert code != 0, out
+    assert "the key is probably wrong; nothing deleted" in out + err
+    assert set(catalog.backup_ids("database")) == set(ids)

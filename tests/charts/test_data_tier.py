@@ -212,8 +212,8 @@ def test_external_database_renders_no_statefulset(render_env: RenderEnv) -> None
         "production",
         "archangel",
         {
+            "database.mode": "external",
             "database.external": {
-                "enabled": True,
                 "host": "pg.example.internal",
                 "port": 6432,
                 "sslmode": "verify-full",
@@ -239,12 +239,12 @@ def test_external_database_renders_no_statefulset(render_env: RenderEnv) -> None
     ("values", "message"),
     [
         (
-            {"database.external": {"enabled": True, "host": "pg.example"}},
-            "database.external.enabled is true: set database.auth.existingSecret",
+            {"database.mode": "external", "database.external": {"host": "pg.example"}},
+            "database.mode is external: set database.auth.existingSecret",
         ),
         (
-            {"database.external.enabled": True, "database.auth.existingSecret": "s"},
-            "database.external.host is required when database.external.enabled is true",
+            {"database.mode": "external", "database.auth.existingSecret": "s"},
+            "database.external.host is required when database.mode is external",
         ),
         ({"vectorStore.external.enabled": True}, "vectorStore.external.url is required"),
     ],

@@ -89,7 +89,8 @@ def test_an_external_data_tier_is_checked_for_connections_only(render_env: Rende
         "production",
         "archangel",
         {
-            "database.external": {"enabled": True, "host": "pg.example", "port": 6432},
+            "database.mode": "external",
+            "database.external": {"host": "pg.example", "port": 6432},
             "database.auth.existingSecret": "pg",
             "vectorStore.external": {"enabled": True, "url": "https://q.example:6333"},
         },

@@ -124,7 +124,8 @@ MESH_VARIANTS: dict[str, dict[str, Any]] = {
     "exporter-on-another-port": {"database.postgresql.metrics.port": 9188, "core.containerPorts.metrics": 9100},
     "no-exporter": {"database.postgresql.metrics.enabled": False},
     "external-data-tier": {
-        "database.external": {"enabled": True, "host": "pg.example", "port": 5432},
+        "database.mode": "external",
+        "database.external": {"host": "pg.example", "port": 5432},
         "database.auth.existingSecret": "pg",
         "vectorStore.external": {"enabled": True, "url": "https://q.example:6333"},
     },

@@ -311,7 +311,8 @@ def test_external_data_tier_opens_its_ports_not_pods(render_env: RenderEnv) -> N
         "production",
         "archangel",
         {
-            "database.external": {"enabled": True, "host": "pg.example", "port": 6432},
+            "database.mode": "external",
+            "database.external": {"host": "pg.example", "port": 6432},
             "database.auth.existingSecret": "pg",
             "vectorStore.external": {"enabled": True, "url": "https://q.example:6333"},
         },

@@ -164,6 +164,15 @@ async def test_forbidden_fails_clearly_and_writes_nothing(kube: KubeEmulator, sp
             "keys[0].name: 'caf\u00e9' is not a valid Secret key",
         ),
         ({"secret": {"name": NAME}, "keys": SPEC["keys"], "extra": 1}, "unknown fields ['extra']"),
+        ({"secret": {"name": NAME}, "keys": [{"name": "username", "value": ""}]}, "keys[0].value: '' must be a"),
+        (
+            {"secret": {"name": NAME}, "keys": [{"name": "username", "value": "app", "length": 32}]},
+            "keys[0]: unknown fields ['length']; a fixed key has name and value only",
+        ),
+        (
+            {"secret": {"name": NAME}, "keys": [{"name": "k", "length": 32, "alphabet": "hex", "valu": "x"}]},
+            "keys[0]: unknown fields ['valu']; a generated key has name, length, alphabet",
+        ),
         ([], "expected a JSON object"),
     ],
 )
@@ -227,3 +236,21 @@ def test_endless_conflicts_give_up_with_a_message() -> None:
     api = ConflictingApi(conflicts=MAX_ATTEMPTS)
     with pytest.raises(HookError, match="kept changing under this hook"):
         ensure_secret(api, NAMESPACE, SecretSpec(NAME, (KeySpec("qdrant-api-key", 32, "hex"),)))
+
+
+async def test_a_fixed_value_is_written_once_and_never_changed(kube: KubeEmulator, tmp_path: Path) -> None:
+    # CloudNativePG reads the owner's name beside the password from the same Secret.
+    path = tmp_path / "spec.json"
+    keys = [{"name": "username", "value": "archangel"}, {"name": "password", "length": 32, "alphabet": "alphanumeric"}]
+    path.write_text(json.dumps({"secret": {"name": NAME}, "keys": keys}))
+    code, _, err = await kube.run(*HOOK, "--spec", str(path))
+    assert code == 0, err
+    first = decoded(stored(kube))
+    assert first["username"] == "archangel"
+    assert len(first["password"]) == 32
+    keys[0]["value"] = "renamed"  # a later values change does not rewrite what the database was created with
+    path.write_text(json.dumps({"secret": {"name": NAME}, "keys": keys}))
+    code, out, err = await kube.run(*HOOK, "--spec", str(path))
+    assert code == 0, err
+    assert "nothing changed" in out
+    assert decoded(stored(kube)) == first

@@ -8,29 +8,88 @@ whether the chart runs them or they are external.
 {{- include "archangel.componentName" (dict "root" . "component" "generated") -}}
 {{- end -}}
 
+{{- define "archangel.database.mode" -}}
+{{- .Values.database.mode -}}
+{{- end -}}
+
+{{/* The CloudNativePG Cluster (and its services <name>-rw, -ro, -r) and its PgBouncer Pooler. */}}
+{{- define "archangel.database.clusterName" -}}
+{{- include "archangel.componentName" (dict "root" . "component" "postgresql") -}}
+{{- end -}}
+
+{{- define "archangel.database.poolerName" -}}
+{{- include "archangel.componentName" (dict "root" . "component" "pgbouncer") -}}
+{{- end -}}
+
+{{/* Where core and agents connect: the Pooler in front of the primary, else the primary's service. */}}
 {{- define "archangel.database.host" -}}
-{{- if .Values.database.external.enabled -}}
-{{- required "database.external.host is required when database.external.enabled is true" .Values.database.external.host -}}
+{{- $mode := include "archangel.database.mode" . -}}
+{{- if eq $mode "external" -}}
+{{- required "database.external.host is required when database.mode is external" .Values.database.external.host -}}
+{{- else if and (eq $mode "cloudnativepg") .Values.database.cloudnativepg.pooler.enabled -}}
+{{- printf "%s.%s.svc" (include "archangel.database.poolerName" .) .Release.Namespace -}}
+{{- else if eq $mode "cloudnativepg" -}}
+{{- printf "%s-rw.%s.svc" (include "archangel.database.clusterName" .) .Release.Namespace -}}
 {{- else -}}
 {{- printf "%s.%s.svc" (include "archangel.componentName" (dict "root" . "component" "postgresql")) .Release.Namespace -}}
 {{- end -}}
 {{- end -}}
 
+{{/*
+Where the logical backups read: in cloudnativepg mode a replica (the -ro service), so the primary carries no
+dump load; the -r service (any instance) when there is no replica.
+*/}}
+{{- define "archangel.database.backupHost" -}}
+{{- if eq (include "archangel.database.mode" .) "cloudnativepg" -}}
+{{- printf "%s-%s.%s.svc" (include "archangel.database.clusterName" .) (ternary "ro" "r" (gt (int .Values.database.cloudnativepg.instances) 1)) .Release.Namespace -}}
+{{- else -}}
+{{- include "archangel.database.host" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The primary itself: for restores, which must not go through PgBouncer's transaction pooling. */}}
+{{- define "archangel.database.directHost" -}}
+{{- if eq (include "archangel.database.mode" .) "cloudnativepg" -}}
+{{- printf "%s-rw.%s.svc" (include "archangel.database.clusterName" .) .Release.Namespace -}}
+{{- else -}}
+{{- include "archangel.database.host" . -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "archangel.database.port" -}}
-{{- if .Values.database.external.enabled }}{{ .Values.database.external.port }}{{ else }}{{ .Values.database.postgresql.service.port }}{{ end -}}
+{{- $mode := include "archangel.database.mode" . -}}
+{{- if eq $mode "external" }}{{ .Values.database.external.port }}{{ else if eq $mode "cloudnativepg" }}5432{{ else }}{{ .Values.database.postgresql.service.port }}{{ end -}}
+{{- end -}}
+
+{{/* libpq sslmode: verify-full against the operator's CA in cloudnativepg mode. */}}
+{{- define "archangel.database.sslmode" -}}
+{{- $mode := include "archangel.database.mode" . -}}
+{{- if eq $mode "external" }}{{ .Values.database.external.sslmode }}{{ else if eq $mode "cloudnativepg" }}verify-full{{ else }}disable{{ end -}}
+{{- end -}}
+
+{{/* The CA that signs the server certificate, when the chart knows it (cloudnativepg: the operator's). */}}
+{{- define "archangel.database.caSecret" -}}
+{{- if eq (include "archangel.database.mode" .) "cloudnativepg" -}}
+{{- printf "%s-ca" (include "archangel.database.clusterName" .) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* secretKeyRef of the database password: the existing Secret, else the generated one. */}}
 {{- define "archangel.database.passwordRef" -}}
+{{- $mode := include "archangel.database.mode" . -}}
 {{- if .Values.database.auth.existingSecret -}}
+{{- if and (eq $mode "cloudnativepg") (ne .Values.database.auth.existingSecretPasswordKey "password") -}}
+{{- fail "database.auth.existingSecretPasswordKey must be \"password\" in cloudnativepg mode: CloudNativePG reads the keys username and password of database.auth.existingSecret" -}}
+{{- end -}}
 name: {{ .Values.database.auth.existingSecret }}
 key: {{ .Values.database.auth.existingSecretPasswordKey }}
 {{- else -}}
-{{- if .Values.database.external.enabled -}}
-{{- fail "database.external.enabled is true: set database.auth.existingSecret to the Secret holding the external database's password" -}}
+{{- if eq $mode "external" -}}
+{{- fail "database.mode is external: set database.auth.existingSecret to the Secret holding the external database's password" -}}
 {{- end -}}
 name: {{ include "archangel.generatedSecretName" . }}
-key: database-password
+{{- /* CloudNativePG bootstraps the owner from the keys username and password of one Secret. */}}
+key: {{ ternary "password" "database-password" (eq $mode "cloudnativepg") }}
 {{- end -}}
 {{- end -}}
 
@@ -63,7 +122,11 @@ key: qdrant-api-key
 - name: DATABASE_USER
   value: {{ .Values.database.auth.username | quote }}
 - name: DATABASE_SSLMODE
-  value: {{ ternary .Values.database.external.sslmode "disable" .Values.database.external.enabled | quote }}
+  value: {{ include "archangel.database.sslmode" . | quote }}
+{{- if include "archangel.database.caSecret" . }}
+- name: DATABASE_SSLROOTCERT
+  value: /etc/archangel/database-ca/ca.crt
+{{- end }}
 - name: DATABASE_PASSWORD_FILE
   value: /etc/archangel/credentials/database-password
 - name: QDRANT_URL
@@ -79,6 +142,16 @@ processes): whichever Secrets hold them, they appear under /etc/archangel/creden
 {{- define "archangel.credentialsVolume" -}}
 {{- $db := include "archangel.database.passwordRef" . | fromYaml -}}
 {{- $qdrant := include "archangel.vectorStore.apiKeyRef" . | fromYaml -}}
+{{- with include "archangel.database.caSecret" . -}}
+# Only the CA certificate of the operator's CA Secret (never its key): what verify-full checks the server by.
+- name: database-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0444
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{ end -}}
 - name: credentials
   projected:
     defaultMode: 0440
@@ -102,7 +175,12 @@ alphabets: alphanumeric, urlsafe (A-Z a-z 0-9 - _), hex.
 {{- define "archangel.generatedKeys" -}}
 {{- $keys := list -}}
 {{- if not .Values.database.auth.existingSecret -}}
+{{- if eq (include "archangel.database.mode" .) "cloudnativepg" -}}
+{{- $keys = append $keys (dict "name" "username" "value" .Values.database.auth.username) -}}
+{{- $keys = append $keys (dict "name" "password" "length" 32 "alphabet" "alphanumeric") -}}
+{{- else -}}
 {{- $keys = append $keys (dict "name" "database-password" "length" 32 "alphabet" "alphanumeric") -}}
+{{- end -}}
 {{- end -}}
 {{- if not .Values.vectorStore.auth.existingSecret -}}
 {{- $keys = append $keys (dict "name" "qdrant-api-key" "length" 48 "alphabet" "urlsafe") -}}

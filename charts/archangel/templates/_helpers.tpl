@@ -73,7 +73,7 @@ Argo CD sync waves: storage, then data, then the workloads (core before agents),
 Helm ignores the annotation; Argo CD applies lower waves first and waits for them to be healthy.
 */}}
 {{- define "archangel.syncWave" -}}
-{{- $waves := dict "namespace" "-5" "scheduling" "-4" "storage" "-4" "postgresql" "-2" "qdrant" "-2" "core" "0" "agents" "1" "monitoring" "2" "backup" "2" -}}
+{{- $waves := dict "namespace" "-5" "scheduling" "-4" "storage" "-4" "pg-object-store" "-3" "postgresql" "-2" "pg-recovery" "-2" "pgbouncer" "-1" "pg-base-backup" "-1" "qdrant" "-2" "core" "0" "agents" "1" "monitoring" "2" "backup" "2" -}}
 {{- default (get $waves .component) .wave -}}
 {{- end -}}
 

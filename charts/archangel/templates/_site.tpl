@@ -48,7 +48,13 @@ Each check returns "path: what it is" when the value is missing; archangel.site.
 {{- end -}}
 {{- if $v.global.requireImageDigests -}}
 {{- $images := dict "core.image" $v.core.image "agents.image" $v.agents.image "tools.image" $v.tools.image -}}
-{{- if not $v.database.external.enabled -}}
+{{- if eq $v.database.mode "cloudnativepg" -}}
+{{- $_ := set $images "database.cloudnativepg.image" $v.database.cloudnativepg.image -}}
+{{- if and $v.backup.enabled $v.backup.verify.enabled $v.backup.verify.isolated -}}
+{{- /* the restore test's own PostgreSQL, beside it in the verification pod */ -}}
+{{- $_ := set $images "database.postgresql.image" $v.database.postgresql.image -}}
+{{- end -}}
+{{- else if eq $v.database.mode "builtin" -}}
 {{- $_ := set $images "database.postgresql.image" $v.database.postgresql.image -}}
 {{- if $v.database.postgresql.metrics.enabled -}}
 {{- $_ := set $images "database.postgresql.metrics.image" $v.database.postgresql.metrics.image -}}

@@ -335,6 +335,11 @@ spec:
             - name: credentials
               mountPath: /etc/archangel/credentials
               readOnly: true
+            {{- if include "archangel.database.caSecret" .root }}
+            - name: database-ca
+              mountPath: /etc/archangel/database-ca
+              readOnly: true
+            {{- end }}
             {{- with $v.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}

@@ -51,9 +51,13 @@ class HookError(RuntimeError):
 
 @dataclass(frozen=True)
 class KeySpec:
+    """A key to generate (length characters of alphabet), or with `value`, a fixed one (a user name that an
+    operator reads beside the password, as CloudNativePG's bootstrap does): written once like the others."""
+
     name: str
-    length: int
-    alphabet: str
+    length: int = 0
+    alphabet: str = ""
+    value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,20 +86,36 @@ def parse_spec(document: Any, source: str = "spec") -> SecretSpec:
     for index, raw in enumerate(raw_keys):
         where = f"{source}: keys[{index}]"
         if not isinstance(raw, dict):
-            raise SpecError(f"{where}: expected an object with name, length, alphabet")
-        name, length, alphabet = raw.get("name"), raw.get("length"), raw.get("alphabet")
+            raise SpecError(f"{where}: expected an object with name, length, alphabet (or name, value)")
+        name = raw.get("name")
         if not isinstance(name, str) or not _SECRET_KEY.fullmatch(name):
             raise SpecError(
                 f"{where}.name: {name!r} is not a valid Secret key (ASCII letters, digits, '-', '_', '.'; 1-253)"
             )
-        if not isinstance(length, int) or isinstance(length, bool) or not MIN_LENGTH <= length <= MAX_LENGTH:
-            raise SpecError(f"{where}.length: {length!r} must be an integer from {MIN_LENGTH} to {MAX_LENGTH}")
-        if alphabet not in ALPHABETS:
-            raise SpecError(f"{where}.alphabet: {alphabet!r} must be one of {sorted(ALPHABETS)}")
         if any(k.name == name for k in keys):
             raise SpecError(f"{where}.name: {name!r} is listed twice")
-        keys.append(KeySpec(name, length, alphabet))
+        keys.append(_fixed_key(raw, name, where) if "value" in raw else _generated_key(raw, name, where))
     return SecretSpec(secret["name"], tuple(keys), labels, annotations)
+
+
+def _generated_key(raw: dict[str, Any], name: str, where: str) -> KeySpec:
+    if unknown := set(raw) - {"name", "length", "alphabet"}:
+        raise SpecError(f"{where}: unknown fields {sorted(unknown)}; a generated key has name, length, alphabet")
+    length, alphabet = raw.get("length"), raw.get("alphabet")
+    if not isinstance(length, int) or isinstance(length, bool) or not MIN_LENGTH <= length <= MAX_LENGTH:
+        raise SpecError(f"{where}.length: {length!r} must be an integer from {MIN_LENGTH} to {MAX_LENGTH}")
+    if alphabet not in ALPHABETS:
+        raise SpecError(f"{where}.alphabet: {alphabet!r} must be one of {sorted(ALPHABETS)}")
+    return KeySpec(name, length, alphabet)
+
+
+def _fixed_key(raw: dict[str, Any], name: str, where: str) -> KeySpec:
+    if unknown := set(raw) - {"name", "value"}:
+        raise SpecError(f"{where}: unknown fields {sorted(unknown)}; a fixed key has name and value only")
+    value = raw["value"]
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{where}.value: {value!r} must be a non-empty string")
+    return KeySpec(name, value=value)
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:
@@ -115,6 +135,8 @@ def load_spec(path: Path) -> SecretSpec:
 
 
 def generate_value(key: KeySpec) -> str:
+    if key.value is not None:
+        return key.value
     alphabet = ALPHABETS[key.alphabet]
     return "".join(secrets.choice(alphabet) for _ in range(key.length))
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..manifest import K8sObject, Manifest, PodTemplate, labels_of, name_of
+from .operators import selectable_pod_templates
 from .problems import Problem
 from .selectors import matches, selected_pod_templates
 
@@ -106,7 +107,7 @@ def _peer_templates(peer: dict[str, Any], policy: K8sObject, templates: list[Pod
 
 def check_network_policies(manifest: Manifest) -> list[Problem]:
     problems = []
-    templates = list(manifest.pod_templates())
+    templates = selectable_pod_templates(manifest)
     for policy in manifest.of_kind("NetworkPolicy"):
         name = name_of(policy)
         spec = policy.get("spec") or {}
@@ -271,7 +272,7 @@ def check_service_monitors(manifest: Manifest) -> list[Problem]:
 
 def check_pod_monitors(manifest: Manifest) -> list[Problem]:
     problems = []
-    templates = list(manifest.pod_templates())
+    templates = selectable_pod_templates(manifest)
     for monitor in manifest.of_kind("PodMonitor"):
         spec = monitor.get("spec") or {}
         namespaces = _monitor_namespaces(monitor)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..manifest import Manifest, PodTemplate, labels_of, name_of
+from .operators import operator_secrets
 from .problems import Problem
 
 GENERATED_SECRET_LABEL = "archangel.io/generated-secret"
@@ -103,13 +104,13 @@ def generated_secrets(manifest: Manifest) -> set[str]:
 def check_references(manifest: Manifest, external: ExternalObjects | None = None) -> list[Problem]:
     external = external or ExternalObjects()
     rendered = {(str(o["kind"]), name_of(o)) for o in manifest}
-    generated = generated_secrets(manifest)
+    generated = generated_secrets(manifest) | operator_secrets(manifest)
     problems = []
     for template in manifest.pod_templates():
         for reference in pod_references(template):
             if reference.optional or (reference.kind, reference.name) in rendered or reference in external:
                 continue
-            if reference.kind == "Secret" and reference.name in generated:
+            if reference.kind == "Secret" and reference.name in generated:  # by the hooks or an operator
                 continue
             if reference.kind == "PriorityClass" and reference.name in BUILTIN_PRIORITY_CLASSES:
                 continue

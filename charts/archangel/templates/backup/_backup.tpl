@@ -73,7 +73,8 @@ mac: backup-mac-key
   value: "5432"
 {{- else }}
 - name: PGHOST
-  value: {{ include "archangel.database.host" $r | quote }}
+  {{- /* The dump reads a replica; restores and checks write or read the primary, never through PgBouncer. */}}
+  value: {{ include (ternary "archangel.database.backupHost" "archangel.database.directHost" (eq .component "backup-database")) $r | quote }}
 - name: PGPORT
   value: {{ include "archangel.database.port" $r | quote }}
 {{- end }}
@@ -82,7 +83,11 @@ mac: backup-mac-key
 - name: PGDATABASE
   value: {{ $r.Values.database.auth.database | quote }}
 - name: PGSSLMODE
-  value: {{ ternary $r.Values.database.external.sslmode "disable" (and $r.Values.database.external.enabled (not .isolated)) | quote }}
+  value: {{ ternary "disable" (include "archangel.database.sslmode" $r) (not (not .isolated)) | quote }}
+{{- if and (include "archangel.database.caSecret" $r) (not .isolated) }}
+- name: PGSSLROOTCERT
+  value: /etc/archangel/database-ca/ca.crt
+{{- end }}
 - name: ARCHANGEL_PG_PASSWORD_FILE
   value: /etc/archangel/credentials/database-password
 - name: QDRANT_URL
@@ -174,6 +179,11 @@ it), so the dump is bounded by that size, not by the node's free disk.
 - name: credentials
   mountPath: /etc/archangel/credentials
   readOnly: true
+{{- if include "archangel.database.caSecret" $root }}
+- name: database-ca
+  mountPath: /etc/archangel/database-ca
+  readOnly: true
+{{- end }}
 {{- end }}
 - name: backup-keys
   mountPath: /etc/archangel/backup-keys
@@ -239,7 +249,7 @@ spec:
         {{- toYaml .command | nindent 8 }}
       env:
         {{- if $data }}
-        {{- include "archangel.backup.env" (dict "root" $root "isolated" .isolatedVerify "storeOnly" .storeOnly) | nindent 8 }}
+        {{- include "archangel.backup.env" (dict "root" $root "isolated" .isolatedVerify "storeOnly" .storeOnly "component" .component) | nindent 8 }}
         {{- else }}
         {{- with $root.Values.backup.pushgateway.url }}
         - name: ARCHANGEL_PUSHGATEWAY_URL

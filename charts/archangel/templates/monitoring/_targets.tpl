@@ -9,7 +9,7 @@ scrapes the same Services, through their archangel.io/metrics label. A JSON list
 {{- $targets := list
       (dict "component" "core" "port" "metrics" "containerPort" (int .Values.core.containerPorts.metrics))
       (dict "component" "agents" "port" "metrics" "containerPort" (int .Values.agents.containerPorts.metrics)) -}}
-{{- if and (not .Values.database.external.enabled) .Values.database.postgresql.metrics.enabled -}}
+{{- if and (eq .Values.database.mode "builtin") .Values.database.postgresql.metrics.enabled -}}
 {{- $targets = append $targets (dict "component" "postgresql" "port" "metrics" "containerPort" (int .Values.database.postgresql.metrics.port)) -}}
 {{- end -}}
 {{- if not .Values.vectorStore.external.enabled -}}

@@ -1,9 +1,25 @@
 {{/* Egress from a workload to the data tier: the in-release pods, or the external endpoints' ports. */}}
 {{- define "archangel.netpol.dataEgress" -}}
-{{- if .Values.database.external.enabled }}
+{{- $mode := .Values.database.mode }}
+{{- if eq $mode "external" }}
 # The external database's address is not known to the chart: any destination, on its port only.
 - ports:
     - port: {{ .Values.database.external.port }}
+      protocol: TCP
+{{- else if eq $mode "cloudnativepg" }}
+# The CloudNativePG instances (restores and dumps go to them directly) and the PgBouncer pods.
+- to:
+    - podSelector:
+        matchLabels:
+          cnpg.io/cluster: {{ include "archangel.database.clusterName" . }}
+          cnpg.io/podRole: instance
+    {{- if .Values.database.cloudnativepg.pooler.enabled }}
+    - podSelector:
+        matchLabels:
+          cnpg.io/poolerName: {{ include "archangel.database.poolerName" . }}
+    {{- end }}
+  ports:
+    - port: 5432
       protocol: TCP
 {{- else }}
 - to:
@@ -113,4 +129,26 @@ HTTPRoute is.
   {{- end }}
 {{- end }}
 {{- end -}}
+{{- end -}}
+
+
+{{/* DNS: the cluster's resolver pods, and node-local DNS when the cluster runs it. */}}
+{{- define "archangel.netpol.dnsEgress" -}}
+{{- $np := .Values.networkPolicy -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ $np.dns.namespace }}
+      podSelector:
+        matchLabels:
+          {{- toYaml $np.dns.podLabels | nindent 10 }}
+    {{- if $np.dns.nodeLocalDNS.enabled }}
+    - ipBlock:
+        cidr: {{ $np.dns.nodeLocalDNS.ip }}/32
+    {{- end }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
 {{- end -}}

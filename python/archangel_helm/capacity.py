@@ -10,6 +10,7 @@ from typing import Any
 from . import yamlio
 from .manifest import K8sObject, Manifest, PodTemplate, annotations_of, labels_of, name_of
 from .quantity import parse_quantity
+from .validate.operators import operator_workloads
 
 # Annotations the chart puts on backup CronJobs so tools can read what each one protects and keeps.
 BACKUP_TARGET_ANNOTATION = "archangel.io/backup-target"
@@ -153,6 +154,17 @@ def release_capacity(release: str, manifest: Manifest) -> ReleaseCapacity:
         if template.owner_kind == "StatefulSet":
             for claim in (owner.get("spec") or {}).get("volumeClaimTemplates") or []:
                 report.volumes.append(_volume(release, template.ref, claim, high))
+    for workload in operator_workloads(manifest):  # a CloudNativePG Cluster's instances, its PgBouncer pods
+        template = workload.template
+        per_pod = pod_resources(template, "requests"), pod_resources(template, "limits")
+        report.workloads.append(
+            WorkloadCapacity(
+                release, template.owner_kind, template.owner_name, workload.replicas, workload.replicas, "fixed",
+                *per_pod,
+            )
+        )  # fmt: skip
+        for claim in workload.claims:
+            report.volumes.append(_volume(release, template.ref, claim, workload.replicas))
     for claim in manifest.of_kind("PersistentVolumeClaim"):
         report.volumes.append(_volume(release, "-", claim, 1))
     for cronjob in manifest.of_kind("CronJob"):

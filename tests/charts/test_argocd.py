@@ -107,10 +107,12 @@ def test_ignore_differences_cover_every_autoscaled_deployment(
 def test_sync_waves_order_storage_then_data_then_workloads_then_monitors(render_env: Callable[..., Manifest]) -> None:
     waves = sync_waves(render_env("production", "archangel"))
     storage = max(waves[("StorageClass", n)] for n in ("fast-ssd", "standard-ssd"))
-    data = {waves[("StatefulSet", n)] for n in ("archangel-postgresql", "archangel-qdrant")}
+    database, store = waves[("Cluster", "archangel-postgresql")], waves[("ObjectStore", "archangel-pg-object-store")]
+    data = {database, waves[("StatefulSet", "archangel-qdrant")]}
     core, agents = waves[("Deployment", "archangel-core")], waves[("Deployment", "archangel-agents")]
+    assert storage < store < database  # the WAL archive's destination exists before the first WAL
     assert storage < min(data)
-    assert max(data) < core < agents
+    assert max(data) < waves[("Pooler", "archangel-pgbouncer")] < core < agents
     monitors = [wave for (kind, _), wave in waves.items() if kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule")]
     assert all(wave > agents for wave in monitors)
 

@@ -15,9 +15,23 @@ from archangel_helm.manifest import K8sObject, PodTemplate, annotations_of, labe
 from archangel_helm.quantity import parse_quantity
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import matches
+from tests.charts.test_data_tier import BUILTIN
 
 RenderEnv = Callable[..., Manifest]
 SNAPSHOT_API = "snapshot.storage.k8s.io/v1/VolumeSnapshot"
+CA_FILE = "/etc/archangel/database-ca/ca.crt"
+# Where the jobs reach production's PostgreSQL, per database.mode: (values, host dumps read, host restores write,
+# sslmode). Production's CloudNativePG Cluster: a replica (-ro) and the primary (-rw, not through PgBouncer),
+# verify-full against the operator's CA; the builtin StatefulSet (BUILTIN): its Service, inside the mesh.
+SERVERS: dict[str, tuple[dict[str, Any], str, str, str]] = {
+    "cloudnativepg": (
+        {},
+        "archangel-postgresql-ro.archangel.svc",
+        "archangel-postgresql-rw.archangel.svc",
+        "verify-full",
+    ),
+    "builtin": (BUILTIN, "archangel-postgresql.archangel.svc", "archangel-postgresql.archangel.svc", "disable"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +101,8 @@ def test_backup_pods_get_keys_and_credentials_as_files_and_no_api_access(product
     assert variables["ARCHANGEL_BACKUP_PREFIX"] == "archangel/archangel"
     assert variables["ARCHANGEL_BACKUP_SSE"] == "aws:kms"
     assert variables["ARCHANGEL_BACKUP_ENCRYPTION_KEY_FILE"] == "/etc/archangel/backup-keys/encryption-key"
-    assert variables["PGHOST"] == "archangel-postgresql.archangel.svc"
+    assert variables["PGHOST"] == "archangel-postgresql-ro.archangel.svc"  # a replica of the Cluster
+    assert (variables["PGSSLMODE"], variables["PGSSLROOTCERT"]) == ("verify-full", CA_FILE)
     assert variables["QDRANT_API_KEY_FILE"] == "/etc/archangel/credentials/qdrant-api-key"
     assert variables["TMPDIR"] == "/scratch"
     assert not [e for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
@@ -374,11 +389,15 @@ def test_verification_and_restores_get_scratch_the_size_of_the_database_on_an_en
     render_env: RenderEnv, environment: str
 ) -> None:
     manifest = render_env(environment, "archangel", RESTORE)
-    database = manifest.get("StatefulSet", "archangel-postgresql")["spec"]["volumeClaimTemplates"][0]["spec"]
+    if environment == "production":  # CloudNativePG: each instance's data volume (its WAL has its own)
+        database = manifest.get("Cluster", "archangel-postgresql")["spec"]["storage"]["size"]
+    else:  # the builtin StatefulSet's claim
+        claims = manifest.get("StatefulSet", "archangel-postgresql")["spec"]["volumeClaimTemplates"]
+        database = claims[0]["spec"]["resources"]["requests"]["storage"]
     for kind, name in (("CronJob", "archangel-backup-verify"), ("Job", restore_job(manifest)["metadata"]["name"])):
         claim = scratch_volume(manifest, kind, name)["ephemeral"]["volumeClaimTemplate"]["spec"]
         storage = parse_quantity(claim["resources"]["requests"]["storage"])
-        assert storage >= parse_quantity(database["resources"]["requests"]["storage"]), name
+        assert storage >= parse_quantity(database), name
         assert claim["accessModes"] == ["ReadWriteOnce"]
         storage_class = manifest.get("StorageClass", claim["storageClassName"])
         assert storage_class["parameters"]["encrypted"] == "true", "decrypted dumps land on this volume"
@@ -454,15 +473,30 @@ def test_bad_scratch_values_are_refused_by_the_schema(
 # --- the weekly verification restores into its own servers, never into production's ------------------------------
 
 
-def test_verification_restores_into_sidecar_servers_on_its_scratch_volume(production: Manifest) -> None:
-    pod = template(production, "CronJob", "archangel-backup-verify")
+def postgresql_release(image: str) -> tuple[str, str]:
+    """(PostgreSQL version, Debian release) of a PostgreSQL image: "...postgres:17.6-bookworm@sha256:..." and
+    "...postgresql:17.6-standard-bookworm@sha256:..." are both ("17.6", "bookworm")."""
+    parts = image.split("@", maxsplit=1)[0].rsplit(":", 1)[1].split("-")
+    return parts[0], parts[-1]
+
+
+@pytest.mark.parametrize("mode", SERVERS)
+def test_verification_restores_into_sidecar_servers_on_its_scratch_volume(render_env: RenderEnv, mode: str) -> None:
+    manifest = render_env("production", "archangel", SERVERS[mode][0])
+    pod = template(manifest, "CronJob", "archangel-backup-verify")
     sidecars = {c["name"]: c for c in pod.spec["initContainers"]}
     assert set(sidecars) == {"verify-postgresql", "verify-qdrant"}
     assert all(c["restartPolicy"] == "Always" for c in sidecars.values()), "native sidecars: they stop with the job"
-    # The same images as the production servers, so what restores here restores there.
-    postgres = production.get("StatefulSet", "archangel-postgresql")["spec"]["template"]["spec"]["containers"][0]
-    qdrant = production.get("StatefulSet", "archangel-qdrant")["spec"]["template"]["spec"]["containers"][0]
-    assert sidecars["verify-postgresql"]["image"] == postgres["image"]
+    # The same servers as production's, so what restores here restores there: the builtin StatefulSet's very
+    # image; CloudNativePG's operand image is another build (the sidecar runs database.postgresql.image), so at
+    # least the same PostgreSQL release on the same Debian.
+    if mode == "builtin":
+        postgres = manifest.get("StatefulSet", "archangel-postgresql")["spec"]["template"]["spec"]["containers"][0]
+        assert sidecars["verify-postgresql"]["image"] == postgres["image"]
+    else:
+        cluster = manifest.get("Cluster", "archangel-postgresql")["spec"]
+        assert postgresql_release(sidecars["verify-postgresql"]["image"]) == postgresql_release(cluster["imageName"])
+    qdrant = manifest.get("StatefulSet", "archangel-qdrant")["spec"]["template"]["spec"]["containers"][0]
     assert sidecars["verify-qdrant"]["image"] == qdrant["image"]
     assert env(sidecars["verify-postgresql"])["PGDATA"].startswith("/scratch/")
     assert "listen_addresses=127.0.0.1" in sidecars["verify-postgresql"]["args"]
@@ -475,21 +509,29 @@ def test_verification_restores_into_sidecar_servers_on_its_scratch_volume(produc
     assert check_pod_security(pod) == []
 
 
-def test_backups_and_restores_still_talk_to_the_production_servers(render_env: RenderEnv) -> None:
-    manifest = render_env("production", "archangel", RESTORE)
-    for kind, name in (("CronJob", "archangel-backup-database"), ("Job", restore_job(manifest)["metadata"]["name"])):
+@pytest.mark.parametrize("mode", SERVERS)
+def test_backups_and_restores_still_talk_to_the_production_servers(render_env: RenderEnv, mode: str) -> None:
+    values, read, write, sslmode = SERVERS[mode]
+    manifest = render_env("production", "archangel", {**values, **RESTORE})
+    for kind, name, host in (
+        ("CronJob", "archangel-backup-database", read),
+        ("Job", restore_job(manifest)["metadata"]["name"], write),
+    ):
         pod = template(manifest, kind, name)
         assert "initContainers" not in pod.spec
-        assert env(pod.containers()[0])["PGHOST"] == "archangel-postgresql.archangel.svc"
+        variables = env(pod.containers()[0])
+        assert (variables["PGHOST"], variables["PGSSLMODE"]) == (host, sslmode)
 
 
-def test_verification_against_the_production_servers_is_a_choice(render_env: RenderEnv) -> None:
-    pod = template(
-        render_env("production", "archangel", {"backup.verify.isolated": False}), "CronJob", "archangel-backup-verify"
-    )
+@pytest.mark.parametrize("mode", SERVERS)
+def test_verification_against_the_production_servers_is_a_choice(render_env: RenderEnv, mode: str) -> None:
+    values, _, write, sslmode = SERVERS[mode]
+    manifest = render_env("production", "archangel", {**values, "backup.verify.isolated": False})
+    pod = template(manifest, "CronJob", "archangel-backup-verify")
     assert "initContainers" not in pod.spec
-    assert env(pod.containers()[0])["PGHOST"] == "archangel-postgresql.archangel.svc"
-    only_database = render_env("production", "archangel", {"backup.vectorStore.enabled": False})
+    variables = env(pod.containers()[0])
+    assert (variables["PGHOST"], variables["PGSSLMODE"]) == (write, sslmode)  # it restores into scratch databases
+    only_database = render_env("production", "archangel", {**values, "backup.vectorStore.enabled": False})
     sidecars = template(only_database, "CronJob", "archangel-backup-verify").spec["initContainers"]
     assert [c["name"] for c in sidecars] == ["verify-postgresql"]
 

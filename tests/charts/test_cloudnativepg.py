@@ -30,7 +30,8 @@ NOON = "2026-12-04T10:30:00Z"
 
 @pytest.fixture(scope="module")
 def render_cnpg(render_chart: RenderChart, environments: dict[str, Environment]) -> RenderEnv:
-    """Production with its example site values, in cloudnativepg mode, on a cluster serving the operator's APIs."""
+    """Production with its example site values (cloudnativepg mode), on a cluster serving the operator's APIs or,
+    with `apis`, only those."""
     env = environments["production"]
     release = env.release_for_chart("archangel")
 
@@ -41,7 +42,7 @@ def render_cnpg(render_chart: RenderChart, environments: dict[str, Environment])
             {**CNPG, **(values or {})},
             release=release.name,
             namespace=release.namespace,
-            api_versions=[*env.api_versions, *(CNPG_APIS if apis is None else apis)],
+            api_versions=[a for a in env.api_versions if a not in CNPG_APIS] + (CNPG_APIS if apis is None else apis),
             kube_version=env.kube_version,
         )
 
@@ -226,3 +227,28 @@ def test_the_schema_refuses_bad_values(render_cnpg: RenderEnv, values: dict[str,
     with pytest.raises(RenderError) as caught:
         render_cnpg(values)
     assert field in caught.value.helm_message
+
+
+def test_uninstall_and_argo_cd_pruning_leave_the_cluster_and_its_data(cnpg: Manifest) -> None:
+    annotations = cnpg.get("Cluster", CLUSTER)["metadata"]["annotations"]
+    assert annotations["helm.sh/resource-policy"] == "keep"  # the operator deletes the volumes with the Cluster
+    assert set(annotations["argocd.argoproj.io/sync-options"].split(",")) >= {"Delete=false", "Prune=false"}
+
+
+def test_the_owner_may_create_databases_for_restores_into_a_new_or_scratch_database(cnpg: Manifest) -> None:
+    (role,) = cnpg.get("Cluster", CLUSTER)["spec"]["managed"]["roles"]
+    assert role == {
+        "name": "archangel",
+        "ensure": "present",
+        "login": True,
+        "createdb": True,
+        "passwordSecret": {"name": "archangel-generated"},
+    }
+
+
+def test_the_test_restore_server_is_never_older_than_the_cluster(render_cnpg: RenderEnv) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_cnpg({"database.postgresql.image.tag": "16.10-bookworm"})
+    assert 'database.postgresql.image.tag "16.10-bookworm" runs the weekly test restore' in caught.value.helm_message
+    assert "PostgreSQL 16, older than the cluster's 17" in caught.value.helm_message
+    render_cnpg({"database.postgresql.image.tag": "18.1-bookworm"})  # newer restores the dump: accepted

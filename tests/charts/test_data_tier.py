@@ -3,22 +3,44 @@ Secret, and the external modes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from archangel_helm import Manifest, RenderError
 from archangel_helm.manifest import PodTemplate, annotations_of
 from archangel_helm.quantity import parse_quantity
 from archangel_helm.validate.selectors import selected_pod_templates
+from tests.conftest import PROJECT
 
 RenderEnv = Callable[..., Manifest]
+# Production's PostgreSQL is a CloudNativePG Cluster (database.mode cloudnativepg). The builtin StatefulSet is
+# tested as production would run it in the builtin mode: production's other settings (storage and priority
+# classes, mesh, policies, site values) still apply, and its database sizing, now the Cluster's, moves to the
+# StatefulSet. The site values pin the Cluster's image now, not the exporter's: its digest is set here.
+_PRODUCTION_DATABASE = yaml.safe_load((PROJECT / "values" / "production.yaml").read_text())["database"]["cloudnativepg"]
+BUILTIN: dict[str, Any] = {
+    "database.mode": "builtin",
+    "database.postgresql.metrics.image.digest": "sha256:" + "cd" * 32,
+    "database.postgresql.resources": _PRODUCTION_DATABASE["resources"],
+    "database.postgresql.parameters": _PRODUCTION_DATABASE["parameters"],
+    "database.postgresql.persistence.size": _PRODUCTION_DATABASE["storage"]["size"],
+    "database.postgresql.priorityClassName": _PRODUCTION_DATABASE["priorityClassName"],
+}
 
 
 @pytest.fixture(scope="module")
 def production(render_env: RenderEnv) -> Manifest:
     return render_env("production", "archangel")
+
+
+@pytest.fixture(scope="module")
+def builtin(render_env: RenderEnv) -> Manifest:
+    """Production with the builtin StatefulSet (BUILTIN): what the StatefulSet's own tests render."""
+    return render_env("production", "archangel", BUILTIN)
 
 
 def template_of(manifest: Manifest, kind: str, name: str) -> PodTemplate:
@@ -86,14 +108,20 @@ def test_every_claim_uses_a_rendered_storage_class(production: Manifest) -> None
         for volume in pod.spec.get("volumes", [])
         if "ephemeral" in volume
     ]
-    assert {c["storageClassName"] for c in claims} == classes
+    used = {c["storageClassName"] for c in claims}
+    # The CloudNativePG operator claims each instance's data and WAL volumes from the Cluster's storage classes.
+    (cluster,) = production.of_kind("Cluster")
+    used |= {cluster["spec"][volume]["storageClass"] for volume in ("storage", "walStorage")}
+    assert used == classes
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------
+# The builtin StatefulSet's own behaviour: production with BUILTIN (production itself runs CloudNativePG, whose
+# Cluster, clients and policies tests/charts/test_cloudnativepg.py covers).
 
 
-def test_postgresql_statefulset_keeps_its_data(production: Manifest) -> None:
-    statefulset = production.get("StatefulSet", "archangel-postgresql")["spec"]
+def test_postgresql_statefulset_keeps_its_data(builtin: Manifest) -> None:
+    statefulset = builtin.get("StatefulSet", "archangel-postgresql")["spec"]
     assert statefulset["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
     (claim,) = statefulset["volumeClaimTemplates"]
     assert claim["spec"] == {
@@ -105,8 +133,8 @@ def test_postgresql_statefulset_keeps_its_data(production: Manifest) -> None:
     assert claim["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Delete=false"
 
 
-def test_postgresql_runs_the_pinned_official_image_as_the_postgres_user(production: Manifest) -> None:
-    template = template_of(production, "StatefulSet", "archangel-postgresql")
+def test_postgresql_runs_the_pinned_official_image_as_the_postgres_user(builtin: Manifest) -> None:
+    template = template_of(builtin, "StatefulSet", "archangel-postgresql")
     postgres = template.containers()[0]
     assert postgres["image"].split("@")[0] == "docker.io/library/postgres:17.6-bookworm"
     assert template.spec["securityContext"]["runAsUser"] == 999
@@ -124,16 +152,16 @@ def test_postgresql_runs_the_pinned_official_image_as_the_postgres_user(producti
     assert mounts["shm"] == "/dev/shm"
 
 
-def test_postgresql_probes_use_pg_isready(production: Manifest) -> None:
-    postgres = template_of(production, "StatefulSet", "archangel-postgresql").containers()[0]
+def test_postgresql_probes_use_pg_isready(builtin: Manifest) -> None:
+    postgres = template_of(builtin, "StatefulSet", "archangel-postgresql").containers()[0]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert "pg_isready" in postgres[probe]["exec"]["command"][-1]
 
 
-def test_postgresql_settings_come_from_values_through_its_configuration_file(production: Manifest) -> None:
-    postgres = template_of(production, "StatefulSet", "archangel-postgresql")
+def test_postgresql_settings_come_from_values_through_its_configuration_file(builtin: Manifest) -> None:
+    postgres = template_of(builtin, "StatefulSet", "archangel-postgresql")
     assert postgres.containers()[0]["args"] == ["-c", "config_file=/etc/postgresql/postgresql.conf"]
-    conf = production.get("ConfigMap", "archangel-postgresql")["data"]["postgresql.conf"]
+    conf = builtin.get("ConfigMap", "archangel-postgresql")["data"]["postgresql.conf"]
     assert "shared_buffers = '2GB'" in conf.splitlines()
     assert "max_connections = '300'" in conf.splitlines()
     volume = next(v for v in postgres.spec["volumes"] if v["name"] == "config")
@@ -154,41 +182,43 @@ def pod_template(manifest: Manifest, name: str) -> dict[str, Any]:
     ],
 )
 def test_only_a_start_only_parameter_restarts_postgresql(
-    production: Manifest, render_env: RenderEnv, parameters: dict[str, str], restarts: bool
+    builtin: Manifest, render_env: RenderEnv, parameters: dict[str, str], restarts: bool
 ) -> None:
     """Reloadable parameters reach the server through the mounted ConfigMap and the config-reloader; a change to
     the pod template (a rolling restart of the database) is for the parameters PostgreSQL reads at start only."""
-    tuned = render_env("production", "archangel", {"database": {"postgresql": {"parameters": parameters}}})
-    assert tuned.get("ConfigMap", "archangel-postgresql") != production.get("ConfigMap", "archangel-postgresql")
-    changed = pod_template(tuned, "archangel-postgresql") != pod_template(production, "archangel-postgresql")
+    key = "database.postgresql.parameters"
+    tuned = render_env("production", "archangel", {**BUILTIN, key: {**BUILTIN[key], **parameters}})
+    assert tuned.get("ConfigMap", "archangel-postgresql") != builtin.get("ConfigMap", "archangel-postgresql")
+    changed = pod_template(tuned, "archangel-postgresql") != pod_template(builtin, "archangel-postgresql")
     assert changed is restarts
 
 
 @pytest.mark.parametrize("name", ["archangel-postgresql", "archangel-qdrant"])
-def test_a_chart_release_does_not_restart_the_data_tier(production: Manifest, name: str) -> None:
+def test_a_chart_release_does_not_restart_the_data_tier(builtin: Manifest, name: str) -> None:
     """helm.sh/chart and app.kubernetes.io/version change with every chart release; in a pod template they would
-    roll PostgreSQL and Qdrant each time for nothing they run differently."""
-    labels = pod_template(production, name)["metadata"]["labels"]
+    roll PostgreSQL and Qdrant each time for nothing they run differently. (The builtin StatefulSet: a Cluster's
+    pods are the operator's; Qdrant's StatefulSet is production's in either mode.)"""
+    labels = pod_template(builtin, name)["metadata"]["labels"]
     assert "helm.sh/chart" not in labels
     assert "app.kubernetes.io/version" not in labels
-    statefulset = production.get("StatefulSet", name)
+    statefulset = builtin.get("StatefulSet", name)
     assert statefulset["metadata"]["labels"]["helm.sh/chart"].startswith("archangel-")  # the object keeps them
     assert set(statefulset["spec"]["selector"]["matchLabels"].items()) <= set(labels.items())
 
 
-def test_postgresql_has_client_and_headless_services(production: Manifest) -> None:
-    client = production.get("Service", "archangel-postgresql")
-    headless = production.get("Service", "archangel-postgresql-hl")
+def test_postgresql_has_client_and_headless_services(builtin: Manifest) -> None:
+    client = builtin.get("Service", "archangel-postgresql")
+    headless = builtin.get("Service", "archangel-postgresql-hl")
     assert headless["spec"]["clusterIP"] == "None"
-    assert production.get("StatefulSet", "archangel-postgresql")["spec"]["serviceName"] == "archangel-postgresql-hl"
+    assert builtin.get("StatefulSet", "archangel-postgresql")["spec"]["serviceName"] == "archangel-postgresql-hl"
     for service in (client, headless):
-        (selected,) = selected_pod_templates(service["spec"]["selector"], production.pod_templates(), plain=True)
+        (selected,) = selected_pod_templates(service["spec"]["selector"], builtin.pod_templates(), plain=True)
         assert selected.ref == "StatefulSet/archangel-postgresql"
     assert {p["name"]: p["port"] for p in client["spec"]["ports"]} == {"postgresql": 5432, "metrics": 9187}
 
 
-def test_postgres_exporter_reads_the_same_password_file(production: Manifest) -> None:
-    containers = template_of(production, "StatefulSet", "archangel-postgresql").containers()
+def test_postgres_exporter_reads_the_same_password_file(builtin: Manifest) -> None:
+    containers = template_of(builtin, "StatefulSet", "archangel-postgresql").containers()
     (exporter,) = [c for c in containers if c["name"] == "metrics"]
     assert env_of(exporter)["DATA_SOURCE_PASS_FILE"] == "/etc/archangel/credentials/database-password"
     assert {"name": "password", "mountPath": "/etc/archangel/credentials", "readOnly": True} in exporter["volumeMounts"]
@@ -196,7 +226,9 @@ def test_postgres_exporter_reads_the_same_password_file(production: Manifest) ->
 
 def test_an_existing_password_secret_replaces_the_generated_one(render_env: RenderEnv) -> None:
     manifest = render_env(
-        "production", "archangel", {"database.auth": {"existingSecret": "pg-creds", "existingSecretPasswordKey": "pw"}}
+        "production",
+        "archangel",
+        {**BUILTIN, "database.auth": {"existingSecret": "pg-creds", "existingSecretPasswordKey": "pw"}},
     )
     statefulset = template_of(manifest, "StatefulSet", "archangel-postgresql")
     (volume,) = [v for v in statefulset.spec["volumes"] if v["name"] == "password"]
@@ -205,6 +237,19 @@ def test_an_existing_password_secret_replaces_the_generated_one(render_env: Rend
     assert core["database-password"] == {"name": "pg-creds", "key": "pw"}
     spec = manifest.get("ConfigMap", "archangel-secrets-hook")["data"]["spec.json"]
     assert "database-password" not in spec
+
+
+def test_an_existing_secret_bootstraps_the_production_cluster(render_env: RenderEnv) -> None:
+    """CloudNativePG reads the keys username and password of the Secret (the key cannot be chosen)."""
+    manifest = render_env("production", "archangel", {"database.auth.existingSecret": "pg-creds"})
+    initdb = manifest.get("Cluster", "archangel-postgresql")["spec"]["bootstrap"]["initdb"]
+    assert initdb["secret"] == {"name": "pg-creds"}
+    core = credentials(template_of(manifest, "Deployment", "archangel-core"))
+    assert core["database-password"] == {"name": "pg-creds", "key": "password"}
+    keys = {
+        k["name"] for k in json.loads(manifest.get("ConfigMap", "archangel-secrets-hook")["data"]["spec.json"])["keys"]
+    }
+    assert not keys & {"username", "password", "database-password"}
 
 
 def test_external_database_renders_no_statefulset(render_env: RenderEnv) -> None:
@@ -275,18 +320,29 @@ def test_qdrant_statefulset(production: Manifest) -> None:
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
-def test_workloads_reach_the_data_tier_with_credentials_as_files(production: Manifest) -> None:
+@pytest.mark.parametrize(
+    ("mode", "host", "password_key"),
+    [
+        # production: through PgBouncer, and the password under the key CloudNativePG reads
+        ("cloudnativepg", "archangel-pgbouncer.archangel.svc", "password"),
+        ("builtin", "archangel-postgresql.archangel.svc", "database-password"),
+    ],
+)
+def test_workloads_reach_the_data_tier_with_credentials_as_files(
+    production: Manifest, builtin: Manifest, mode: str, host: str, password_key: str
+) -> None:
+    manifest = production if mode == "cloudnativepg" else builtin
     for component in ("core", "agents"):
-        template = template_of(production, "Deployment", f"archangel-{component}")
+        template = template_of(manifest, "Deployment", f"archangel-{component}")
         main = template.containers()[0]
         env = env_of(main)
         assert env["QDRANT_URL"] == "http://archangel-qdrant.archangel.svc:6333"
-        assert env["DATABASE_HOST"] == "archangel-postgresql.archangel.svc"
+        assert env["DATABASE_HOST"] == host
         assert env["DATABASE_PASSWORD_FILE"] == "/etc/archangel/credentials/database-password"
         assert env["QDRANT_API_KEY_FILE"] == "/etc/archangel/credentials/qdrant-api-key"
         assert not [e for e in main["env"] if "secretKeyRef" in e.get("valueFrom", {})]
         assert credentials(template) == {
-            "database-password": {"name": "archangel-generated", "key": "database-password"},
+            "database-password": {"name": "archangel-generated", "key": password_key},
             "qdrant-api-key": {"name": "archangel-generated", "key": "qdrant-api-key"},
         }
 

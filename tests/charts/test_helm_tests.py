@@ -22,6 +22,7 @@ from archangel_helm.manifest import PodTemplate, annotations_of, labels_of
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.rules import RULES, Release
 from tests.background import serving
+from tests.charts.test_data_tier import BUILTIN, env_of, template_of
 from tests.charts.test_network_policies import allowed
 from tests.conftest import APP_CHART, SHIPPED_VALUES, ShippedValues
 
@@ -62,15 +63,29 @@ def test_every_shipped_release_has_one_locked_down_helm_test_pod(
     assert check_pod_security(helm_test_template(manifest)) == []
 
 
-def test_the_application_test_checks_core_postgresql_and_qdrant_through_their_services(render_env: RenderEnv) -> None:
-    manifest = render_env("production", "archangel")
+@pytest.mark.parametrize(
+    ("values", "postgresql"),
+    [
+        # production: PgBouncer's Service (the operator makes it from the Pooler), where core and agents connect
+        ({}, "archangel-pgbouncer"),
+        (BUILTIN, "archangel-postgresql"),
+    ],
+    ids=["cloudnativepg", "builtin"],
+)
+def test_the_application_test_checks_core_postgresql_and_qdrant_through_their_services(
+    render_env: RenderEnv, values: dict[str, Any], postgresql: str
+) -> None:
+    manifest = render_env("production", "archangel", values)
     (container,) = helm_test_pods(manifest)[0]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert container["image"].split("@")[0] == TOOLS
     core = manifest.get("Service", "archangel-core")
     (http,) = [p for p in core["spec"]["ports"] if p["name"] == "http"]
     assert env["CORE_URL"] == f"http://archangel-core.archangel.svc:{http['port']}/healthz/ready"
-    assert (env["PG_HOST"], env["PG_PORT"]) == ("archangel-postgresql.archangel.svc", "5432")
+    assert (env["PG_HOST"], env["PG_PORT"]) == (f"{postgresql}.archangel.svc", "5432")
+    core_env = env_of(template_of(manifest, "Deployment", "archangel-core").containers()[0])
+    assert (env["PG_HOST"], env["PG_PORT"]) == (core_env["DATABASE_HOST"], core_env["DATABASE_PORT"])  # what core uses
+    assert allowed(manifest, "archangel-helm-test", postgresql, 5432)
     assert env["QDRANT_URL"] == "http://archangel-qdrant.archangel.svc:6333"
     assert env["QDRANT_READYZ"] == "true"
     # production is in the mesh: the sidecar starts first and is stopped at the end, so the pod completes

@@ -14,6 +14,7 @@ from archangel_helm import Manifest
 from archangel_helm.argo import hook_report
 from archangel_helm.manifest import annotations_of
 from archangel_helm.validate.pod_security import check_pod_security
+from tests.charts.test_data_tier import BUILTIN
 
 RenderEnv = Callable[..., Manifest]
 HOOK_OBJECTS = {
@@ -99,11 +100,22 @@ def test_the_hook_pod_meets_pod_security_restricted(production: Manifest) -> Non
     assert check_pod_security(template) == []
 
 
-def test_the_spec_lists_every_key_with_length_and_alphabet(production: Manifest) -> None:
-    spec = json.loads(production.get("ConfigMap", "archangel-secrets-hook")["data"]["spec.json"])
+@pytest.mark.parametrize(
+    ("mode", "database_keys"),
+    [
+        # production: CloudNativePG bootstraps the owner from the keys username (a fixed value) and password
+        ("cloudnativepg", {"username": "archangel", "password": (32, "alphanumeric")}),
+        ("builtin", {"database-password": (32, "alphanumeric")}),
+    ],
+)
+def test_the_spec_lists_every_key_with_length_and_alphabet(
+    production: Manifest, render_env: RenderEnv, mode: str, database_keys: dict[str, object]
+) -> None:
+    manifest = production if mode == "cloudnativepg" else render_env("production", "archangel", BUILTIN)
+    spec = json.loads(manifest.get("ConfigMap", "archangel-secrets-hook")["data"]["spec.json"])
     assert spec["secret"]["name"] == "archangel-generated"
-    assert {k["name"]: (k["length"], k["alphabet"]) for k in spec["keys"]} == {
-        "database-password": (32, "alphanumeric"),
+    assert {k["name"]: k["value"] if "value" in k else (k["length"], k["alphabet"]) for k in spec["keys"]} == {
+        **database_keys,
         "qdrant-api-key": (48, "urlsafe"),
         "backup-encryption-key": (64, "urlsafe"),
         "backup-mac-key": (64, "hex"),

@@ -72,8 +72,26 @@ APP_STAGING = (
 PEER_AUTHENTICATIONS = {
     ("PeerAuthentication", f"archangel-{name}") for name in ("core", "agents", "postgresql", "qdrant")
 }
+BUILTIN_POSTGRESQL = {
+    (kind, f"archangel-{name}")
+    for kind, name in (("ServiceAccount", "postgresql"), ("Service", "postgresql"), ("Service", "postgresql-hl"),
+                       ("StatefulSet", "postgresql"), ("ConfigMap", "postgresql"), ("ServiceMonitor", "postgresql"),
+                       ("PeerAuthentication", "postgresql"))
+}  # fmt: skip
+# Production's PostgreSQL is a CloudNativePG Cluster: the operator runs the instances, their services and
+# Secrets; the release renders what it asks of the operator, PgBouncer, the WAL archive's store and policies.
+CLOUDNATIVEPG = {
+    ("Cluster", "archangel-postgresql"),
+    ("Pooler", "archangel-pgbouncer"),
+    ("ObjectStore", "archangel-pg-object-store"),
+    ("ScheduledBackup", "archangel-pg-base-backup"),
+    ("PodMonitor", "archangel-postgresql"),
+    ("PodMonitor", "archangel-pgbouncer"),
+    ("NetworkPolicy", "archangel-pgbouncer"),
+}
 APP_PRODUCTION = (
-    APP_STAGING
+    (APP_STAGING - BUILTIN_POSTGRESQL)
+    | CLOUDNATIVEPG
     | {
         ("PriorityClass", "archangel-critical"),
         ("PriorityClass", "archangel-high"),
@@ -82,7 +100,7 @@ APP_PRODUCTION = (
         ("NetworkPolicy", "archangel-allow-istiod"),
         ("VolumeSnapshotClass", "archangel-snapshots"),
     }
-    | PEER_AUTHENTICATIONS
+    | (PEER_AUTHENTICATIONS - BUILTIN_POSTGRESQL)
 )
 MONITORING_RULES = {
     ("PrometheusRule", f"archangel-monitoring-rules-{name}")

@@ -11,6 +11,7 @@ import pytest
 from archangel_helm import Manifest, RenderError
 from archangel_helm.manifest import PodTemplate
 from archangel_helm.validate.selectors import matches, selected_pod_templates
+from tests.charts.test_data_tier import BUILTIN
 
 RenderEnv = Callable[..., Manifest]
 CORE_HOST = "archangel-core.archangel.svc.cluster.local"
@@ -121,8 +122,14 @@ def scraped_ports(manifest: Manifest) -> list[tuple[str, PodTemplate, int]]:
 
 MESH_VARIANTS: dict[str, dict[str, Any]] = {
     "production": {},
-    "exporter-on-another-port": {"database.postgresql.metrics.port": 9188, "core.containerPorts.metrics": 9100},
-    "no-exporter": {"database.postgresql.metrics.enabled": False},
+    # the exporter variants are the builtin StatefulSet's: production's CloudNativePG instances have no Service
+    "builtin": BUILTIN,
+    "exporter-on-another-port": {
+        **BUILTIN,
+        "database.postgresql.metrics.port": 9188,
+        "core.containerPorts.metrics": 9100,
+    },
+    "no-exporter": {**BUILTIN, "database.postgresql.metrics.enabled": False},
     "external-data-tier": {
         "database.mode": "external",
         "database.external": {"host": "pg.example", "port": 5432},
@@ -163,17 +170,35 @@ def test_every_workload_that_accepts_connections_has_exactly_one_strict_policy(p
             assert selected == [], f"{template.ref}: hooks and jobs accept no connections"
 
 
-def test_only_plain_text_ports_are_permissive(production: Manifest) -> None:
+@pytest.mark.parametrize(
+    ("values", "postgresql"),
+    [
+        # production: no policy for PostgreSQL, whose CloudNativePG pods run outside the mesh (below)
+        ({}, {}),
+        (BUILTIN, {"archangel-postgresql": {9187}}),
+    ],
+    ids=["cloudnativepg", "builtin"],
+)
+def test_only_plain_text_ports_are_permissive(
+    render_env: RenderEnv, values: dict[str, Any], postgresql: dict[str, set[int]]
+) -> None:
+    manifest = render_env("production", "archangel", values)
     permissive = {
         p["metadata"]["name"]: {int(port) for port in p["spec"].get("portLevelMtls", {})}
-        for p in production.of_kind("PeerAuthentication")
+        for p in manifest.of_kind("PeerAuthentication")
     }
     assert permissive == {
         "archangel-core": {8080, 9090},  # the load balancer reaches 8080 without a sidecar
         "archangel-agents": {9090},
-        "archangel-postgresql": {9187},
+        **postgresql,
         "archangel-qdrant": {6333},
     }
+    # The chart puts pods in the mesh by their label (istio.injection.enabled): the operator's pods (instances
+    # and PgBouncer) never get it, so no mesh mTLS there: Prometheus scrapes them in plain text and the clients
+    # talk PostgreSQL's own TLS (verify-full) through their sidecars.
+    operator_objects = manifest.of_kind("Cluster") + manifest.of_kind("Pooler")
+    assert len(operator_objects) == (0 if postgresql else 2)
+    assert "sidecar.istio.io/inject" not in str(operator_objects)
 
 
 DIRECT = {"loadBalancer.enabled": False, "ingress.enabled": False, "gateway.enabled": False}

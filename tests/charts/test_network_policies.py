@@ -11,6 +11,7 @@ import pytest
 from archangel_helm import Manifest
 from archangel_helm.manifest import name_of
 from archangel_helm.validate.graph import check_network_policies, is_default_deny, pods_without_default_deny
+from archangel_helm.validate.operators import selectable_pod_templates
 from archangel_helm.validate.selectors import matches
 from archangel_helm.values import merged_values
 from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
@@ -27,8 +28,9 @@ def production(render_env: RenderEnv) -> Manifest:
 
 def allowed(manifest: Manifest, source: str, target: str, port: int) -> bool:
     """Whether the policies let pods of one workload reach another's port (both must allow it)."""
-    source_labels = next(t.labels for t in manifest.pod_templates() if t.owner_name == source)
-    target_labels = next(t.labels for t in manifest.pod_templates() if t.owner_name == target)
+    pods = selectable_pod_templates(manifest)  # the operator's pods too: production's PostgreSQL is a Cluster
+    source_labels = next(t.labels for t in pods if t.owner_name == source)
+    target_labels = next(t.labels for t in pods if t.owner_name == target)
     policies = manifest.of_kind("NetworkPolicy")
 
     def permits(direction: str, own: dict[str, str], other: dict[str, str]) -> bool:
@@ -81,6 +83,13 @@ def test_every_allowed_path_names_ports_that_exist(
         ("archangel-qdrant", "archangel-postgresql", 5432, False),
         ("archangel-agents", "archangel-core", 9090, False),
         ("archangel-core", "archangel-postgresql", 9187, False),
+        # PgBouncer: core and agents in, the instances out; nothing else
+        ("archangel-core", "archangel-pgbouncer", 5432, True),
+        ("archangel-agents", "archangel-pgbouncer", 5432, True),
+        ("archangel-pgbouncer", "archangel-postgresql", 5432, True),
+        ("archangel-qdrant", "archangel-pgbouncer", 5432, False),
+        ("archangel-pgbouncer", "archangel-qdrant", 6333, False),
+        ("archangel-postgresql", "archangel-postgresql", 5432, True),  # replication
         # the helm test pod: exactly what it checks
         ("archangel-helm-test", "archangel-core", 8080, True),
         ("archangel-helm-test", "archangel-postgresql", 5432, True),

@@ -1,4 +1,5 @@
-"""ServiceMonitors: one per component, selecting its metrics Service by label and its endpoint by port name."""
+"""ServiceMonitors: one per component, selecting its metrics Service by label and its endpoint by port name; in
+production, PodMonitors for the CloudNativePG instances and PgBouncer, which have no Service of the release."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from archangel_helm import Manifest
 from archangel_helm.manifest import labels_of
-from archangel_helm.validate.graph import check_service_monitors
+from archangel_helm.validate.graph import check_pod_monitors, check_service_monitors
+from tests.charts.test_data_tier import BUILTIN
 
 RenderEnv = Callable[..., Manifest]
 
@@ -19,12 +21,35 @@ def production(render_env: RenderEnv) -> Manifest:
     return render_env("production", "archangel")
 
 
-def test_one_monitor_per_component(production: Manifest) -> None:
-    monitors = {m["metadata"]["name"]: m for m in production.of_kind("ServiceMonitor")}
-    assert set(monitors) == {"archangel-core", "archangel-agents", "archangel-postgresql", "archangel-qdrant"}
+@pytest.mark.parametrize(
+    ("values", "service_monitored", "pod_monitored"),
+    [
+        # production: the operator's pods, scraped on their own exporters' port "metrics"
+        ({}, {"core", "agents", "qdrant"}, {"postgresql", "pgbouncer"}),
+        (BUILTIN, {"core", "agents", "postgresql", "qdrant"}, set()),
+    ],
+    ids=["cloudnativepg", "builtin"],
+)
+def test_one_monitor_per_component(
+    render_env: RenderEnv, values: dict[str, Any], service_monitored: set[str], pod_monitored: set[str]
+) -> None:
+    manifest = render_env("production", "archangel", values)
+    monitors = {m["metadata"]["name"]: m for m in manifest.of_kind("ServiceMonitor")}
+    assert set(monitors) == {f"archangel-{component}" for component in service_monitored}
     for monitor in monitors.values():
         assert labels_of(monitor)["release"] == "kube-prometheus-stack"
         assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["archangel"]}
+    pod_monitors = {m["metadata"]["name"]: m for m in manifest.of_kind("PodMonitor")}
+    assert set(pod_monitors) == {f"archangel-{component}" for component in pod_monitored}
+    for component in pod_monitored:
+        monitor = pod_monitors[f"archangel-{component}"]
+        assert labels_of(monitor)["release"] == "kube-prometheus-stack"
+        # No namespaceSelector: a PodMonitor looks in its own namespace only, the release's.
+        assert (monitor["metadata"]["namespace"], "namespaceSelector" in monitor["spec"]) == ("archangel", False)
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        relabel = {r["targetLabel"]: r.get("replacement") for r in endpoint["relabelings"]}
+        # component="postgresql" as the builtin exporter's series: the monitoring chart's rules select on it
+        assert relabel == {"component": component, "release": "archangel"}
 
 
 def test_every_monitor_port_exists_on_the_service_it_selects(production: Manifest) -> None:
@@ -47,13 +72,30 @@ def test_qdrant_is_scraped_with_its_api_key(production: Manifest) -> None:
     }
 
 
-def test_a_broken_port_name_is_caught(production: Manifest) -> None:
-    broken = Manifest.parse(production.text.replace("- port: metrics", "- port: metrix", 1))
-    (problem,) = check_service_monitors(broken)
-    assert problem.rule == "graph/servicemonitor-port"
-    assert "'metrix' is not a port name of Service/" in problem.message
+@pytest.mark.parametrize(
+    ("kind", "check", "rule", "message"),
+    [
+        (
+            "ServiceMonitor",
+            check_service_monitors,
+            "graph/servicemonitor-port",
+            "'metrix' is not a port name of Service/",
+        ),
+        ("PodMonitor", check_pod_monitors, "graph/podmonitor-port", "'metrix' is not a container port of Cluster/"),
+    ],
+)
+def test_a_broken_port_name_is_caught(
+    production: Manifest, kind: str, check: Callable[[Manifest], list[Any]], rule: str, message: str
+) -> None:
+    assert check(production) == []
+    start = production.text.index(f"kind: {kind}\n")  # the first monitor of that kind
+    text = production.text[:start] + production.text[start:].replace("- port: metrics", "- port: metrix", 1)
+    (problem,) = check(Manifest.parse(text))
+    assert problem.rule == rule
+    assert message in problem.message
 
 
 def test_monitors_only_where_prometheus_operator_is_served(render_env: RenderEnv, environments: Any) -> None:
     apis = [a for a in environments["production"].api_versions if "monitoring.coreos.com" not in a]
-    assert render_env("production", "archangel", api_versions=apis).of_kind("ServiceMonitor") == []
+    manifest = render_env("production", "archangel", api_versions=apis)
+    assert manifest.of_kind("ServiceMonitor") == manifest.of_kind("PodMonitor") == []

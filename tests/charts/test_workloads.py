@@ -437,11 +437,10 @@ def test_the_digest_check_names_exactly_the_images_the_release_runs(
     """The site check keeps its own list of images; it must match what the templates render, no more, no less."""
     site = yaml.safe_load((PROJECT / "values" / "examples" / site_file).read_text())
     digest_fields = [f"{component}.digest" for component in image_paths(site)]
-    rendered = {
-        c["image"].split("@")[0].split("/", 1)[1]
-        for t in render_env("production", chart).pod_templates()
-        for c in t.containers()
-    }
+    manifest = render_env("production", chart)
+    images = [c["image"] for t in manifest.pod_templates() for c in t.containers()]
+    images += [c["spec"]["imageName"] for c in manifest.of_kind("Cluster")]  # the operator runs these
+    rendered = {image.split("@")[0].split("/", 1)[1] for image in images}
     with pytest.raises(RenderError) as error:
         render_env("production", chart, dict.fromkeys(digest_fields, ""))
     named = set(re.findall(r"\.digest: the digest \(sha256:\.\.\.\) of (\S+) as your registry", str(error.value)))

@@ -14,6 +14,7 @@ import yaml
 
 from archangel_helm import Manifest, render
 from archangel_helm.environments import load_environment
+from archangel_helm.manifest import name_of
 from tests.conftest import PROJECT
 from tests.support.local_cluster import LocalCluster, cluster_values, service_account_kubeconfig
 
@@ -133,7 +134,8 @@ def test_the_volume_snapshot_job_snapshots_and_prunes_with_its_own_role_only(
     if not local_cluster.has_crds:
         pytest.skip("no CRD manifests (VolumeSnapshot) were installed in the local cluster")
     apply(local_cluster, identity_objects(production, SNAPSHOTS))
-    # The data claims the job snapshots, as the StatefulSets would have created them.
+    # The data claims the job snapshots, as the StatefulSets would have created them (production's PostgreSQL is a
+    # CloudNativePG Cluster: its recovery points are the WAL archive and base backups, not volume snapshots).
     claims = [
         {
             "apiVersion": "v1",
@@ -144,8 +146,9 @@ def test_the_volume_snapshot_job_snapshots_and_prunes_with_its_own_role_only(
             },
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
         }
-        for name in ("archangel-postgresql", "archangel-qdrant")
+        for name in sorted(name_of(sts) for sts in production.of_kind("StatefulSet"))
     ]
+    assert claims
     apply(local_cluster, claims)
     kubeconfig = service_account_kubeconfig(local_cluster, SNAPSHOTS, NAMESPACE, tmp_path)
     job = production.get("CronJob", SNAPSHOTS)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]

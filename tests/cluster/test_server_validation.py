@@ -70,3 +70,29 @@ def test_the_api_server_accepts_the_argo_cd_manifests(namespaces: LocalCluster, 
     assert result.returncode == 0, result.stderr
     documents = [d for d in yaml.safe_load_all((PROJECT / "argocd" / file).read_text()) if d]
     assert len([line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]) == len(documents)
+
+
+def test_the_api_server_accepts_the_point_in_time_recovery_cluster(namespaces: LocalCluster) -> None:
+    """Production's recovery Cluster (database.cloudnativepg.recovery), to a time and to an LSN: CloudNativePG's
+    CRD and its CEL rules judge the bootstrap, the target and the plugin source."""
+    if not namespaces.has_crds:
+        pytest.skip("no CRD manifests were installed in the local cluster: custom resources would be refused")
+    (production,) = [s for s in SHIPPED_VALUES if s.values_file.name == "production.yaml"]
+    for target in ({"targetTime": "2026-12-04T10:30:00Z"}, {"targetLSN": "0/3000060"}):
+        manifest = render(
+            production.chart,
+            [production.values_file, *production.site_values],
+            {"database.cloudnativepg.recovery": {"enabled": True, **target}},
+            release=production.release,
+            namespace=production.namespace,
+            kube_version=production.kube_version,
+            api_versions=production.api_versions,
+        )
+        recovery = manifest.get("Cluster", f"{production.release}-pg-recovery")
+        recovery["metadata"]["namespace"] = production.namespace
+        result = namespaces.try_run(
+            "kubectl", "apply", "--dry-run=server", "--server-side", "--field-manager=archangel-tests", "-f", "-",
+            stdin=yaml.safe_dump(recovery),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "(server dry run)" in result.stdout

@@ -171,7 +171,9 @@ def discovered_targets(app: Manifest, namespace: str) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def app_production(render_env: Callable[..., Manifest]) -> Manifest:
-    return render_env("production", "archangel")
+    # Standalone mode discovers the application's Services. Production's PostgreSQL is a CloudNativePG Cluster,
+    # scraped through its PodMonitor in operator mode (production's); the Service contract is the builtin one's.
+    return render_env("production", "archangel", {"database.mode": "builtin"})
 
 
 def test_relabeling_gives_archangel_series_the_labels_of_the_metrics_contract(

@@ -1,7 +1,10 @@
 """The object names the runbooks give the on-call engineer exist: every `kubectl` command's object (`kind/name`,
 `kind name`, `--from=kind/name`), container (`-c`) and label selector (`-l`), and every `$REL-...` /
 `<release>-...` name in the text, resolve against the production render of the chart that owns them
-(`$REL` and `<release>` are the application release, "archangel"; `-n monitoring` is the monitoring chart).
+(`$REL` and `<release>` are the application release, "archangel"; `-n monitoring` is the monitoring chart;
+`-n archangel-staging`, for what only staging's builtin database has, the staging render). Objects an operator
+makes from a rendered one count too: a StatefulSet's claims, CloudNativePG's instance pods, claims, Services and
+Secrets of a Cluster.
 A runbook that names `$REL-archangel-backup-database` when the CronJob is `archangel-backup-database` sends
 someone paged at night to an object that does not exist."""
 
@@ -22,9 +25,11 @@ from tests.monitoring.helpers import RUNBOOKS_DIR
 
 APP_RELEASE = "archangel"
 APP_NAMESPACE = "archangel"
+STAGING_NAMESPACE = "archangel-staging"
 MONITORING_NAMESPACE = "monitoring"
-# Namespaces of what Archangel depends on but does not deploy: their objects are not in our renders.
-EXTERNAL_NAMESPACES = {"cert-manager", "kube-system"}
+# Namespaces of what Archangel depends on but does not deploy: their objects are not in our renders (cnpg-system:
+# the CloudNativePG operator and its Barman Cloud plugin, database.cloudnativepg.operatorNamespace).
+EXTERNAL_NAMESPACES = {"cert-manager", "kube-system", "cnpg-system"}
 
 KINDS = {
     "deploy": "Deployment",
@@ -54,6 +59,11 @@ KINDS = {
     "certificate": "Certificate",
     "volumesnapshot": "VolumeSnapshot",
     "volumesnapshotclass": "VolumeSnapshotClass",
+    # CloudNativePG (clusters.postgresql.cnpg.io, ...) and its Barman Cloud plugin (objectstores.barmancloud.cnpg.io).
+    "cluster": "Cluster",
+    "pooler": "Pooler",
+    "scheduledbackup": "ScheduledBackup",
+    "objectstore": "ObjectStore",
 }
 # Made at run time by controllers, not rendered by a chart: a concrete name of these cannot be checked.
 RUNTIME_KINDS = {
@@ -67,6 +77,7 @@ RUNTIME_KINDS = {
     "certificaterequest",
     "order",
     "challenge",
+    "backup",  # CloudNativePG's Backups, one per run of a ScheduledBackup
 }
 CLUSTER_SCOPED = {"StorageClass", "VolumeSnapshotClass"}
 # Verbs whose first argument is a resource type (or types) and the rest names; the others take kind/name.
@@ -174,20 +185,76 @@ def kubectl_references(path: Path) -> Iterator[Reference]:
 class Renders:
     application: Manifest
     monitoring: Manifest
+    staging: Manifest  # the application as staging deploys it (database.mode builtin)
 
     def for_namespace(self, namespace: str | None) -> list[Manifest]:
         if namespace in (None, "$NS", "${NS}", APP_NAMESPACE):
             return [self.application]
         if namespace == MONITORING_NAMESPACE:
             return [self.monitoring]
+        if namespace == STAGING_NAMESPACE:
+            return [self.staging]
         if namespace is not None and PLACEHOLDER.fullmatch(namespace):
             return [self.application, self.monitoring]  # the alert's namespace label: either chart
         raise AssertionError(f"namespace {namespace!r} is neither the application's nor monitoring")
 
 
-def _derived_names(manifest: Manifest, kind: str) -> dict[str, K8sObject]:
-    """Objects a chart makes exist without rendering them: StatefulSet claims, cert-manager's Ingress Certificates."""
+# What the CloudNativePG operator makes of a Cluster named <c> with N instances: instances <c>-1..<c>-N (their pods
+# and claims, and <c>-<i>-wal with walStorage), the Services <c>-rw, <c>-ro and <c>-r, the Secrets <c>-ca,
+# <c>-server and <c>-replication (<c>-app without bootstrap.initdb.secret, <c>-superuser with
+# enableSuperuserAccess); of a Pooler <p>: its Deployment and Service <p>. Instances replaced later get higher
+# numbers: a runbook names the first N, or <instance pod>.
+CNPG_SERVICE_SUFFIXES = ("rw", "ro", "r")
+
+
+def _cnpg_names(manifest: Manifest, kind: str) -> dict[str, K8sObject]:
     derived: dict[str, K8sObject] = {}
+    for cluster in manifest.of_kind("Cluster"):
+        name, spec = name_of(cluster), cluster.get("spec") or {}
+        instances = [f"{name}-{i}" for i in range(1, int(spec.get("instances") or 1) + 1)]
+        if kind == "Pod":
+            derived |= dict.fromkeys(instances, cluster)
+        if kind == "PersistentVolumeClaim":
+            derived |= dict.fromkeys(instances, cluster)
+            if spec.get("walStorage"):
+                derived |= {f"{instance}-wal": cluster for instance in instances}
+        if kind == "Service":
+            derived |= {f"{name}-{suffix}": cluster for suffix in CNPG_SERVICE_SUFFIXES}
+        if kind == "Secret":
+            suffixes = ["ca", "server", "replication"]
+            if not ((spec.get("bootstrap") or {}).get("initdb") or {}).get("secret"):
+                suffixes.append("app")
+            if spec.get("enableSuperuserAccess"):
+                suffixes.append("superuser")
+            derived |= {f"{name}-{suffix}": cluster for suffix in suffixes}
+    if kind in ("Deployment", "Service"):
+        derived |= {name_of(pooler): pooler for pooler in manifest.of_kind("Pooler")}
+    return derived
+
+
+def _cnpg_pod_labels(manifest: Manifest) -> list[dict[str, str]]:
+    """The labels CloudNativePG puts on the pods of a Cluster (per role) and of a Pooler."""
+    labels: list[dict[str, str]] = []
+    for cluster in manifest.of_kind("Cluster"):
+        for role in ("primary", "replica"):
+            labels.append(
+                {
+                    "cnpg.io/cluster": name_of(cluster),
+                    "cnpg.io/podRole": "instance",
+                    "cnpg.io/instanceRole": role,
+                    "role": role,
+                }
+            )
+    for pooler in manifest.of_kind("Pooler"):
+        cluster = ((pooler.get("spec") or {}).get("cluster") or {}).get("name", "")
+        labels.append({"cnpg.io/poolerName": name_of(pooler), "cnpg.io/podRole": "pooler", "cnpg.io/cluster": cluster})
+    return labels
+
+
+def _derived_names(manifest: Manifest, kind: str) -> dict[str, K8sObject]:
+    """Objects a chart makes exist without rendering them: StatefulSet claims, cert-manager's Ingress Certificates,
+    what CloudNativePG makes of a Cluster or a Pooler."""
+    derived: dict[str, K8sObject] = _cnpg_names(manifest, kind)
     if kind == "PersistentVolumeClaim":
         for sts in manifest.of_kind("StatefulSet"):
             for template in sts["spec"].get("volumeClaimTemplates") or []:
@@ -221,6 +288,7 @@ def _all_labels(manifests: list[Manifest]) -> list[dict[str, str]]:
     for manifest in manifests:
         labels += [labels_of(obj) for obj in manifest]
         labels += [template.labels for template in manifest.pod_templates()]
+        labels += _cnpg_pod_labels(manifest)
     return labels
 
 
@@ -273,8 +341,11 @@ def release_names(text: str) -> list[str]:
 
 
 def all_names(renders: Renders) -> set[str]:
-    names = {name_of(obj) for obj in renders.application}
-    names |= set(_derived_names(renders.application, "PersistentVolumeClaim"))
+    names: set[str] = set()
+    for manifest in (renders.application, renders.staging):
+        names |= {name_of(obj) for obj in manifest}
+        for kind in ("PersistentVolumeClaim", "Pod", "Service", "Secret", "Deployment"):
+            names |= set(_derived_names(manifest, kind))
     return names
 
 
@@ -284,7 +355,9 @@ def name_problems(path: Path, renders: Renders) -> list[str]:
     for written in release_names(path.read_text()):
         pattern = PLACEHOLDER.sub("*", resolve(written))
         if not any(fnmatch.fnmatchcase(name, pattern) for name in known):
-            found.append(f"{path.name}: {written!r} names no object of the production render ({resolve(written)!r})")
+            found.append(
+                f"{path.name}: {written!r} names no object of the application's renders ({resolve(written)!r})"
+            )
     return found
 
 
@@ -297,10 +370,13 @@ def runbooks() -> list[Path]:
 
 @pytest.fixture(scope="module")
 def renders(render_env: Callable[..., Manifest], production: Manifest) -> Renders:
-    """Both charts as production deploys them (environments.yaml): release archangel, and the monitoring chart."""
+    """Both charts as production deploys them (environments.yaml): release archangel, and the monitoring chart;
+    and the application as staging deploys it, in its own namespace."""
     application = render_env("production", "archangel")
     assert {name_of(obj) for obj in application if obj["kind"] == "CronJob"} >= {"archangel-backup-database"}
-    return Renders(application, production)
+    staging = render_env("staging", "archangel")
+    assert {obj["metadata"].get("namespace") for obj in staging if obj["kind"] == "StatefulSet"} == {STAGING_NAMESPACE}
+    return Renders(application, production, staging)
 
 
 @pytest.mark.parametrize("path", runbooks(), ids=lambda p: p.stem)
@@ -319,6 +395,7 @@ def test_the_runbooks_name_objects_at_all() -> None:
     references = [r for path in runbooks() for r in kubectl_references(path)]
     named = {(r.kind, resolve(r.name)) for r in references if r.name}
     assert ("cronjob", "archangel-backup-database") in named
+    assert ("cluster", "archangel-postgresql") in named
     assert ("sts", "archangel-postgresql") in named
     assert ("cronjob", "archangel-monitoring-healthcheck") in named
 
@@ -345,6 +422,11 @@ def test_the_runbooks_name_objects_at_all() -> None:
             [("deploy", None), ("hpa", None), ("pods", None)],
         ),
         ("kubectl -n $NS describe pod <pod>", [("pod", "<pod>")]),
+        (
+            "kubectl -n $NS get clusters.postgresql.cnpg.io $REL-postgresql",
+            [("clusters.postgresql.cnpg.io", "$REL-postgresql")],
+        ),
+        ("kubectl cnpg -n $NS status $REL-postgresql", []),
     ],
 )
 def test_kubectl_commands_are_parsed(command: str, expected: list[tuple[str, str | None]]) -> None:
@@ -352,21 +434,36 @@ def test_kubectl_commands_are_parsed(command: str, expected: list[tuple[str, str
 
 
 def test_the_check_fails_on_names_the_charts_do_not_render(renders: Renders) -> None:
-    """The review's finding: the old runbooks' CronJob name, a container and a label nothing has."""
+    """The review's finding: the old runbooks' CronJob name, a container and a label nothing has; and the builtin
+    database's StatefulSet, which production (cloudnativepg) no longer has."""
     wrong = [
         "kubectl -n $NS get cronjob $REL-archangel-backup-database -o yaml",
-        "kubectl -n $NS logs sts/$REL-postgresql -c exporter",
+        "kubectl -n archangel-staging logs sts/$REL-postgresql -c exporter",
         "kubectl -n $NS get pods -l app.kubernetes.io/component=backups",
         "kubectl -n monitoring create job --from=cronjob/$REL-healthcheck hc-manual",
-        "kubectl -n $NS edit pvc data-$REL-postgresql-1",
+        "kubectl -n $NS edit pvc storage-$REL-qdrant-1",
+        "kubectl -n $NS logs sts/$REL-postgresql -c postgresql",
+        "kubectl -n $NS edit pvc data-$REL-postgresql-0",
+        "kubectl -n $NS get cluster $REL-postgres",
+        "kubectl -n $NS get pvc $REL-postgresql-4",
+        "kubectl -n $NS get svc $REL-postgresql-rx",
+        "kubectl -n $NS get pods -l cnpg.io/cluster=$REL-pg",
     ]
     for command in wrong:
         assert [m for r in parse_kubectl(command, "x.md") for m in problems(r, renders)], command
     right = [
         "kubectl -n $NS get cronjob <release>-backup-vectorstore",
-        "kubectl -n $NS edit pvc data-$REL-postgresql-0",
+        "kubectl -n $NS edit pvc storage-$REL-qdrant-0",
         "kubectl -n cert-manager logs deploy/cert-manager",
         "kubectl -n $NS logs job/<newest backup job>",
+        "kubectl -n archangel-staging edit pvc data-$REL-postgresql-0",
+        "kubectl -n archangel-staging logs sts/$REL-postgresql -c postgresql",
+        "kubectl -n $NS get clusters.postgresql.cnpg.io $REL-postgresql",
+        "kubectl -n $NS get pvc $REL-postgresql-3 $REL-postgresql-3-wal",
+        "kubectl -n $NS get svc $REL-postgresql-rw $REL-pgbouncer",
+        "kubectl -n $NS get secret $REL-postgresql-ca",
+        "kubectl -n $NS get pods -l cnpg.io/cluster=$REL-postgresql,cnpg.io/instanceRole=primary",
+        "kubectl -n cnpg-system logs deploy/cnpg-controller-manager",
     ]
     for command in right:
         assert [m for r in parse_kubectl(command, "x.md") for m in problems(r, renders)] == [], command
@@ -383,6 +480,6 @@ def test_release_qualified_names_in_prose_are_found(tmp_path: Path, renders: Ren
         "<release>-backup-<target>",
     ]
     assert name_problems(page, renders) == [
-        "Page.md: '$REL-archangel-backup-database' names no object of the production render "
+        "Page.md: '$REL-archangel-backup-database' names no object of the application's renders "
         "('archangel-archangel-backup-database')"
     ]

@@ -374,11 +374,12 @@ def check_copy(tmp_path: Path, edit: tuple[str, str, str]) -> tuple[int, str]:
         ),
         (
             (
-                "database/statefulset.yaml",
-                "          secret:\n            secretName: {{ $password.name }}\n            defaultMode: 0440",
-                "          secret:\n            secretName: no-such-secret\n            defaultMode: 0440",
+                "backup/_backup.tpl",
+                "  secret:\n    secretName: {{ $keys.name }}\n    defaultMode: 0440",
+                "  secret:\n    secretName: no-such-secret\n    defaultMode: 0440",
             ),
-            "StatefulSet/archangel-postgresql: spec.template.spec.volumes[0]: Secret 'no-such-secret' is neither rendered",
+            "CronJob/archangel-backup-database: spec.jobTemplate.spec.template.spec.volumes[2]: Secret 'no-such-secret' "
+            "is neither rendered",
         ),
     ],
     ids=["service-selector", "service-port", "pdb", "networkpolicy-port", "envfrom-reference", "volume-reference"],

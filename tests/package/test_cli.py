@@ -207,7 +207,10 @@ def test_plan_without_crd_schemas_fails_unless_told_to_list_them_apart(
     assert main([*common, "--missing-crd-schemas", "warn"]) == 0
     listed = capsys.readouterr().out
     assert "Validation: built-in objects clean; custom resources not validated (below)" in listed
-    assert "custom resources NOT validated, no CRD schema loaded for AlertmanagerConfig, DestinationRule" in listed
+    assert (
+        "custom resources NOT validated, no CRD schema loaded for AlertmanagerConfig, Cluster, DestinationRule"
+        in listed
+    )
     plan_data = json.loads((tmp_path / "out" / "production" / "plan.json").read_text())
     assert plan_data["problems"] == []
     assert {p["kind"] for p in plan_data["unvalidated"]} >= {"ServiceMonitor", "VerticalPodAutoscaler"}

@@ -23,9 +23,9 @@ def installed(render_env: RenderEnv) -> Manifest:
     ("change", "found"),
     [
         (
-            {"database.postgresql.persistence.size": "300Gi"},
-            "StatefulSet/archangel-postgresql: spec.volumeClaimTemplates[data].spec.resources.requests.storage "
-            "200Gi -> 300Gi: grow each claim",
+            {"vectorStore.qdrant.persistence.size": "150Gi"},
+            "StatefulSet/archangel-qdrant: spec.volumeClaimTemplates[storage].spec.resources.requests.storage "
+            "100Gi -> 150Gi: grow each claim",
         ),
         (
             {"vectorStore.qdrant.persistence.storageClassName": "fast-ssd"},
@@ -61,7 +61,8 @@ def test_each_refused_change_is_named_with_its_procedure(
         {"core.replicas": 5},
         {"core.image.tag": "1.4.3"},
         {"agents.autoscaling.maxReplicas": 10},
-        {"database.postgresql.parameters.work_mem": "32MB"},
+        {"database.cloudnativepg.parameters.work_mem": "32MB"},
+        {"database.cloudnativepg.storage.size": "300Gi"},  # the operator grows the instances' claims
         {"backup.database.schedule": "30 1 * * *"},
     ],
 )
@@ -72,7 +73,7 @@ def test_changes_kubernetes_accepts_are_not_reported(
 
 
 def test_the_same_size_written_another_way_is_no_change(render_env: RenderEnv, installed: Manifest) -> None:
-    same = render_env("production", "archangel", {"database.postgresql.persistence.size": "204800Mi"})
+    same = render_env("production", "archangel", {"vectorStore.qdrant.persistence.size": "102400Mi"})
     assert immutable_changes(installed.objects, same.objects) == []
 
 

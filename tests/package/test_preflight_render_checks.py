@@ -10,7 +10,13 @@ from pathlib import Path
 from archangel_helm.environments import Environment, load_environment
 from archangel_helm.operate.checks import CheckResult, Status
 from archangel_helm.operate.cluster import ClusterInfo
-from archangel_helm.operate.preflight import _ingress_custom_headers, _render_releases, _spread, _storage_classes
+from archangel_helm.operate.preflight import (
+    _features,
+    _ingress_custom_headers,
+    _render_releases,
+    _spread,
+    _storage_classes,
+)
 from tests.conftest import PROJECT
 
 PRODUCTION = load_environment(PROJECT, "production").with_example_values()
@@ -39,7 +45,7 @@ def test_the_shipped_order_creates_every_class_before_it_is_claimed() -> None:
     assert found["archangel-monitoring: StorageClass standard-ssd"][1].startswith("created by archangel first")
     assert found["archangel: StorageClass fast-ssd"] == (
         Status.PASS,
-        "created by archangel; claimed by StatefulSet/archangel-postgresql",
+        "created by archangel; claimed by Cluster/archangel-postgresql",  # the operator claims it for each instance
     )
     assert all(status is Status.PASS for status, _ in found.values()), found
 
@@ -95,3 +101,22 @@ def test_ingress_nginx_custom_headers_are_a_warning_with_the_controller_line_onl
         'global-allowed-response-headers: "Content-Security-Policy,Referrer-Policy,Strict-Transport-Security,'
         'X-Content-Type-Options,X-Frame-Options"'
     )
+
+
+def test_cloudnativepg_mode_needs_the_operators_and_the_plugins_apis() -> None:
+    """Production's database is a CloudNativePG Cluster: without the operator's or the plugin's API preflight fails
+    naming what to install, before the chart's own refusal at install time."""
+    app_values = {"database": {"mode": "cloudnativepg", "cloudnativepg": {"backup": {"enabled": True}}}}
+    served = cluster()
+    assert all(
+        r.status is Status.PASS for r in _features("archangel", app_values, "production.yaml", served, frozenset())
+    )
+    bare = replace(served, api_versions={a for a in served.api_versions if "cnpg.io" not in a})
+    failed = {r.name: r.detail for r in _features("archangel", app_values, "production.yaml", bare, frozenset())}
+    assert failed["archangel: database.mode"].startswith(
+        "enabled in production.yaml but the cluster does not serve postgresql.cnpg.io/v1/"
+    )
+    assert "install the CloudNativePG operator" in failed["archangel: database.mode"]
+    assert "install the Barman Cloud plugin" in failed["archangel: database.cloudnativepg.backup.enabled"]
+    builtin = {"database": {"mode": "builtin", "cloudnativepg": {"backup": {"enabled": True}}}}
+    assert _features("archangel", builtin, "staging.yaml", bare, frozenset()) == []

@@ -179,3 +179,37 @@ def test_the_production_plan_counts_core_at_its_vpa_ceiling(render_env: object) 
     core = next(w for w in capacity.workloads if w.name == "archangel-core")
     assert core.vpa_requests is not None
     assert core.peak_requests * core.max_replicas == Resources(Decimal(12), Decimal(24 * 2**30))
+
+
+def test_release_capacity_counts_the_pods_and_volumes_an_operator_runs_for_the_release() -> None:
+    text = """
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata: {name: db}
+spec:
+  instances: 3
+  resources: {requests: {cpu: "2", memory: 8Gi}, limits: {cpu: "4", memory: 8Gi}}
+  storage: {size: 200Gi, storageClass: fast-ssd}
+  walStorage: {size: 50Gi, storageClass: fast-ssd}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: Pooler
+metadata: {name: pgbouncer}
+spec:
+  cluster: {name: db}
+  instances: 2
+  template: {spec: {containers: [{name: pgbouncer, resources: {requests: {cpu: 100m, memory: 64Mi}}}]}}
+"""
+    report = release_capacity("r", Manifest.parse(text))
+    instances, pooler = report.workloads
+    assert (instances.kind, instances.name, instances.min_replicas, instances.max_replicas) == ("Cluster", "db", 3, 3)
+    assert instances.requests == Resources(Decimal(2), Decimal(8 * 2**30))
+    assert (pooler.kind, pooler.min_replicas, pooler.requests) == (
+        "Pooler",
+        2,
+        Resources(Decimal("0.1"), Decimal(64 * 2**20)),
+    )
+    assert [(v.owner, v.claim, v.storage_class, v.size, v.count) for v in report.volumes] == [
+        ("Cluster/db", "pgdata", "fast-ssd", Decimal(200 * 2**30), 3),
+        ("Cluster/db", "pg-wal", "fast-ssd", Decimal(50 * 2**30), 3),
+    ]

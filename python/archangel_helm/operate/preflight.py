@@ -16,6 +16,7 @@ from ..errors import RenderError
 from ..helm import MINIMUM_HELM, Helm
 from ..manifest import Manifest, PodTemplate, name_of
 from ..plan import render_release
+from ..validate.operators import operator_workloads
 from ..validate.selectors import matches
 from ..values import get, merged_values
 from .checks import CheckResult, Status
@@ -123,6 +124,29 @@ FEATURES: tuple[Feature, ...] = (
         "snapshot.storage.k8s.io/v1/VolumeSnapshot",
         _both("backup.enabled", "backup.volumeSnapshots.enabled"),
         "install the snapshot-controller and CSI snapshot CRDs",
+    ),
+    # database.mode cloudnativepg: the chart refuses to render without the operator's and the plugin's APIs;
+    # preflight says so before anything is installed, with what to install.
+    *(
+        Feature(
+            "archangel",
+            "database.mode",
+            f"postgresql.cnpg.io/v1/{kind}",
+            lambda values: get(values, "database.mode") == "cloudnativepg",
+            "install the CloudNativePG operator (>= 1.26, which runs the Barman Cloud plugin), or set "
+            "database.mode: builtin",
+        )
+        for kind in ("Cluster", "Pooler", "ScheduledBackup")
+    ),
+    Feature(
+        "archangel",
+        "database.cloudnativepg.backup.enabled",
+        "barmancloud.cnpg.io/v1/ObjectStore",
+        lambda values: (
+            get(values, "database.mode") == "cloudnativepg"
+            and bool(get(values, "database.cloudnativepg.backup.enabled"))
+        ),
+        "install the Barman Cloud plugin (>= 0.14, with cert-manager): without it no WAL is archived",
     ),
     Feature(
         "archangel-monitoring",
@@ -402,8 +426,13 @@ def _features(
 
 def storage_claims(manifest: Manifest) -> list[tuple[str, str | None]]:
     """(claimant, StorageClass or None for the default) of every claim the release makes: PVCs, StatefulSet
-    claim templates, and pods' generic ephemeral volumes."""
-    claims: list[tuple[str, str | None]] = []
+    claim templates, pods' generic ephemeral volumes, and the volumes of an operator's pods (a CloudNativePG
+    Cluster's data and WAL volumes)."""
+    claims: list[tuple[str, str | None]] = [
+        (workload.template.ref, (claim.get("spec") or {}).get("storageClassName"))
+        for workload in operator_workloads(manifest)
+        for claim in workload.claims
+    ]
     for claim in manifest.of_kind("PersistentVolumeClaim"):
         claims.append((f"PersistentVolumeClaim/{name_of(claim)}", (claim.get("spec") or {}).get("storageClassName")))
     for template in manifest.pod_templates():

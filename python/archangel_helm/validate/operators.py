@@ -1,14 +1,16 @@
-"""What operators make from the release's custom resources, for the object-graph checks: the pods a
-CloudNativePG Cluster or Pooler runs (their labels and ports, as the operator sets them) and the Secrets the
-operator creates. A NetworkPolicy or PodMonitor selecting those pods, or a workload mounting the operator's CA,
-refers to something real, though the release never renders it.
+"""What operators make from the release's custom resources: the pods a CloudNativePG Cluster or Pooler runs
+(their labels, ports and resources, as the operator sets them, and how many), the volumes they claim and the
+Secrets the operator creates. A NetworkPolicy or PodMonitor selecting those pods, a workload mounting the
+operator's CA, a StorageClass claimed by the instances, or the capacity they take, is real though the release
+never renders the pods.
 
-These stand-ins are used only where the graph asks "which pods carry these labels, on which ports": the policy
-checks (security context, resources, probes) never see them; the operator owns those pods' spec."""
+The stand-in pod templates serve the graph checks, preflight's storage claims and the capacity report only: the
+policy checks (security context, probes) never see them; the operator owns those pods' spec."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..manifest import K8sObject, Manifest, PodTemplate, name_of
@@ -23,27 +25,62 @@ _POOLER_PORTS = [{"name": "pgbouncer", "containerPort": 5432}, {"name": "metrics
 _CLUSTER_SECRETS = ("-ca", "-server", "-replication")
 
 
-def _stand_in(source: K8sObject, labels: dict[str, str], container: str, ports: list[dict[str, Any]]) -> PodTemplate:
+@dataclass(frozen=True)
+class OperatorWorkload:
+    template: PodTemplate  # a stand-in: labels, containers with ports and resources
+    replicas: int
+    claims: list[K8sObject] = field(default_factory=list)  # per pod, PersistentVolumeClaim-shaped
+
+
+def _stand_in(source: K8sObject, labels: dict[str, str], container: dict[str, Any]) -> PodTemplate:
     owner: K8sObject = {
         "apiVersion": source.get("apiVersion"),
         "kind": source.get("kind"),
         "metadata": dict(source.get("metadata") or {}),
-        "podTemplate": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": container, "ports": ports}]}},
+        "podTemplate": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
     }
     return PodTemplate(owner, ("podTemplate",))
 
 
-def operator_pod_templates(manifest: Manifest) -> Iterator[PodTemplate]:
+def _claim(name: str, storage: dict[str, Any]) -> K8sObject:
+    spec: dict[str, Any] = {"resources": {"requests": {"storage": storage.get("size")}}}
+    if storage.get("storageClass"):
+        spec["storageClassName"] = storage["storageClass"]
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def _cluster(obj: K8sObject) -> OperatorWorkload:
+    spec = obj.get("spec") or {}
+    labels = {"cnpg.io/cluster": name_of(obj), "cnpg.io/podRole": "instance"}
+    container = {"name": "postgres", "ports": _INSTANCE_PORTS, "resources": spec.get("resources") or {}}
+    claims = [_claim("pgdata", spec.get("storage") or {})]
+    if spec.get("walStorage"):
+        claims.append(_claim("pg-wal", spec["walStorage"]))
+    return OperatorWorkload(_stand_in(obj, labels, container), int(spec.get("instances", 1)), claims)
+
+
+def _pooler(obj: K8sObject) -> OperatorWorkload:
+    spec = obj.get("spec") or {}
+    cluster = str((spec.get("cluster") or {}).get("name", ""))
+    labels = {"cnpg.io/poolerName": name_of(obj), "cnpg.io/podRole": "pooler", "cnpg.io/cluster": cluster}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    resources = next((c.get("resources") or {} for c in containers if c.get("name") == "pgbouncer"), {})
+    container = {"name": "pgbouncer", "ports": _POOLER_PORTS, "resources": resources}
+    return OperatorWorkload(_stand_in(obj, labels, container), int(spec.get("instances", 1)))
+
+
+def operator_workloads(manifest: Manifest) -> Iterator[OperatorWorkload]:
     for obj in manifest:
         if not str(obj.get("apiVersion", "")).startswith(CNPG_GROUP):
             continue
         if obj.get("kind") == "Cluster":
-            labels = {"cnpg.io/cluster": name_of(obj), "cnpg.io/podRole": "instance"}
-            yield _stand_in(obj, labels, "postgres", _INSTANCE_PORTS)
+            yield _cluster(obj)
         elif obj.get("kind") == "Pooler":
-            cluster = str(((obj.get("spec") or {}).get("cluster") or {}).get("name", ""))
-            labels = {"cnpg.io/poolerName": name_of(obj), "cnpg.io/podRole": "pooler", "cnpg.io/cluster": cluster}
-            yield _stand_in(obj, labels, "pgbouncer", _POOLER_PORTS)
+            yield _pooler(obj)
+
+
+def operator_pod_templates(manifest: Manifest) -> Iterator[PodTemplate]:
+    return (workload.template for workload in operator_workloads(manifest))
 
 
 def selectable_pod_templates(manifest: Manifest) -> list[PodTemplate]:

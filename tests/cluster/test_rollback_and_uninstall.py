@@ -5,22 +5,24 @@ those volumes name), and a new install in the same place takes the kept claims a
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from pytest_helm_charts.clusters import Cluster
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
-from archangel_helm import Manifest
 from archangel_helm.environments import load_environment
 from tests.conftest import PROJECT
 from tests.support.local_cluster import LocalCluster, cluster_values
+from tests.support.secrets_hook import helm_hook_spec, run_the_secrets_hook
 
 NAMESPACE = "archangel"
 RELEASE = "archangel"
-CLAIMS = {"data-archangel-postgresql-0", "storage-archangel-qdrant-0"}
+CLAIMS = {"storage-archangel-qdrant-0"}
 KEPT_SECRETS = {"archangel-generated"}
+# Production's PostgreSQL: the CloudNativePG Cluster, which owns its instances' volumes, stays (resource-policy
+# keep) and is adopted again by the next install.
+KEPT_DATA = {("Cluster", "archangel-postgresql")}
 KEPT_CLASSES = {"fast-ssd", "standard-ssd", "scratch-ssd"}
 # What every namespace holds whoever installs into it: not the release's.
 NAMESPACE_DEFAULTS = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
@@ -73,22 +75,10 @@ def namespaced_objects(cluster: LocalCluster) -> set[tuple[str, str]]:
     return {(o["kind"], o["metadata"]["name"]) for o in listed["items"]}
 
 
-def run_the_secrets_hook(cluster: LocalCluster, spec: Path) -> None:
-    """What the hook's pod does (kwok only marks the Job complete): generate the release's Secret."""
-    hook = helm_hook_spec(cluster)
-    spec.write_text(hook)
-    cluster.run(sys.executable, "-m", "archangel_helm.hooks.secrets", "--spec", str(spec), "--namespace", NAMESPACE)
-
-
-def helm_hook_spec(cluster: LocalCluster) -> str:
-    hooks = Manifest.parse(cluster.helm("get", "hooks", RELEASE, "-n", NAMESPACE))
-    return str(hooks.get("ConfigMap", "archangel-secrets-hook")["data"]["spec.json"])
-
-
 def test_uninstall_keeps_only_the_data_and_its_keys_and_a_new_install_takes_them_back(
     install: list[str], local_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    run_the_secrets_hook(local_cluster, tmp_path / "spec.json")
+    run_the_secrets_hook(local_cluster, helm_hook_spec(local_cluster, RELEASE, NAMESPACE), NAMESPACE, tmp_path)
     keys = json.loads(local_cluster.kubectl("get", "secret", "archangel-generated", "-n", NAMESPACE, "-o", "json"))
     volumes = {
         c["metadata"]["name"]: c["spec"]["volumeName"]
@@ -97,7 +87,7 @@ def test_uninstall_keeps_only_the_data_and_its_keys_and_a_new_install_takes_them
     assert set(volumes) == CLAIMS
     local_cluster.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m")
     left = namespaced_objects(local_cluster) - NAMESPACE_DEFAULTS
-    assert left == {("PersistentVolumeClaim", c) for c in CLAIMS} | {("Secret", s) for s in KEPT_SECRETS}
+    assert left == {("PersistentVolumeClaim", c) for c in CLAIMS} | {("Secret", s) for s in KEPT_SECRETS} | KEPT_DATA
     classes = set(
         local_cluster.kubectl("get", "storageclasses", "-o", "name").replace("storageclass.storage.k8s.io/", "").split()
     )

@@ -19,7 +19,8 @@ from tests.support.local_cluster import LocalCluster, cluster_values
 
 NAMESPACE = "archangel"
 DEPLOYMENTS = ["archangel-core", "archangel-agents"]
-STATEFUL_SETS = ["archangel-postgresql", "archangel-qdrant"]
+# Production's PostgreSQL is a CloudNativePG Cluster: its pods are the operator's (none run on this cluster).
+STATEFUL_SETS = ["archangel-qdrant"]
 THREE_NODES = [spec.name for spec in default_nodes() if spec.index == 1]  # one per zone
 TIMEOUT = 180
 

@@ -5,6 +5,7 @@ the documented procedures, followed step by step."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from archangel_helm.environments import load_environment
 from tests.conftest import PROJECT
 from tests.support.local_cluster import LocalCluster, cluster_values
 from tests.support.previous_chart import previous_chart
+from tests.support.secrets_hook import helm_hook_spec, run_the_secrets_hook
 
 NAMESPACE = "archangel"
 RELEASE = "archangel"
@@ -32,7 +34,8 @@ def settled(kube_cluster: Cluster) -> None:
     client = kube_cluster.kube_client
     assert client is not None
     wait_for_deployments_to_run(client, ["archangel-core", "archangel-agents"], NAMESPACE, TIMEOUT)
-    wait_for_stateful_sets_to_run(client, ["archangel-postgresql", "archangel-qdrant"], NAMESPACE, TIMEOUT)
+    # Production's PostgreSQL is a CloudNativePG Cluster: its pods are the operator's (none run here).
+    wait_for_stateful_sets_to_run(client, ["archangel-qdrant"], NAMESPACE, TIMEOUT)
 
 
 def revision(cluster: LocalCluster) -> tuple[int, str]:
@@ -95,6 +98,34 @@ def test_upgrade_from_the_previous_chart_version(installed: LocalCluster) -> Non
     assert history[0]["chart"] != history[1]["chart"]
 
 
+def test_the_upgrade_moves_postgresql_from_the_statefulset_to_a_cloudnativepg_cluster(
+    installed: LocalCluster, tmp_path: Path
+) -> None:
+    """The previous version ran PostgreSQL as a StatefulSet; this one's production runs a CloudNativePG Cluster
+    (docs/DISASTER_RECOVERY.md, "Moving a release from builtin to cloudnativepg"): the Cluster and its
+    PgBouncer exist, the StatefulSet is gone but its volume is kept for the logical restore, and the secrets
+    hook added the owner's username and password beside the old password, which it left unchanged."""
+
+    def get(*what: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(installed.kubectl("get", *what, "-n", NAMESPACE, "-o", "json"))
+        return found
+
+    cluster = get("clusters.postgresql.cnpg.io", "archangel-postgresql")
+    assert cluster["spec"]["instances"] == 3
+    assert cluster["spec"]["bootstrap"]["initdb"]["secret"]["name"] == "archangel-generated"
+    assert get("poolers.postgresql.cnpg.io", "archangel-pgbouncer")["spec"]["type"] == "rw"
+    assert "archangel-postgresql" not in installed.kubectl("get", "statefulsets", "-n", NAMESPACE, "-o", "name")
+    assert get("pvc", "data-archangel-postgresql-0")["status"]["phase"] == "Bound"  # the builtin data, kept
+    # The hook Jobs of the install and of the upgrade, as their pods would have run them (kwok runs none).
+    for revision_number in (1, 2):
+        spec = helm_hook_spec(installed, RELEASE, NAMESPACE, revision_number)
+        run_the_secrets_hook(installed, spec, NAMESPACE, tmp_path)
+    secret = get("secret", "archangel-generated")["data"]
+    assert {"database-password", "username", "password"} <= set(secret)
+    assert base64.b64decode(secret["username"]).decode() == "archangel"
+    assert secret["password"] != secret["database-password"]  # the new cluster's own; the old one untouched
+
+
 def documented_changes(heading: str) -> list[str]:
     """The values of one table of docs/UPGRADING.md's "Changing values of an installed release"."""
     text = (PROJECT / "docs" / "UPGRADING.md").read_text()
@@ -113,22 +144,18 @@ IN_PLACE: dict[str, Any] = {
     "core.image.tag": "1.4.3",
     "backup.database.schedule": "30 1 * * *",
     "backup.database.retentionDays": 35,
+    "database.cloudnativepg.storage.size": "300Gi",
 }
 REFUSED: dict[str, tuple[Any, str, str]] = {
     # value -> (new value, the object the deploy check names, what the API server says)
-    "database.postgresql.persistence.size": (
-        "300Gi",
-        "StatefulSet/archangel-postgresql",
-        "is invalid: spec.volumeClaimTemplates: Invalid value",
-    ),
     "vectorStore.qdrant.persistence.size": (
         "200Gi",
         "StatefulSet/archangel-qdrant",
         "is invalid: spec.volumeClaimTemplates: Invalid value",
     ),
-    "database.postgresql.persistence.storageClassName": (
-        "standard-ssd",
-        "StatefulSet/archangel-postgresql",
+    "vectorStore.qdrant.persistence.storageClassName": (
+        "fast-ssd",
+        "StatefulSet/archangel-qdrant",
         "is invalid: spec.volumeClaimTemplates: Invalid value",
     ),
     "storage.classes.*.parameters": (
@@ -227,7 +254,7 @@ def test_changing_a_storage_class_as_documented(installed: LocalCluster, values:
     recreated = json.loads(installed.kubectl("get", "storageclass", "fast-ssd", "-o", "json"))
     assert recreated["parameters"]["iopsPerGB"] == "40"
     claim = json.loads(installed.kubectl("get", "pvc", "data-archangel-postgresql-0", "-n", NAMESPACE, "-o", "json"))
-    assert claim["status"]["phase"] == "Bound"  # the existing volume is untouched
+    assert claim["status"]["phase"] == "Bound"  # an existing volume on the class is untouched
     # And back, the same way, for the tests after this one.
     installed.kubectl("delete", "storageclass", "fast-ssd")
     installed.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "--wait", "--timeout", "5m")
@@ -239,26 +266,24 @@ def test_growing_a_data_volume_as_documented(
     """docs/UPGRADING.md "Grow a data volume", step by step: no restart, the StatefulSet adopts the pod. Last in
     the module: the release keeps the larger size from here on."""
     settled(kube_cluster)
-    pod = json.loads(installed.kubectl("get", "pod", "archangel-postgresql-0", "-n", NAMESPACE, "-o", "json"))
-    claim = "data-archangel-postgresql-0"
+    pod = json.loads(installed.kubectl("get", "pod", "archangel-qdrant-0", "-n", NAMESPACE, "-o", "json"))
+    claim = "storage-archangel-qdrant-0"
     installed.kubectl(
         "patch", "pvc", claim, "-n", NAMESPACE, "-p", '{"spec":{"resources":{"requests":{"storage":"300Gi"}}}}'
     )
     installed.kubectl(
         "wait", f"pvc/{claim}", "-n", NAMESPACE, "--for=jsonpath={.status.capacity.storage}=300Gi", "--timeout=60s"
     )
-    installed.kubectl("delete", "statefulset", "archangel-postgresql", "-n", NAMESPACE, "--cascade=orphan")
+    installed.kubectl("delete", "statefulset", "archangel-qdrant", "-n", NAMESPACE, "--cascade=orphan")
     change = tmp_path / "size.yaml"
-    change.write_text(yaml.safe_dump(as_values("database.postgresql.persistence.size", "300Gi")))
+    change.write_text(yaml.safe_dump(as_values("vectorStore.qdrant.persistence.size", "300Gi")))
     installed.helm(
         "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "-f", str(change), "--wait", "--timeout", "5m"
     )
     settled(kube_cluster)
-    after = json.loads(installed.kubectl("get", "pod", "archangel-postgresql-0", "-n", NAMESPACE, "-o", "json"))
+    after = json.loads(installed.kubectl("get", "pod", "archangel-qdrant-0", "-n", NAMESPACE, "-o", "json"))
     assert after["metadata"]["uid"] == pod["metadata"]["uid"]  # the same pod, adopted, never restarted
-    template = json.loads(
-        installed.kubectl("get", "statefulset", "archangel-postgresql", "-n", NAMESPACE, "-o", "json")
-    )
+    template = json.loads(installed.kubectl("get", "statefulset", "archangel-qdrant", "-n", NAMESPACE, "-o", "json"))
     assert template["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "300Gi"
 
 

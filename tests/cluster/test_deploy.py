@@ -16,6 +16,7 @@ import pytest
 from archangel_helm.environments import Environment, load_environment
 from archangel_helm.manifest import Manifest
 from tests.conftest import PROJECT
+from tests.support.cloudnativepg import install_stand_ins
 from tests.support.cluster_state import reset
 from tests.support.local_cluster import LocalCluster, cluster_values
 
@@ -52,6 +53,8 @@ def deployed(
     reset(clean_cluster)
     environment = load_environment(PROJECT, name).with_example_values()
     restricted_namespaces(clean_cluster, environment)
+    if name == "production":
+        install_stand_ins(clean_cluster)  # where preflight looks for the CloudNativePG operator and its plugin
     work = tmp_path_factory.mktemp(f"deploy-{name}")
     command = ["archangel-helm", "deploy", name, "--example-values", "--timeout", "5m", "--report-dir", str(work)]
     command += ["--values", f"archangel={cluster_values(clean_cluster, work)}"]

@@ -11,6 +11,7 @@ from archangel_helm.environments import Environment, load_environment
 from archangel_helm.operate.checks import CheckResult, Status
 from archangel_helm.operate.cluster import ClusterInfo
 from archangel_helm.operate.preflight import (
+    _cloudnativepg,
     _features,
     _ingress_custom_headers,
     _render_releases,
@@ -120,3 +121,22 @@ def test_cloudnativepg_mode_needs_the_operators_and_the_plugins_apis() -> None:
     assert "install the Barman Cloud plugin" in failed["archangel: database.cloudnativepg.backup.enabled"]
     builtin = {"database": {"mode": "builtin", "cloudnativepg": {"backup": {"enabled": True}}}}
     assert _features("archangel", builtin, "staging.yaml", bare, frozenset()) == []
+
+
+def test_cloudnativepg_needs_a_running_operator_and_a_registered_plugin_not_only_their_crds() -> None:
+    values = {"database": {"mode": "cloudnativepg", "cloudnativepg": {"backup": {"enabled": True}}}}
+    running = replace(cluster(), cnpg_operator=True, barman_cloud_plugin=True)
+    assert [r.status for r in _cloudnativepg(values, running)] == [Status.PASS, Status.PASS]
+    missing = {
+        r.name: r for r in _cloudnativepg(values, replace(running, cnpg_operator=False, barman_cloud_plugin=False))
+    }
+    operator = missing["database.mode: cloudnativepg operator"]
+    assert operator.status is Status.FAIL
+    assert operator.detail.startswith(
+        "the CloudNativePG operator is not installed (no Deployment labelled app.kubernetes.io/name=cloudnative-pg"
+    )
+    assert missing["database.cloudnativepg.backup: Barman Cloud plugin"].status is Status.FAIL
+    unreadable = _cloudnativepg(values, replace(running, cnpg_operator=None))
+    assert unreadable[0].status is Status.WARN
+    assert "cannot list the cluster's Deployments" in unreadable[0].detail
+    assert _cloudnativepg({"database": {"mode": "builtin"}}, replace(running, cnpg_operator=False)) == []

@@ -38,6 +38,7 @@ CLUSTER_GROUPS: dict[str, int] = {
     "test_chart_testing.py": 0,
     "test_rollout_and_drain.py": 0,
     "test_istio_discovery.py": 0,
+    "test_cloudnativepg_discovery.py": 0,
     "test_rbac.py": 0,
     "test_server_validation.py": 1,
     "test_deploy.py": 1,

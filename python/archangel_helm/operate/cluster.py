@@ -3,9 +3,11 @@ namespaces and StorageClasses."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 # The optional APIs the charts can use, and what each is called in reports.
 OPTIONAL_APIS: dict[str, str] = {
@@ -45,6 +47,11 @@ class ClusterInfo:
     # None when the deployer may not read them.
     istio_injector: bool | None = None
     istio_cni: bool | None = None
+    # CloudNativePG: does its operator run (a Deployment labelled app.kubernetes.io/name=cloudnative-pg with ready
+    # replicas), and is the Barman Cloud plugin registered (the Service labelled
+    # cnpg.io/pluginName=barman-cloud.cloudnative-pg.io, by which the operator finds it)? None when unreadable.
+    cnpg_operator: bool | None = None
+    barman_cloud_plugin: bool | None = None
 
     def serves(self, api: str) -> bool:
         return api in self.api_versions
@@ -95,6 +102,7 @@ def discover(api_client: Any, namespaces: Iterable[str] = ()) -> ClusterInfo:
     info.api_server_endpoints = _api_server_endpoints(api_client)
     _count_nodes(api_client, info)
     _find_istio(api_client, info)
+    _find_cloudnativepg(api_client, info)
     try:
         storage_classes = _call(api_client, "/apis/storage.k8s.io/v1/storageclasses").get("items") or []
     except kubernetes.client.exceptions.ApiException:
@@ -144,6 +152,25 @@ def _find_istio(api_client: Any, info: ClusterInfo) -> None:
         )
     except kubernetes.client.exceptions.ApiException:
         pass
+
+
+CNPG_OPERATOR_SELECTOR = "app.kubernetes.io/name=cloudnative-pg"
+BARMAN_CLOUD_PLUGIN_SELECTOR = "cnpg.io/pluginName=barman-cloud.cloudnative-pg.io"
+
+
+def _find_cloudnativepg(api_client: Any, info: ClusterInfo) -> None:
+    import kubernetes
+
+    unreadable = kubernetes.client.exceptions.ApiException
+    with contextlib.suppress(unreadable):
+        operators = _call(api_client, f"/apis/apps/v1/deployments?labelSelector={quote(CNPG_OPERATOR_SELECTOR)}")
+        info.cnpg_operator = any(
+            int((deployment.get("status") or {}).get("readyReplicas") or 0) > 0
+            for deployment in operators.get("items") or []
+        )
+    with contextlib.suppress(unreadable):
+        plugins = _call(api_client, f"/api/v1/services?labelSelector={quote(BARMAN_CLOUD_PLUGIN_SELECTOR)}")
+        info.barman_cloud_plugin = bool(plugins.get("items"))
 
 
 def _api_server_endpoints(api_client: Any) -> list[tuple[str, int]] | None:

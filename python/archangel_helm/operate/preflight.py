@@ -211,6 +211,33 @@ def run_preflight(
             results += _storage(values, cluster)
             results += _api_server_policy(values, cluster)
             results += _istio_injection(values, cluster, release.namespace)
+            results += _cloudnativepg(values, cluster)
+    return results
+
+
+def _cloudnativepg(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:
+    """Served CRDs are not a running operator: a Cluster without its operator never starts an instance, and
+    without the Barman Cloud plugin registered no WAL is archived (the RPO is then the last base backup)."""
+    if get(values, "database.mode") != "cloudnativepg":
+        return []
+    from .cluster import BARMAN_CLOUD_PLUGIN_SELECTOR, CNPG_OPERATOR_SELECTOR
+
+    wanted = [("database.mode: cloudnativepg operator", cluster.cnpg_operator, "the CloudNativePG operator",
+               f"Deployment labelled {CNPG_OPERATOR_SELECTOR} with a ready replica")]  # fmt: skip
+    if get(values, "database.cloudnativepg.backup.enabled"):
+        wanted.append(("database.cloudnativepg.backup: Barman Cloud plugin", cluster.barman_cloud_plugin,
+                       "the Barman Cloud plugin", f"Service labelled {BARMAN_CLOUD_PLUGIN_SELECTOR}"))  # fmt: skip
+    results = []
+    for name, found, what, how in wanted:
+        if found:
+            results.append(CheckResult(STEP, name, Status.PASS, f"{what} runs ({how})"))
+        elif found is None:
+            results.append(CheckResult(STEP, name, Status.WARN, f"cannot list the cluster's {how.split(' ')[0]}s "
+                                       f"to find {what}: check it runs before installing"))  # fmt: skip
+        else:
+            results.append(CheckResult(STEP, name, Status.FAIL, f"{what} is not installed (no {how}): install it "
+                                       "first (docs/DISASTER_RECOVERY.md, Moving a release ...), or set "
+                                       "database.mode: builtin"))  # fmt: skip
     return results
 
 

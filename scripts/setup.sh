@@ -16,7 +16,7 @@ else
   BARMAN_VENV=${BARMAN_VENV:-.venv-barman}
   BARMAN_PYTHON=${BARMAN_PYTHON:-$PYTHON}
 fi
-SYSTEM_PACKAGES=(postgresql prometheus prometheus-alertmanager prometheus-pushgateway openssl wrk)
+SYSTEM_PACKAGES=(postgresql prometheus prometheus-alertmanager prometheus-pushgateway openssl wrk python3-venv)
 
 # The machine-wide pip configuration may name local indexes that do not exist; PyPI and the lock are all we use.
 export PIP_CONFIG_FILE=/dev/null
@@ -32,6 +32,10 @@ missing_system_packages() {
   compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null && command -v pg_dump >/dev/null || missing+=(postgresql)
   command -v wrk >/dev/null || missing+=(wrk)
   command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
+  # barman-cloud's environment is built with Debian's python3 when running as root (see step 4)
+  if [ "$(id -u)" = 0 ]; then
+    /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  fi
   echo "${missing[@]}"
 }
 missing=$(missing_system_packages)

@@ -4,11 +4,13 @@ point-in-time recovery Cluster on demand, verify-full TLS from every client, and
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from archangel_helm import Chart, Manifest, RenderError
 from archangel_helm.environments import Environment
@@ -16,6 +18,7 @@ from archangel_helm.pytest_plugin import RenderChart
 from archangel_helm.validate import CrdSchemas, SchemaValidator, supported_kube_versions
 from archangel_helm.validate.graph import check_graph
 from archangel_helm.validate.references import check_references
+from archangel_helm.validate.workload_rules import check_pdbs_allow_disruption
 from tests.charts.test_data_tier import credentials, env_of, template_of
 from tests.conftest import PROJECT
 
@@ -252,3 +255,23 @@ def test_the_test_restore_server_is_never_older_than_the_cluster(render_cnpg: Re
     assert 'database.postgresql.image.tag "16.10-bookworm" runs the weekly test restore' in caught.value.helm_message
     assert "PostgreSQL 16, older than the cluster's 17" in caught.value.helm_message
     render_cnpg({"database.postgresql.image.tag": "18.1-bookworm"})  # newer restores the dump: accepted
+
+
+def test_pgbouncer_survives_a_node_or_zone_and_a_drain_never_takes_every_pooler(cnpg: Manifest) -> None:
+    template = cnpg.get("Pooler", POOLER)["spec"]["template"]["spec"]
+    (spread,) = template["topologySpreadConstraints"]
+    assert (spread["topologyKey"], spread["labelSelector"]["matchLabels"]) == (
+        "topology.kubernetes.io/zone",
+        {"cnpg.io/poolerName": POOLER},
+    )
+    pdb = cnpg.get("PodDisruptionBudget", POOLER)["spec"]
+    assert pdb == {"maxUnavailable": 1, "selector": {"matchLabels": {"cnpg.io/poolerName": POOLER}}}
+    assert check_pdbs_allow_disruption(cnpg) == []
+    # The check counts the operator's pods: a budget that blocks every drain of the 2 poolers is caught.
+    blocking = copy.deepcopy(cnpg.get("PodDisruptionBudget", POOLER))
+    blocking["spec"] = {"minAvailable": 2, "selector": blocking["spec"]["selector"]}
+    objects = [o for o in cnpg if o["kind"] != "PodDisruptionBudget"] + [blocking]
+    problems = check_pdbs_allow_disruption(Manifest.parse(yaml.safe_dump_all(objects)))
+    assert [p.message for p in problems] == [
+        "allows no voluntary disruption of Pooler/archangel-pgbouncer at its minimum of 2 replicas: node drains would block"
+    ]

@@ -88,6 +88,7 @@ CLOUDNATIVEPG = {
     ("PodMonitor", "archangel-postgresql"),
     ("PodMonitor", "archangel-pgbouncer"),
     ("NetworkPolicy", "archangel-pgbouncer"),
+    ("PodDisruptionBudget", "archangel-pgbouncer"),
 }
 APP_PRODUCTION = (
     (APP_STAGING - BUILTIN_POSTGRESQL)

@@ -82,7 +82,7 @@ def check_services(manifest: Manifest) -> list[Problem]:
 
 def check_pdbs(manifest: Manifest) -> list[Problem]:
     problems = []
-    templates = list(manifest.pod_templates())
+    templates = selectable_pod_templates(manifest)
     for pdb in manifest.of_kind("PodDisruptionBudget"):
         selector = (pdb.get("spec") or {}).get("selector")
         if not selected_pod_templates(selector, _same_namespace(templates, _namespace(pdb))):

@@ -32,11 +32,12 @@ class OperatorWorkload:
     claims: list[K8sObject] = field(default_factory=list)  # per pod, PersistentVolumeClaim-shaped
 
 
-def _stand_in(source: K8sObject, labels: dict[str, str], container: dict[str, Any]) -> PodTemplate:
+def _stand_in(source: K8sObject, labels: dict[str, str], container: dict[str, Any], replicas: int) -> PodTemplate:
     owner: K8sObject = {
         "apiVersion": source.get("apiVersion"),
         "kind": source.get("kind"),
         "metadata": dict(source.get("metadata") or {}),
+        "spec": {"replicas": replicas},  # what a PodDisruptionBudget check counts
         "podTemplate": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
     }
     return PodTemplate(owner, ("podTemplate",))
@@ -56,7 +57,8 @@ def _cluster(obj: K8sObject) -> OperatorWorkload:
     claims = [_claim("pgdata", spec.get("storage") or {})]
     if spec.get("walStorage"):
         claims.append(_claim("pg-wal", spec["walStorage"]))
-    return OperatorWorkload(_stand_in(obj, labels, container), int(spec.get("instances", 1)), claims)
+    instances = int(spec.get("instances", 1))
+    return OperatorWorkload(_stand_in(obj, labels, container, instances), instances, claims)
 
 
 def _pooler(obj: K8sObject) -> OperatorWorkload:
@@ -66,7 +68,8 @@ def _pooler(obj: K8sObject) -> OperatorWorkload:
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     resources = next((c.get("resources") or {} for c in containers if c.get("name") == "pgbouncer"), {})
     container = {"name": "pgbouncer", "ports": _POOLER_PORTS, "resources": resources}
-    return OperatorWorkload(_stand_in(obj, labels, container), int(spec.get("instances", 1)))
+    instances = int(spec.get("instances", 1))
+    return OperatorWorkload(_stand_in(obj, labels, container, instances), instances)
 
 
 def operator_workloads(manifest: Manifest) -> Iterator[OperatorWorkload]:

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from ..manifest import Manifest, PodTemplate, name_of
+from .operators import selectable_pod_templates
 from .problems import Problem
 from .selectors import selected_pod_templates
 
@@ -43,7 +44,7 @@ def check_pdbs_allow_disruption(manifest: Manifest) -> list[Problem]:
     problems = []
     for pdb in manifest.of_kind("PodDisruptionBudget"):
         spec = pdb.get("spec") or {}
-        for template in selected_pod_templates(spec.get("selector"), manifest.pod_templates()):
+        for template in selected_pod_templates(spec.get("selector"), selectable_pod_templates(manifest)):
             replicas = minimum_replicas(manifest, template)
             if replicas > 0 and _disruptions_allowed(spec, replicas) < 1:
                 problems.append(

@@ -19,6 +19,7 @@ from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 
 from archangel_helm.environments import load_environment
 from tests.conftest import PROJECT
+from tests.support.cloudnativepg import install_stand_ins
 from tests.support.local_cluster import LocalCluster, cluster_values
 from tests.support.previous_chart import previous_chart
 from tests.support.secrets_hook import helm_hook_spec, run_the_secrets_hook
@@ -71,6 +72,7 @@ def installed(
         pytest.skip("the repository's history holds no earlier version of charts/archangel (a shallow clone?)")
     clean_cluster.kubectl("create", "namespace", NAMESPACE)
     clean_cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+    install_stand_ins(clean_cluster)  # where `deploy`'s preflight looks for the CloudNativePG operator and plugin
     overlay = values[-1]
     clean_cluster.helm(
         "install",

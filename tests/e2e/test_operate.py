@@ -39,6 +39,10 @@ RESOURCE_NAMES = {
     "VolumeSnapshot": "volumesnapshots",
     "VolumeSnapshotClass": "volumesnapshotclasses",
     "ScaledObject": "scaledobjects",
+    "Cluster": "clusters",
+    "Pooler": "poolers",
+    "ScheduledBackup": "scheduledbackups",
+    "ObjectStore": "objectstores",
 }
 
 
@@ -49,6 +53,7 @@ def make_cluster(
     minor: str = "33",
     api_server: str = "10.1.0.17",  # inside production's networkPolicy.kubeAPIServer.cidrs (10.1.0.0/24)
     namespace_labels: dict[str, str] | None = None,
+    cloudnativepg: bool = True,
 ) -> None:
     server = kube.server
     server["get /version"] << {"major": "1", "minor": minor, "gitVersion": f"v1.{minor}.4"}
@@ -96,6 +101,20 @@ def make_cluster(
         "endpoints": [{"addresses": [api_server]}],
         "ports": [{"name": "https", "port": 443, "protocol": "TCP"}],
     }
+    if cloudnativepg:  # production's database: the operator's Deployment and the plugin's registration Service
+        server.objects[kmock_lib.resource("apps", "v1", "deployments"), "cnpg-system", "cnpg-controller-manager"] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "cnpg-controller-manager", "namespace": "cnpg-system",
+                         "labels": {"app.kubernetes.io/name": "cloudnative-pg"}},
+            "status": {"readyReplicas": 1},
+        }  # fmt: skip
+        # The cluster-wide list preflight makes (answered directly: registering Services would change what the
+        # verification tests read of them).
+        server["get /api/v1/services"] << {"apiVersion": "v1", "kind": "ServiceList", "items": [{
+            "metadata": {"name": "barman-cloud", "namespace": "cnpg-system",
+                         "labels": {"cnpg.io/pluginName": "barman-cloud.cloudnative-pg.io"}},
+        }]}  # fmt: skip
     server.objects[kmock_lib.resource("storage.k8s.io", "v1", "storageclasses"), None, "gp3"] = {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -146,6 +165,12 @@ async def test_preflight_table_lists_every_optional_api(kube: KubeEmulator, tmp_
         assert ("not served" in row) == (api == "keda.sh/v1alpha1/ScaledObject"), row
     assert any(r.startswith("PASS kubernetes version (archangel) server v1.33.4") for r in rows(out))
     assert "PASS namespace archangel exists, Pod Security enforce=restricted" in rows(out)
+    assert any(
+        r.startswith("PASS database.mode: cloudnativepg operator the CloudNativePG operator runs") for r in rows(out)
+    )
+    assert any(
+        r.startswith("PASS database.cloudnativepg.backup: Barman Cloud plugin the Barman Cloud") for r in rows(out)
+    )
     assert any(r.startswith("PASS cluster context emulator -> http://127.0.0.1:") for r in rows(out)), out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["checks"][0]["step"] == "preflight"
@@ -534,7 +559,8 @@ async def test_verify_passes_on_a_healthy_cluster_and_writes_the_report(kube: Ku
     releases = json.loads((tmp_path / "report.json").read_text())["releases"]
     # The objects of the deployed revision, from the manifest `helm status` returns.
     assert releases["archangel"]["objects"]["Deployment"] == 2
-    assert releases["archangel"]["objects"]["StatefulSet"] == 2
+    assert releases["archangel"]["objects"]["StatefulSet"] == 1  # Qdrant; PostgreSQL is the operator's Cluster
+    assert releases["archangel"]["objects"]["Cluster"] == 1
     assert releases["archangel-monitoring"]["objects"]["PrometheusRule"] == 7
 
 
@@ -709,3 +735,12 @@ async def test_verify_judges_each_backup_by_its_own_schedule(kube: KubeEmulator,
     assert rows_["CronJob archangel-backup-database"].detail == "last success 48.0 h ago (limit 26 h for 0 2 * * *)"
     assert rows_["CronJob archangel-backup-vectorstore"].status.value == "pass"
     assert rows_["CronJob archangel-backup-vectorstore"].detail == "last success 48.0 h ago (limit 170 h for 0 3 * * 0)"
+
+
+async def test_a_cluster_without_the_cloudnativepg_operator_fails_preflight(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube, cloudnativepg=False)
+    code, out, _ = await deploy(kube, "deploy", "production", "--dry-run", "--report-dir", str(tmp_path))
+    assert code == 1
+    assert any(r.startswith("FAIL database.mode: cloudnativepg operator the CloudNativePG operator is not installed")
+               for r in rows(out)), out  # fmt: skip
+    assert "FAILED at preflight." in out

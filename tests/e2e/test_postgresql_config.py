@@ -11,6 +11,7 @@ import pytest
 
 from archangel_helm import Manifest
 from archangel_helm.backup.postgres import psql
+from tests.charts.test_data_tier import BUILTIN
 from tests.e2e import servers
 
 pytestmark = pytest.mark.skipif(servers.missing_postgres_reason() is not None, reason="no PostgreSQL binaries")
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.skipif(servers.missing_postgres_reason() is not None, r
 
 @pytest.fixture(scope="module")
 def production(render_env: Callable[..., Manifest]) -> Manifest:
-    return render_env("production", "archangel")
+    # The builtin StatefulSet's configuration file, with production's settings otherwise (production's own
+    # PostgreSQL is a CloudNativePG Cluster, whose parameters the operator writes).
+    return render_env("production", "archangel", BUILTIN)
 
 
 def rendered_conf(manifest: Manifest) -> str:

@@ -186,7 +186,15 @@ def test_unit_runs_make_test_fast_with_the_matrix_helm() -> None:
 
 # --- end-to-end -----------------------------------------------------------------------------------------
 
-E2E_PACKAGES = {"postgresql", "prometheus", "prometheus-alertmanager", "prometheus-pushgateway", "wrk", "openssl"}
+E2E_PACKAGES = {
+    "postgresql",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-pushgateway",
+    "wrk",
+    "openssl",
+    "python3-venv",  # barman-cloud's environment (point-in-time recovery tests)
+}
 
 
 def test_an_e2e_job_runs_tests_e2e_with_one_helm_on_ubuntu_24_04() -> None:

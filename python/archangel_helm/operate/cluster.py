@@ -23,6 +23,10 @@ OPTIONAL_APIS: dict[str, str] = {
     "snapshot.storage.k8s.io/v1/VolumeSnapshot": "CSI snapshots (VolumeSnapshot)",
     "snapshot.storage.k8s.io/v1/VolumeSnapshotClass": "CSI snapshots (VolumeSnapshotClass)",
     "keda.sh/v1alpha1/ScaledObject": "KEDA (ScaledObject)",
+    "postgresql.cnpg.io/v1/Cluster": "CloudNativePG (Cluster)",
+    "postgresql.cnpg.io/v1/Pooler": "CloudNativePG (Pooler)",
+    "postgresql.cnpg.io/v1/ScheduledBackup": "CloudNativePG (ScheduledBackup)",
+    "barmancloud.cnpg.io/v1/ObjectStore": "Barman Cloud plugin (ObjectStore)",
     "metrics.k8s.io/v1beta1": "resource metrics (metrics-server)",
     "custom.metrics.k8s.io/v1beta1": "custom metrics (e.g. prometheus-adapter)",
 }

@@ -34,6 +34,12 @@ class Feature:
     advice: str
     # FAIL: without the API the feature is broken. WARN: the chart leaves the object out and degrades gracefully.
     missing: Status = Status.FAIL
+    # How to do without it; "" for "set <value> to false/empty".
+    instead: str = ""
+
+    @property
+    def alternative(self) -> str:
+        return self.instead or f"set {self.value} to false/empty"
 
 
 def _on(path: str) -> Callable[[dict[str, Any]], bool]:
@@ -127,16 +133,13 @@ FEATURES: tuple[Feature, ...] = (
     ),
     # database.mode cloudnativepg: the chart refuses to render without the operator's and the plugin's APIs;
     # preflight says so before anything is installed, with what to install.
-    *(
-        Feature(
-            "archangel",
-            "database.mode",
-            f"postgresql.cnpg.io/v1/{kind}",
-            lambda values: get(values, "database.mode") == "cloudnativepg",
-            "install the CloudNativePG operator (>= 1.26, which runs the Barman Cloud plugin), or set "
-            "database.mode: builtin",
-        )
-        for kind in ("Cluster", "Pooler", "ScheduledBackup")
+    Feature(
+        "archangel",
+        "database.mode",
+        "postgresql.cnpg.io/v1/Cluster",  # its Pooler and ScheduledBackup come with the same CRDs
+        lambda values: get(values, "database.mode") == "cloudnativepg",
+        "install the CloudNativePG operator (>= 1.26, which runs the Barman Cloud plugin)",
+        instead="set database.mode: builtin",
     ),
     Feature(
         "archangel",
@@ -445,7 +448,7 @@ def _features(
                     name,
                     Status.FAIL,
                     f"enabled in {values_file} but the cluster does not serve {feature.api}: "
-                    f"{feature.advice}, or set {feature.value} to false/empty",
+                    f"{feature.advice}, or {feature.alternative}",
                 )
             )
     return results

@@ -132,17 +132,21 @@ def check_autoscalers(get: Get, namespace: str, release: str) -> list[CheckResul
     return results
 
 
-def check_disruption_budgets(get: Get, namespace: str, release: str) -> list[CheckResult]:
+def check_disruption_budgets(get: Get, namespace: str, release: str, scope: Scope = Scope()) -> list[CheckResult]:
     results = []
     for pdb in _items(get, f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets?{_selector(release)}"):
-        allowed = int((pdb.get("status") or {}).get("disruptionsAllowed", 0))
+        status = pdb.get("status") or {}
+        allowed = int(status.get("disruptionsAllowed", 0))
+        name = f"PDB {pdb['metadata']['name']}"
+        if status.get("expectedPods") == 0:
+            # A budget over pods that do not exist: an operator's (PgBouncer's) that it has not started.
+            if not scope.runs_containers:
+                results.append(CheckResult(STEP, name, Status.SKIP, "selects no pods yet; " + SIMULATED))
+            else:
+                results.append(CheckResult(STEP, name, Status.FAIL, "selects no pods: the pods it protects do not run"))
+            continue
         results.append(
-            CheckResult(
-                STEP,
-                f"PDB {pdb['metadata']['name']}",
-                Status.PASS if allowed >= 1 else Status.FAIL,
-                f"{allowed} disruption(s) allowed",
-            )
+            CheckResult(STEP, name, Status.PASS if allowed >= 1 else Status.FAIL, f"{allowed} disruption(s) allowed")
         )
     return results
 
@@ -373,7 +377,9 @@ def verify_release(
             results += guarded(f"health {name}", lambda: [check_health(get, namespace, name, port, "/healthz/ready")])
         else:
             results.append(CheckResult(STEP, f"health {name}/healthz/ready", Status.SKIP, SIMULATED))
-    results += guarded(f"disruption budgets ({release})", lambda: check_disruption_budgets(get, namespace, release))
+    results += guarded(
+        f"disruption budgets ({release})", lambda: check_disruption_budgets(get, namespace, release, scope)
+    )
     if application and not scope.metrics_api:
         results.append(
             CheckResult(

@@ -17,9 +17,7 @@ import argparse
 import os
 import platform
 import secrets
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +28,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from tests.e2e import servers  # noqa: E402
-from tests.e2e.barman import BarmanCloud, prepare_recovery, wait_archived, wait_promoted  # noqa: E402
+from tests.e2e.barman import BarmanCloud, recovered, wait_archived  # noqa: E402
 
 from archangel_helm.backup.postgres import psql  # noqa: E402
 from bench.backup import moto_process, seed  # noqa: E402
@@ -71,23 +69,10 @@ def main() -> int:
             last = psql(connection, "SELECT pg_current_wal_lsn();")
             rpo = wait_archived(connection, last, timeout=args.archive_timeout * 3)  # no pg_switch_wal
             marker = psql(connection, "SELECT at FROM marker;")
-            directory = Path(tempfile.mkdtemp(prefix="archangel-pg-"))
-            password = directory / "password"
-            shutil.copyfile(server.password_file, password)
-            if server.owner:
-                import pwd
-
-                entry = pwd.getpwnam(server.owner)
-                os.chown(directory, entry.pw_uid, entry.pw_gid)
-            data = directory / "data"
-            started = time.monotonic()
-            barman.restore(backup_id, data, server.owner)
-            restored = time.monotonic() - started
-            prepare_recovery(data, barman, {})
-            with servers.running_postgres(directory, data, password, server.owner) as recovered:
-                wait_promoted(recovered.connection("bench"), timeout=3600)
-                total = time.monotonic() - started
-                assert psql(recovered.connection("bench"), "SELECT at FROM marker;") == marker
+            timings: dict[str, float] = {}
+            with recovered(barman, backup_id, server, {}, timeout=3600, timings=timings) as copy:
+                assert psql(copy.connection("bench"), "SELECT at FROM marker;") == marker
+            restored, total = timings["restore"], timings["recovery"]
     mib = size / 2**20
     rate = mib / total
     print(

@@ -11,13 +11,18 @@ import json
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archangel_helm.backup.postgres import Connection, psql
 from tests.conftest import PROJECT
+from tests.e2e import servers
 
 TOOLS = ("barman-cloud-backup", "barman-cloud-backup-list", "barman-cloud-restore", "barman-cloud-wal-archive",
          "barman-cloud-wal-restore")  # fmt: skip
@@ -181,3 +186,33 @@ def wait_promoted(connection: Connection, timeout: float = 120.0) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError(f"recovery did not finish within {timeout:.0f} s")
+
+
+@contextmanager
+def recovered(
+    barman: BarmanCloud,
+    backup_id: str,
+    source: servers.PostgresServer,
+    target: dict[str, str],
+    *,
+    timeout: float = 120,
+    timings: dict[str, float] | None = None,
+) -> Iterator[servers.PostgresServer]:
+    """A base backup restored into a fresh data directory, WAL replayed from the archive up to `target` (to the
+    archive's end when empty), promoted, and started on its own port; the source's password still logs in.
+    `timings` receives the seconds the base restore took ("restore") and the whole recovery ("recovery")."""
+    started = time.monotonic()
+    directory = Path(tempfile.mkdtemp(prefix="archangel-pg-"))
+    password_file = directory / "password"
+    shutil.copyfile(source.password_file, password_file)
+    if source.owner:
+        shutil.chown(directory, source.owner, source.owner)
+    data = directory / "data"
+    barman.restore(backup_id, data, source.owner)
+    restored = time.monotonic() - started
+    prepare_recovery(data, barman, target)
+    with servers.running_postgres(directory, data, password_file, source.owner) as server:
+        wait_promoted(server.connection(), timeout)
+        if timings is not None:
+            timings.update(restore=restored, recovery=time.monotonic() - started)
+        yield server

@@ -4,22 +4,16 @@ recovered to a target time between two known writes: everything up to it is ther
 
 from __future__ import annotations
 
-import os
-import pwd
 import secrets
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from archangel_helm.backup.postgres import psql
 from tests.e2e import servers
-from tests.e2e.barman import BarmanCloud, missing_barman_reason, prepare_recovery, wait_archived, wait_promoted
+from tests.e2e.barman import BarmanCloud, missing_barman_reason, recovered, wait_archived
 
 ARCHIVE_TIMEOUT_SECONDS = 2  # production sets its own (values: database.cloudnativepg.archiveTimeout)
 
@@ -57,25 +51,6 @@ def archiving(s3: servers.S3Server) -> Iterator[Archiving]:
         yield Archiving(server, barman, barman.backup(connection))
 
 
-@contextmanager
-def recovered(archiving: Archiving, target: dict[str, str]) -> Iterator[servers.PostgresServer]:
-    """The base backup restored into a fresh data directory, WAL replayed from the archive up to `target`
-    (to the archive's end when empty), promoted, and started on its own port."""
-    owner = archiving.server.owner
-    directory = Path(tempfile.mkdtemp(prefix="archangel-pg-"))
-    password_file = directory / "password"
-    shutil.copyfile(archiving.server.password_file, password_file)
-    if owner:
-        entry = pwd.getpwnam(owner)
-        os.chown(directory, entry.pw_uid, entry.pw_gid)
-    data = directory / "data"
-    archiving.barman.restore(archiving.base_backup, data, owner)
-    prepare_recovery(data, archiving.barman, target)
-    with servers.running_postgres(directory, data, password_file, owner) as server:
-        wait_promoted(server.connection())
-        yield server
-
-
 def _ids_after_the_backup(server: servers.PostgresServer) -> list[str]:
     return psql(server.connection(), "SELECT id FROM ledger WHERE id > 1000 ORDER BY id;").split()
 
@@ -93,10 +68,14 @@ def test_recovery_to_a_point_between_two_writes_keeps_the_first_and_not_the_seco
     # No pg_switch_wal: archive_timeout alone ships the segment holding the last commit (the RPO mechanism).
     wait_archived(connection, psql(connection, "SELECT pg_current_wal_lsn();"))
 
-    with recovered(archiving, {f"recovery_target_{kind}": point}) as server:
+    with recovered(
+        archiving.barman, archiving.base_backup, archiving.server, {f"recovery_target_{kind}": point}
+    ) as server:
         assert _ids_after_the_backup(server) == ["2001"]
         assert psql(server.connection(), "SELECT count(*) FROM ledger WHERE id <= 1000;") == "1000"
-    with recovered(archiving, {}) as server:  # to the end of the archive: the second write was there to lose
+    with recovered(
+        archiving.barman, archiving.base_backup, archiving.server, {}
+    ) as server:  # to the end of the archive: the second write was there to lose
         assert _ids_after_the_backup(server) == ["2001", "2002"]
 
 

@@ -92,6 +92,13 @@ tool_venv checkov "$CHECKOV_VENV" "$PYTHON" requirements/checkov-lock.txt
 # barman-cloud for the point-in-time recovery tests (psycopg2-binary stands in for psycopg2)
 tool_venv barman-cloud "$BARMAN_VENV" "$BARMAN_PYTHON" requirements/barman-lock.txt
 
+# --- 4b. cert-manager's CRDs (validation and the local cluster), from the Go module proxy ------------
+if command -v go >/dev/null; then
+  "$VENV/bin/python" -m archangel_helm.gomodcrds
+else
+  log "WARNING: go not found: no cert-manager CRDs (validating a cert-manager environment fails; install golang)"
+fi
+
 # --- 5. Node tools: the README parameter-table generator (pinned in package-lock.json) ---------------
 if command -v npm >/dev/null; then
   if [ "$(cat node_modules/.lock-stamp 2>/dev/null)" != "$(sha256sum package-lock.json | cut -d' ' -f1)" ]; then

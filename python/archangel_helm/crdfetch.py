@@ -39,6 +39,7 @@ _SNAPSHOT = ("kubernetes-csi/external-snapshotter", "78e32cd84e0abec2621924a30e3
 _ARGO = ("argoproj/argo-cd", "109ca7ca71139e514114499d294a492e7910a965")
 _CNPG = ("cloudnative-pg/cloudnative-pg", "4b5e244a7d031f67e025c83c1555e7726ecbbfa1")  # v1.30.0
 _BARMAN = ("cloudnative-pg/plugin-barman-cloud", "1e13020fe5f09fd8fc29ea03828f7b61375b3721")  # v0.14.0
+_CERT_MANAGER = ("cert-manager/cert-manager", "a22e21ea38f6a8e031af99471b0a50287fed8e7f")  # v1.19.1 (as gomodcrds)
 
 SOURCES: tuple[CrdSource, ...] = (
     CrdSource(
@@ -100,6 +101,9 @@ SOURCES: tuple[CrdSource, ...] = (
         )
     ),
     CrdSource(*_BARMAN, "config/crd/bases/barmancloud.cnpg.io_objectstores.yaml", ("ObjectStore",)),
+    # The data tier's certificates when cert-manager serves them.
+    CrdSource(*_CERT_MANAGER, "deploy/crds/cert-manager.io_certificates.yaml", ("Certificate",)),
+    CrdSource(*_CERT_MANAGER, "deploy/crds/cert-manager.io_issuers.yaml", ("Issuer",)),
 )
 
 

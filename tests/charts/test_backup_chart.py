@@ -30,7 +30,7 @@ SERVERS: dict[str, tuple[dict[str, Any], str, str, str]] = {
         "archangel-postgresql-rw.archangel.svc",
         "verify-full",
     ),
-    "builtin": (BUILTIN, "archangel-postgresql.archangel.svc", "archangel-postgresql.archangel.svc", "disable"),
+    "builtin": (BUILTIN, "archangel-postgresql.archangel.svc", "archangel-postgresql.archangel.svc", "verify-full"),
 }
 
 

@@ -308,7 +308,9 @@ def test_qdrant_statefulset(production: Manifest) -> None:
     qdrant = template.containers()[0]
     assert qdrant["image"].split("@")[0] == "docker.io/qdrant/qdrant:v1.16.3-unprivileged"
     assert {p["name"]: p["containerPort"] for p in qdrant["ports"]} == {"http": 6333, "grpc": 6334}
-    assert qdrant["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # Over TLS: the kubelet's probe speaks https (it checks no certificate; clients do).
+    assert qdrant["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": "HTTPS"}
+    assert qdrant["livenessProbe"]["httpGet"]["scheme"] == qdrant["startupProbe"]["httpGet"]["scheme"] == "HTTPS"
     env = env_of(qdrant)
     assert env["QDRANT__SERVICE__API_KEY"] == {"secretKeyRef": {"name": "archangel-generated", "key": "qdrant-api-key"}}
     assert env["QDRANT__STORAGE__SNAPSHOTS_PATH"] == "/qdrant/snapshots"
@@ -336,8 +338,10 @@ def test_workloads_reach_the_data_tier_with_credentials_as_files(
         template = template_of(manifest, "Deployment", f"archangel-{component}")
         main = template.containers()[0]
         env = env_of(main)
-        assert env["QDRANT_URL"] == "http://archangel-qdrant.archangel.svc:6333"
+        assert env["QDRANT_URL"] == "https://archangel-qdrant.archangel.svc:6333"
+        assert env["QDRANT_CA_CERT_FILE"] == "/etc/archangel/vectorstore-ca/ca.crt"
         assert env["DATABASE_HOST"] == host
+        assert env["DATABASE_SSLMODE"] == "verify-full"
         assert env["DATABASE_PASSWORD_FILE"] == "/etc/archangel/credentials/database-password"
         assert env["QDRANT_API_KEY_FILE"] == "/etc/archangel/credentials/qdrant-api-key"
         assert not [e for e in main["env"] if "secretKeyRef" in e.get("valueFrom", {})]
@@ -380,6 +384,8 @@ def test_qdrant_stages_snapshots_on_its_data_volume_not_the_node_disk(production
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["QDRANT__STORAGE__SNAPSHOTS_PATH"] == "/qdrant/snapshots"
     assert env["QDRANT__STORAGE__TEMP_PATH"] == "/qdrant/tmp"
-    # What is left on the node's disk is small and bounded.
+    # What is left on the node's disk is small and bounded (besides the certificate's Secret).
     for volume in statefulset["spec"]["template"]["spec"]["volumes"]:
+        if "secret" in volume:
+            continue
         assert parse_quantity(volume["emptyDir"]["sizeLimit"]) <= parse_quantity("256Mi"), volume["name"]

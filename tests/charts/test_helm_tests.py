@@ -86,8 +86,11 @@ def test_the_application_test_checks_core_postgresql_and_qdrant_through_their_se
     core_env = env_of(template_of(manifest, "Deployment", "archangel-core").containers()[0])
     assert (env["PG_HOST"], env["PG_PORT"]) == (core_env["DATABASE_HOST"], core_env["DATABASE_PORT"])  # what core uses
     assert allowed(manifest, "archangel-helm-test", postgresql, 5432)
-    assert env["QDRANT_URL"] == "http://archangel-qdrant.archangel.svc:6333"
+    assert env["QDRANT_URL"] == "https://archangel-qdrant.archangel.svc:6333"
     assert env["QDRANT_READYZ"] == "true"
+    # The readiness check verifies Qdrant's certificate; PostgreSQL must offer TLS in both modes.
+    assert env["QDRANT_CA_CERT_FILE"] == "/etc/archangel/vectorstore-ca/ca.crt"
+    assert env["PG_TLS"] == "true"
     # production is in the mesh: the sidecar starts first and is stopped at the end, so the pod completes
     assert env["STOP_ISTIO_SIDECAR"] == "true"
     assert "holdApplicationUntilProxyStarts" in annotations_of(helm_test_pods(manifest)[0])["proxy.istio.io/config"]

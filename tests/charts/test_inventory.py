@@ -90,9 +90,17 @@ CLOUDNATIVEPG = {
     ("NetworkPolicy", "archangel-pgbouncer"),
     ("PodDisruptionBudget", "archangel-pgbouncer"),
 }
+# Production's clusters run cert-manager: it makes the data tier's CA and Qdrant's server certificate.
+DATA_TLS_CERT_MANAGER = {
+    ("Issuer", "archangel-data-ca-selfsigned"),
+    ("Certificate", "archangel-data-ca"),
+    ("Issuer", "archangel-data-ca"),
+    ("Certificate", "archangel-qdrant-tls"),
+}
 APP_PRODUCTION = (
     (APP_STAGING - BUILTIN_POSTGRESQL)
     | CLOUDNATIVEPG
+    | DATA_TLS_CERT_MANAGER
     | {
         ("PriorityClass", "archangel-critical"),
         ("PriorityClass", "archangel-high"),

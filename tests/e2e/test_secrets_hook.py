@@ -11,7 +11,8 @@ from typing import Any
 import kmock as kmock_lib
 import pytest
 
-from archangel_helm.hooks.secrets import ALPHABETS, MAX_ATTEMPTS, HookError, KeySpec, SecretSpec, ensure_secret
+from archangel_helm.hooks.secrets import ALPHABETS, KeySpec, SecretSpec, ensure_secret
+from archangel_helm.hooks.secretstore import MAX_ATTEMPTS, HookError
 from tests.e2e.conftest import KubeEmulator
 
 SECRETS = kmock_lib.resource("", "v1", "secrets")

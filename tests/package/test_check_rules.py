@@ -378,7 +378,7 @@ def check_copy(tmp_path: Path, edit: tuple[str, str, str]) -> tuple[int, str]:
                 "  secret:\n    secretName: {{ $keys.name }}\n    defaultMode: 0440",
                 "  secret:\n    secretName: no-such-secret\n    defaultMode: 0440",
             ),
-            "CronJob/archangel-backup-database: spec.jobTemplate.spec.template.spec.volumes[2]: Secret 'no-such-secret' "
+            "CronJob/archangel-backup-database: spec.jobTemplate.spec.template.spec.volumes[3]: Secret 'no-such-secret' "
             "is neither rendered",
         ),
     ],

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from archangel_helm import gomodcrds
 from archangel_helm.cli import main
 from tests.conftest import FIXTURES, PROJECT, SHARED_CRD_SCHEMAS
 
@@ -135,8 +136,7 @@ def test_plan_renders_validates_and_reports(tmp_path: Path, capsys: pytest.Captu
             str(PROJECT),
             "-o",
             str(tmp_path),
-            "--crd-dir",
-            str(SHARED_CRD_SCHEMAS),
+            *(f"--crd-dir={d}" for d in [SHARED_CRD_SCHEMAS, *gomodcrds.directories()]),
         ]
     )
     out = capsys.readouterr().out

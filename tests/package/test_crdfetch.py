@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from archangel_helm import gomodcrds
 from archangel_helm.cli import main
 from archangel_helm.crdfetch import SOURCES, fetch
 from archangel_helm.errors import ConfigurationError
@@ -90,6 +91,7 @@ def test_an_empty_fetch_directory_is_not_a_source_of_schemas(tmp_path: Path, mon
 
     monkeypatch.delenv("ARCHANGEL_CRD_SCHEMAS", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "gomod"))  # and no Go module's CRDs either
     (tmp_path / "archangel-helm" / "crds").mkdir(parents=True)
     assert default_crd_directories() == []
     (tmp_path / "archangel-helm" / "crds" / "x.yaml").write_text("kind: CustomResourceDefinition\n")
@@ -108,9 +110,9 @@ SHARED_CRDS = PROJECT.parent / "shared" / "crds"
 
 @pytest.mark.skipif(not SHARED_CRDS.is_dir(), reason="../shared/crds (the upstream manifests as test data) is absent")
 def test_every_pinned_source_is_the_file_the_tests_install() -> None:
-    """The download users get (`crds fetch`) is the set the local cluster installs from ../shared/crds in tests:
-    the same upstream file names, defining the same kinds."""
-    shared = {p.name: p for p in SHARED_CRDS.rglob("*.yaml")}
+    """The download users get (`crds fetch`) is the set the local cluster installs in tests (../shared/crds and
+    the Go modules' CRDs in Go's module cache): the same upstream file names, defining the same kinds."""
+    shared = {p.name: p for d in [SHARED_CRDS, *gomodcrds.directories()] for p in d.rglob("*.yaml")}
     for source in SOURCES:
         name = Path(source.path).name
         if name == "crd-all.gen.yaml":  # Istio: shared/crds has istio/api's copy of the same CRDs

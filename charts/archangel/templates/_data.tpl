@@ -61,16 +61,19 @@ dump load; the -r service (any instance) when there is no replica.
 {{- if eq $mode "external" }}{{ .Values.database.external.port }}{{ else if eq $mode "cloudnativepg" }}5432{{ else }}{{ .Values.database.postgresql.service.port }}{{ end -}}
 {{- end -}}
 
-{{/* libpq sslmode: verify-full against the operator's CA in cloudnativepg mode. */}}
+{{/* libpq sslmode: verify-full against the CA the chart knows (the operator's, or the chart's own). */}}
 {{- define "archangel.database.sslmode" -}}
 {{- $mode := include "archangel.database.mode" . -}}
-{{- if eq $mode "external" }}{{ .Values.database.external.sslmode }}{{ else if eq $mode "cloudnativepg" }}verify-full{{ else }}disable{{ end -}}
+{{- if eq $mode "external" }}{{ .Values.database.external.sslmode }}{{ else if include "archangel.database.caSecret" . }}verify-full{{ else }}disable{{ end -}}
 {{- end -}}
 
-{{/* The CA that signs the server certificate, when the chart knows it (cloudnativepg: the operator's). */}}
+{{/* The Secret whose ca.crt signs the server certificate, when the chart knows it: the operator's CA in
+cloudnativepg mode, the builtin server's certificate Secret (cert-manager's or the hook's) with data-tier TLS. */}}
 {{- define "archangel.database.caSecret" -}}
 {{- if eq (include "archangel.database.mode" .) "cloudnativepg" -}}
 {{- printf "%s-ca" (include "archangel.database.clusterName" .) -}}
+{{- else if include "archangel.postgresql.tls" . -}}
+{{- include "archangel.postgresql.tlsSecret" . -}}
 {{- end -}}
 {{- end -}}
 
@@ -97,7 +100,14 @@ key: {{ ternary "password" "database-password" (eq $mode "cloudnativepg") }}
 {{- if .Values.vectorStore.external.enabled -}}
 {{- required "vectorStore.external.url is required when vectorStore.external.enabled is true" .Values.vectorStore.external.url -}}
 {{- else -}}
-{{- printf "http://%s.%s.svc:%v" (include "archangel.componentName" (dict "root" . "component" "qdrant")) .Release.Namespace .Values.vectorStore.qdrant.service.ports.http -}}
+{{- printf "%s://%s.%s.svc:%v" (ternary "https" "http" (not (not (include "archangel.qdrant.tls" .)))) (include "archangel.componentName" (dict "root" . "component" "qdrant")) .Release.Namespace .Values.vectorStore.qdrant.service.ports.http -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret whose ca.crt signs Qdrant's certificate, when the chart runs Qdrant with TLS. */}}
+{{- define "archangel.vectorStore.caSecret" -}}
+{{- if include "archangel.qdrant.tls" . -}}
+{{- include "archangel.qdrant.tlsSecret" . -}}
 {{- end -}}
 {{- end -}}
 
@@ -133,6 +143,10 @@ key: qdrant-api-key
   value: {{ include "archangel.vectorStore.url" . | quote }}
 - name: QDRANT_API_KEY_FILE
   value: /etc/archangel/credentials/qdrant-api-key
+{{- if include "archangel.vectorStore.caSecret" . }}
+- name: QDRANT_CA_CERT_FILE
+  value: /etc/archangel/vectorstore-ca/ca.crt
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -143,14 +157,11 @@ processes): whichever Secrets hold them, they appear under /etc/archangel/creden
 {{- $db := include "archangel.database.passwordRef" . | fromYaml -}}
 {{- $qdrant := include "archangel.vectorStore.apiKeyRef" . | fromYaml -}}
 {{- with include "archangel.database.caSecret" . -}}
-# Only the CA certificate of the operator's CA Secret (never its key): what verify-full checks the server by.
-- name: database-ca
-  secret:
-    secretName: {{ . }}
-    defaultMode: 0444
-    items:
-      - key: ca.crt
-        path: ca.crt
+# Only the CA certificates (never a key): what verify-full and https check the servers by.
+{{ include "archangel.dataTLS.caVolume" (dict "volume" "database-ca" "secret" .) }}
+{{ end -}}
+{{- with include "archangel.vectorStore.caSecret" . -}}
+{{ include "archangel.dataTLS.caVolume" (dict "volume" "vectorstore-ca" "secret" .) }}
 {{ end -}}
 - name: credentials
   projected:

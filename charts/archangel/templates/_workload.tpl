@@ -340,6 +340,11 @@ spec:
               mountPath: /etc/archangel/database-ca
               readOnly: true
             {{- end }}
+            {{- if include "archangel.vectorStore.caSecret" .root }}
+            - name: vectorstore-ca
+              mountPath: /etc/archangel/vectorstore-ca
+              readOnly: true
+            {{- end }}
             {{- with $v.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}

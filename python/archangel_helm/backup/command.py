@@ -66,6 +66,7 @@ ENVIRONMENT: dict[str, dict[str, str]] = {
     "qdrant": {
         "QDRANT_URL": "Qdrant's URL (--qdrant-url, default http://127.0.0.1:6333)",
         "QDRANT_API_KEY_FILE": "file holding Qdrant's API key (--qdrant-api-key-file)",
+        "QDRANT_CA_CERT_FILE": "CA certificate of Qdrant's https (--qdrant-ca-file)",
     },
     "reporting": {
         "ARCHANGEL_PUSHGATEWAY_URL": "Pushgateway for the run's metrics (--pushgateway)",
@@ -161,6 +162,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     qd = parser.add_argument_group("Qdrant")
     qd.add_argument("--qdrant-url", default=_env("QDRANT_URL", "http://127.0.0.1:6333"))
     qd.add_argument("--qdrant-api-key-file", default=_env("QDRANT_API_KEY_FILE"))
+    qd.add_argument(
+        "--qdrant-ca-file",
+        default=_env("QDRANT_CA_CERT_FILE"),
+        help="CA certificate that signed Qdrant's (https); default: the system's CAs",
+    )
     out = parser.add_argument_group("reporting")
     out.add_argument("--pushgateway", default=_env("ARCHANGEL_PUSHGATEWAY_URL"), help="Pushgateway URL for push-add")
     out.add_argument(
@@ -235,7 +241,15 @@ def qdrant_from(args: argparse.Namespace) -> QdrantClient:
             key = Path(args.qdrant_api_key_file).read_text().strip()
         except OSError as error:
             raise BackupConfigError(f"Qdrant API key file {args.qdrant_api_key_file}: {error.strerror}") from error
-    return QdrantClient(args.qdrant_url, key)
+    ca_file = args.qdrant_ca_file or None
+    if ca_file:
+        if not args.qdrant_url.startswith("https://"):
+            raise BackupConfigError(
+                f"--qdrant-ca-file is set but --qdrant-url {args.qdrant_url} is not https: the CA would verify nothing"
+            )
+        if not Path(ca_file).is_file():
+            raise BackupConfigError(f"Qdrant CA file {ca_file} (--qdrant-ca-file, QDRANT_CA_CERT_FILE) does not exist")
+    return QdrantClient(args.qdrant_url, key, ca_file)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

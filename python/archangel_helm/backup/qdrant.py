@@ -23,14 +23,24 @@ class Snapshot(NamedTuple):
 class QdrantClient:
     url: str
     api_key: str | None = None
+    ca_file: str | None = None  # https: the CA that signed Qdrant's certificate (else the system's CAs)
 
     def _headers(self) -> dict[str, str]:
         return {"api-key": self.api_key} if self.api_key else {}
 
+    @property
+    def _verify(self) -> str | bool:
+        return self.ca_file or True
+
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
             response = requests.request(
-                method, self.url.rstrip("/") + path, headers=self._headers(), timeout=TIMEOUT, **kwargs
+                method,
+                self.url.rstrip("/") + path,
+                headers=self._headers(),
+                timeout=TIMEOUT,
+                verify=self._verify,
+                **kwargs,
             )
         except requests.RequestException as error:
             raise BackupError(f"Qdrant {method} {path}: {error}") from error
@@ -50,7 +60,10 @@ class QdrantClient:
         restore replace a collection without --force."""
         try:
             response = requests.get(
-                f"{self.url.rstrip('/')}/collections/{name}", headers=self._headers(), timeout=TIMEOUT
+                f"{self.url.rstrip('/')}/collections/{name}",
+                headers=self._headers(),
+                timeout=TIMEOUT,
+                verify=self._verify,
             )
         except requests.RequestException as error:
             raise BackupError(f"Qdrant GET /collections/{name}: {error}") from error

@@ -16,7 +16,6 @@ Key values are never printed.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import re
 import secrets
@@ -27,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .certificates import CertificateSpecError, CertificatesSpec, ensure_certificates, parse_certificates
 from .kube import core_v1_api, current_namespace
+from .secretstore import HookError, SecretIdentity, converge_secret
 
 ALPHABETS: dict[str, str] = {
     "alphanumeric": string.ascii_letters + string.digits,
@@ -35,7 +36,6 @@ ALPHABETS: dict[str, str] = {
     "hex": "0123456789abcdef",
 }
 MIN_LENGTH, MAX_LENGTH = 16, 4096
-MAX_ATTEMPTS = 5
 
 
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")  # what the API server accepts as a data key
@@ -43,10 +43,6 @@ _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")  # what the API server accept
 
 class SpecError(ValueError):
     """The spec file is malformed; the message names the field."""
-
-
-class HookError(RuntimeError):
-    """The Kubernetes API refused or kept conflicting; the message says what to check."""
 
 
 @dataclass(frozen=True)
@@ -66,22 +62,30 @@ class SecretSpec:
     keys: tuple[KeySpec, ...]
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    certificates: CertificatesSpec | None = None
 
 
 def parse_spec(document: Any, source: str = "spec") -> SecretSpec:
     if not isinstance(document, dict):
         raise SpecError(f"{source}: expected a JSON object with 'secret' and 'keys'")
-    unknown = set(document) - {"secret", "keys"}
+    unknown = set(document) - {"secret", "keys", "certificates"}
     if unknown:
-        raise SpecError(f"{source}: unknown fields {sorted(unknown)}; allowed: secret, keys")
+        raise SpecError(f"{source}: unknown fields {sorted(unknown)}; allowed: secret, keys, certificates")
     secret = document.get("secret")
     if not isinstance(secret, dict) or not isinstance(secret.get("name"), str) or not secret["name"]:
         raise SpecError(f"{source}: secret.name must be a non-empty string")
     labels = _string_map(secret.get("labels", {}), f"{source}: secret.labels")
     annotations = _string_map(secret.get("annotations", {}), f"{source}: secret.annotations")
+    certificates = None
+    if "certificates" in document:
+        try:
+            certificates = parse_certificates(document["certificates"], f"{source}: certificates")
+        except CertificateSpecError as error:
+            raise SpecError(str(error)) from error
     raw_keys = document.get("keys")
-    if not isinstance(raw_keys, list) or not raw_keys:
-        raise SpecError(f"{source}: keys must be a non-empty list")
+    # Every key may come from an existingSecret while the hook still makes the data tier's certificates.
+    if not isinstance(raw_keys, list) or not (raw_keys or certificates):
+        raise SpecError(f"{source}: keys must be a non-empty list (or empty beside certificates)")
     keys: list[KeySpec] = []
     for index, raw in enumerate(raw_keys):
         where = f"{source}: keys[{index}]"
@@ -95,7 +99,7 @@ def parse_spec(document: Any, source: str = "spec") -> SecretSpec:
         if any(k.name == name for k in keys):
             raise SpecError(f"{where}.name: {name!r} is listed twice")
         keys.append(_fixed_key(raw, name, where) if "value" in raw else _generated_key(raw, name, where))
-    return SecretSpec(secret["name"], tuple(keys), labels, annotations)
+    return SecretSpec(secret["name"], tuple(keys), labels, annotations, certificates)
 
 
 def _generated_key(raw: dict[str, Any], name: str, where: str) -> KeySpec:
@@ -158,81 +162,18 @@ class Outcome:
         return f"secret {namespace}/{name} already has every key ({', '.join(self.kept)}); nothing changed"
 
 
-def _encoded(values: Mapping[str, str]) -> dict[str, str]:
-    return {name: base64.b64encode(value.encode()).decode() for name, value in values.items()}
-
-
 def ensure_secret(
     api: Any, namespace: str, spec: SecretSpec, generate: Callable[[KeySpec], str] = generate_value
 ) -> Outcome:
     """Make the Secret hold every key of the spec without touching any key it already has."""
-    from kubernetes.client.exceptions import ApiException
 
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            existing = api.read_namespaced_secret(spec.name, namespace)
-        except ApiException as error:
-            if error.status != 404:
-                raise _explain(error, "read", spec.name, namespace) from error
-            values = {key.name: generate(key) for key in spec.keys}
-            body = {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "Opaque",
-                "metadata": {
-                    "name": spec.name,
-                    "namespace": namespace,
-                    "labels": spec.labels,
-                    "annotations": spec.annotations,
-                },
-                "data": _encoded(values),
-            }
-            try:
-                api.create_namespaced_secret(namespace, body)
-            except ApiException as create_error:
-                if create_error.status == 409:  # another run created it first: read it and fill the gaps
-                    continue
-                raise _explain(create_error, "create", spec.name, namespace) from create_error
-            return Outcome(True, tuple(values), ())
-        data = dict(existing.data or {})
-        missing = [key for key in spec.keys if key.name not in data]
-        kept = tuple(sorted(data))
-        if not missing:
-            return Outcome(False, (), kept)
-        patch: dict[str, Any] = {"data": _encoded({key.name: generate(key) for key in missing})}
-        version = getattr(existing.metadata, "resource_version", None)
-        if version:
-            patch["metadata"] = {"resourceVersion": version}  # a concurrent write makes this fail with 409
-        try:
-            api.patch_namespaced_secret(spec.name, namespace, patch)
-        except ApiException as error:
-            if error.status == 409:
-                continue
-            raise _explain(error, "patch", spec.name, namespace) from error
-        return Outcome(False, tuple(k.name for k in missing), kept)
-    raise HookError(
-        f"secret {namespace}/{spec.name} kept changing under this hook ({MAX_ATTEMPTS} conflicting "
-        "writes); another process is writing it: find it and run the hook again"
+    def missing_keys(existing: Mapping[str, str] | None) -> dict[str, str]:
+        return {key.name: generate(key) for key in spec.keys if existing is None or key.name not in existing}
+
+    result = converge_secret(
+        api, namespace, SecretIdentity(spec.name, "Opaque", spec.labels, spec.annotations), missing_keys
     )
-
-
-def _explain(error: Any, verb: str, name: str, namespace: str) -> HookError:
-    reason = _api_message(error)
-    if error.status == 403:
-        return HookError(
-            f"forbidden to {verb} secret {namespace}/{name}: {reason}. The hook's Role must allow 'create' on "
-            f"secrets and 'get', 'patch' on the secret named {name}"
-        )
-    if error.status == 422:
-        return HookError(f"the API rejected the {verb} of secret {namespace}/{name} (is it immutable?): {reason}")
-    return HookError(f"could not {verb} secret {namespace}/{name}: HTTP {error.status}: {reason}")
-
-
-def _api_message(error: Any) -> str:
-    try:
-        return str(json.loads(error.body).get("message") or error.reason)
-    except (TypeError, ValueError, AttributeError):
-        return str(error.reason)
+    return Outcome(result.created, tuple(result.written), () if result.created else result.kept)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,12 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     if not namespace:
         print("secrets hook: no namespace: pass --namespace or set POD_NAMESPACE", file=sys.stderr)
         return 2
+    api = core_v1_api()
     try:
-        outcome = ensure_secret(core_v1_api(), namespace, spec)
-    except HookError as error:
+        if spec.keys:
+            print(f"secrets hook: {ensure_secret(api, namespace, spec).summary(spec.name, namespace)}")
+        if spec.certificates:
+            for line in ensure_certificates(
+                api, namespace, spec.certificates, labels=spec.labels, annotations=spec.annotations
+            ):
+                print(f"secrets hook: {line}")
+    except (HookError, CertificateSpecError) as error:
         print(f"secrets hook: {error}", file=sys.stderr)
         return 1
-    print(f"secrets hook: {outcome.summary(spec.name, namespace)}")
     return 0
 
 

@@ -145,6 +145,15 @@ class Settings:
 
 
 def default_crd_directories(project: Path) -> tuple[Path, ...]:
+    """The upstream CRD manifests the cluster installs: the base set (below) and the CRDs of Go modules in Go's
+    module cache (cert-manager's, which ../shared/crds lacks: see gomodcrds)."""
+    from .. import gomodcrds
+
+    base = _base_crd_directories(project)
+    return base + tuple(d for d in gomodcrds.directories() if d not in base)
+
+
+def _base_crd_directories(project: Path) -> tuple[Path, ...]:
     """Full upstream CRD manifests: $ARCHANGEL_CLUSTER_CRDS (colon-separated), else ../shared/crds beside the
     repository (the test data), else what `archangel-helm crds fetch` downloaded; none is not an error (the
     cluster then serves no optional API, and the tests that need one skip saying so)."""

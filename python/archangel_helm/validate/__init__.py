@@ -41,14 +41,19 @@ def supported_kube_versions(chart: Chart) -> tuple[KubeVersion, KubeVersion]:
 
 
 def default_crd_directories() -> list[Path]:
-    """$ARCHANGEL_CRD_SCHEMAS (path list), else what `archangel-helm crds fetch` wrote, else nothing."""
+    """$ARCHANGEL_CRD_SCHEMAS (path list), else what `archangel-helm crds fetch` wrote, else nothing; and in
+    every case the CRDs of Go modules already in Go's module cache (cert-manager's: see gomodcrds)."""
+    from .. import gomodcrds
+
     configured = os.environ.get(CRD_DIR_ENV)
     if configured:
-        return [Path(entry) for entry in configured.split(os.pathsep) if entry]
-    from ..crdfetch import default_fetch_directory
+        chosen = [Path(entry) for entry in configured.split(os.pathsep) if entry]
+    else:
+        from ..crdfetch import default_fetch_directory
 
-    fetched = default_fetch_directory()
-    return [fetched] if holds_crd_files(fetched) else []
+        fetched = default_fetch_directory()
+        chosen = [fetched] if holds_crd_files(fetched) else []
+    return chosen + [d for d in gomodcrds.directories() if d not in chosen]
 
 
 def holds_crd_files(directory: Path) -> bool:

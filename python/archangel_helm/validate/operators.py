@@ -16,6 +16,7 @@ from typing import Any
 from ..manifest import K8sObject, Manifest, PodTemplate, name_of
 
 CNPG_GROUP = "postgresql.cnpg.io/"
+CERT_MANAGER_GROUP = "cert-manager.io/"
 # CloudNativePG's instance and pooler containers and their named ports (operator v1.30).
 _INSTANCE_PORTS = [{"name": "postgresql", "containerPort": 5432}, {"name": "metrics", "containerPort": 9187},
                    {"name": "status", "containerPort": 8000}]  # fmt: skip
@@ -92,9 +93,17 @@ def selectable_pod_templates(manifest: Manifest) -> list[PodTemplate]:
 
 
 def operator_secrets(manifest: Manifest) -> set[str]:
-    return {
+    """Secrets an operator writes for the release's objects: CloudNativePG's for a Cluster, cert-manager's
+    (spec.secretName) for a Certificate."""
+    cnpg = {
         name_of(obj) + suffix
         for obj in manifest
         if str(obj.get("apiVersion", "")).startswith(CNPG_GROUP) and obj.get("kind") == "Cluster"
         for suffix in _CLUSTER_SECRETS
     }
+    certificates = {
+        str(obj["spec"]["secretName"])
+        for obj in manifest
+        if str(obj.get("apiVersion", "")).startswith(CERT_MANAGER_GROUP) and obj.get("kind") == "Certificate"
+    }
+    return cnpg | certificates

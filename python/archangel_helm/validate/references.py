@@ -97,7 +97,13 @@ def generated_secrets(manifest: Manifest) -> set[str]:
     for configmap in manifest.of_kind("ConfigMap"):
         spec = (configmap.get("data") or {}).get("spec.json")
         if GENERATED_SECRET_LABEL in labels_of(configmap) and spec:
-            names.add(str(json.loads(spec)["secret"]["name"]))
+            document = json.loads(spec)
+            names.add(str(document["secret"]["name"]))
+            # The data tier's CA and server certificates, when the hook makes them.
+            certificates = document.get("certificates") or {}
+            if certificates:
+                names.add(str(certificates["ca"]["secret"]))
+                names.update(str(server["secret"]) for server in certificates["servers"])
     return names
 
 

@@ -94,6 +94,10 @@ mac: backup-mac-key
   value: {{ ternary "http://127.0.0.1:6333" (include "archangel.vectorStore.url" $r) (not (not .isolated)) | quote }}
 - name: QDRANT_API_KEY_FILE
   value: /etc/archangel/credentials/qdrant-api-key
+{{- if and (include "archangel.vectorStore.caSecret" $r) (not .isolated) }}
+- name: QDRANT_CA_CERT_FILE
+  value: /etc/archangel/vectorstore-ca/ca.crt
+{{- end }}
 {{- end }}
 {{- with $b.pushgateway.url }}
 - name: ARCHANGEL_PUSHGATEWAY_URL
@@ -182,6 +186,11 @@ it), so the dump is bounded by that size, not by the node's free disk.
 {{- if include "archangel.database.caSecret" $root }}
 - name: database-ca
   mountPath: /etc/archangel/database-ca
+  readOnly: true
+{{- end }}
+{{- if include "archangel.vectorStore.caSecret" $root }}
+- name: vectorstore-ca
+  mountPath: /etc/archangel/vectorstore-ca
   readOnly: true
 {{- end }}
 {{- end }}

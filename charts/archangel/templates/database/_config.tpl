@@ -35,10 +35,34 @@ the pod. A test compares this list with a real server's pg_settings.
 # parameters read at start only, whose change restarts the pod:
 # start-only: {{ include "archangel.postgresql.restartParameters" . | fromJsonArray | join " " }}
 listen_addresses = '*'
+{{- if include "archangel.postgresql.tls" . }}
+# TLS only (pg_hba.conf beside this file refuses plaintext); the certificate's Secret is mounted read-only and
+# a renewed certificate takes effect at the reload the config-reloader sends when the files change.
+hba_file = '/etc/postgresql/pg_hba.conf'
+ssl = on
+ssl_cert_file = '/etc/postgresql-tls/tls.crt'
+ssl_key_file = '/etc/postgresql-tls/tls.key'
+ssl_min_protocol_version = 'TLSv1.2'
+{{- else }}
 hba_file = '/var/lib/postgresql/data/pgdata/pg_hba.conf'
+{{- end }}
 ident_file = '/var/lib/postgresql/data/pgdata/pg_ident.conf'
 unix_socket_directories = '/var/run/postgresql'
 {{- range $key, $value := .Values.database.postgresql.parameters }}
 {{ $key }} = '{{ replace "'" "''" (toString $value) }}'
 {{- end }}
+{{- end -}}
+
+
+{{/*
+Client authentication with TLS: password (SCRAM) over TLS from anywhere, plaintext from nowhere. The local
+socket (no network; only the pod's own containers share it) keeps initdb's trust for the config-reloader, as
+before. The metrics sidecar connects over TLS to 127.0.0.1 like any client (sslmode=require: the name
+127.0.0.1 is not in the certificate, and the traffic never leaves the pod).
+*/}}
+{{- define "archangel.postgresql.hba" -}}
+# TYPE    DATABASE  USER  ADDRESS  METHOD
+local     all       all            trust
+hostssl   all       all   all      scram-sha-256
+hostnossl all       all   all      reject
 {{- end -}}

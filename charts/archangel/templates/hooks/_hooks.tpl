@@ -17,5 +17,9 @@ helm.sh/hook-delete-policy: {{ default "before-hook-creation,hook-succeeded" .de
 {{- range $keys }}{{ $names = append $names .name }}{{ end -}}
 {{- fail (printf "secrets.generate.enabled is false but no existingSecret provides %s; set the existingSecret values (database.auth, vectorStore.auth, backup.encryption) or enable generation" (join ", " $names)) -}}
 {{- end -}}
-{{- if and $keys .Values.secrets.generate.enabled -}}true{{- end -}}
+{{- $certificates := include "archangel.dataTLS.hookCertificates" . -}}
+{{- if and $certificates (not .Values.secrets.generate.enabled) -}}
+{{- fail "secrets.generate.enabled is false but the data tier's TLS certificates would come from the secrets hook (no cert-manager.io/v1 API): install cert-manager and set dataTLS.certificates to cert-manager, enable generation, or set dataTLS.enabled to false" -}}
+{{- end -}}
+{{- if and (or $keys $certificates) .Values.secrets.generate.enabled -}}true{{- end -}}
 {{- end -}}

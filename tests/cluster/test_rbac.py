@@ -128,6 +128,55 @@ def test_the_secrets_hook_identity_can_do_nothing_else(
     assert f'User "system:serviceaccount:{NAMESPACE}:{HOOK}" cannot list resource "secrets"' in refused.stderr
 
 
+@pytest.fixture(scope="module")
+def staging(production: Manifest) -> Manifest:
+    """Staging rendered into the same namespace (which `production` creates): builtin PostgreSQL and Qdrant and
+    no cert-manager, so the hook makes the data tier's CA and server certificates."""
+    environment = load_environment(PROJECT, "staging").with_example_values()
+    release = environment.release("archangel")
+    return render(
+        release.chart,
+        list(release.values_files),
+        release=release.name,
+        namespace=NAMESPACE,
+        kube_version=environment.kube_version,
+        api_versions=environment.api_versions,
+    )
+
+
+def test_the_secrets_hook_makes_the_data_tier_certificates_once_with_its_own_role(
+    staging: Manifest, local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    apply(local_cluster, identity_objects(staging, HOOK))
+    kubeconfig = service_account_kubeconfig(local_cluster, HOOK, NAMESPACE, tmp_path)
+    spec = tmp_path / "spec.json"
+    spec.write_text(staging.get("ConfigMap", HOOK)["data"]["spec.json"])
+    certificates = json.loads(spec.read_text())["certificates"]
+    servers = [s["secret"] for s in certificates["servers"]]
+    assert servers == ["archangel-postgresql-tls", "archangel-qdrant-tls"]
+    run_hook(local_cluster, kubeconfig, spec)
+
+    def stored() -> dict[str, dict[str, Any]]:
+        return {
+            name: json.loads(local_cluster.kubectl("get", "secret", name, "-n", NAMESPACE, "-o", "json"))
+            for name in [certificates["ca"]["secret"], *servers]
+        }
+
+    first = stored()
+    assert set(first[certificates["ca"]["secret"]]["data"]) == {"ca.crt", "ca.key"}
+    for name in servers:
+        # The API server checks a kubernetes.io/tls Secret holds tls.crt and tls.key.
+        assert first[name]["type"] == "kubernetes.io/tls"
+        assert set(first[name]["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+    run_hook(local_cluster, kubeconfig, spec)
+    assert {n: s["metadata"]["resourceVersion"] for n, s in stored().items()} == {
+        n: s["metadata"]["resourceVersion"] for n, s in first.items()
+    }  # nothing was written the second time
+    for name in servers:
+        assert can(local_cluster, kubeconfig, "patch", f"secrets/{name}")
+    assert not can(local_cluster, kubeconfig, "get", "secrets/archangel-postgresql")
+
+
 def test_the_volume_snapshot_job_snapshots_and_prunes_with_its_own_role_only(
     production: Manifest, local_cluster: LocalCluster, tmp_path: Path
 ) -> None:

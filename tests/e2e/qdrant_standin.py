@@ -15,11 +15,13 @@ import email.policy
 import hashlib
 import io
 import json
+import ssl
 import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -161,11 +163,21 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class QdrantStandIn:
-    def __init__(self, api_key: str) -> None:
+    """With `tls` (certificate and key files), it serves https as Qdrant does with service.enable_tls, under
+    the name `host` (which must be in the certificate and resolve to 127.0.0.1: localhost)."""
+
+    def __init__(self, api_key: str, tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1") -> None:
         self.state = State(api_key)
         handler = type("BoundHandler", (Handler,), {"state": self.state})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> QdrantStandIn:

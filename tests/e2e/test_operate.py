@@ -43,6 +43,8 @@ RESOURCE_NAMES = {
     "Pooler": "poolers",
     "ScheduledBackup": "scheduledbackups",
     "ObjectStore": "objectstores",
+    "Certificate": "certificates",
+    "Issuer": "issuers",
 }
 
 

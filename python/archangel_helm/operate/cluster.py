@@ -27,6 +27,8 @@ OPTIONAL_APIS: dict[str, str] = {
     "postgresql.cnpg.io/v1/Pooler": "CloudNativePG (Pooler)",
     "postgresql.cnpg.io/v1/ScheduledBackup": "CloudNativePG (ScheduledBackup)",
     "barmancloud.cnpg.io/v1/ObjectStore": "Barman Cloud plugin (ObjectStore)",
+    "cert-manager.io/v1/Certificate": "cert-manager (Certificate)",
+    "cert-manager.io/v1/Issuer": "cert-manager (Issuer)",
     "metrics.k8s.io/v1beta1": "resource metrics (metrics-server)",
     "custom.metrics.k8s.io/v1beta1": "custom metrics (e.g. prometheus-adapter)",
 }

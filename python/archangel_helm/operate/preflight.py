@@ -151,6 +151,25 @@ FEATURES: tuple[Feature, ...] = (
         ),
         "install the Barman Cloud plugin (>= 0.14, with cert-manager): without it no WAL is archived",
     ),
+    # The data tier's certificates: cert-manager when asked for; with "auto" and no cert-manager the secrets hook
+    # makes them (no renewal between upgrades): worth a warning, not a stop.
+    Feature(
+        "archangel",
+        "dataTLS.certificates",
+        "cert-manager.io/v1/Certificate",
+        lambda values: bool(get(values, "dataTLS.enabled")) and get(values, "dataTLS.certificates") == "cert-manager",
+        "install cert-manager (>= 1.15)",
+        instead="set dataTLS.certificates: hook",
+    ),
+    Feature(
+        "archangel",
+        "dataTLS.certificates",
+        "cert-manager.io/v1/Certificate",
+        lambda values: bool(get(values, "dataTLS.enabled")) and get(values, "dataTLS.certificates") == "auto",
+        "the secrets hook makes the data tier's certificates instead, renewed only at an upgrade near their end; "
+        "install cert-manager (>= 1.15) for certificates it renews itself",
+        Status.WARN,
+    ),
     Feature(
         "archangel-monitoring",
         "mode",

@@ -1,0 +1,246 @@
+"""TLS on the data tier, for real: PostgreSQL runs with the configuration and pg_hba.conf the chart renders and
+a certificate made by the secrets hook's code from the chart's own spec (the names clients use); libpq and the
+backup engine connect with verify-full as the chart's pods do; a wrong CA, a wrong name and plaintext are
+refused. The Qdrant stand-in serves https with a certificate from the same code, and the backup engine
+verifies it by the CA file the chart mounts."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archangel_helm import Manifest
+from archangel_helm.hooks.certificates import (
+    CaSpec,
+    KeyPair,
+    ServerCertificateSpec,
+    issue_server_certificate,
+    new_ca,
+    parse_certificates,
+)
+from tests.charts.test_data_tier import env_of, template_of
+from tests.e2e import servers
+from tests.e2e.conftest import BackupEnv
+from tests.e2e.qdrant_standin import QdrantStandIn
+
+pytestmark = pytest.mark.skipif(servers.missing_postgres_reason() is not None, reason="no PostgreSQL binaries")
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+@pytest.fixture(scope="module")
+def staging(render_env: Callable[..., Manifest]) -> Manifest:
+    """Builtin PostgreSQL and Qdrant, no cert-manager: the hook makes the certificates."""
+    return render_env("staging", "archangel")
+
+
+@dataclass(frozen=True)
+class ChartTls:
+    ca: KeyPair
+    postgresql: KeyPair
+    postgresql_names: tuple[str, ...]
+    qdrant: ServerCertificateSpec
+
+
+@pytest.fixture(scope="module")
+def chart_tls(staging: Manifest) -> ChartTls:
+    """The CA and PostgreSQL's certificate, made as the hook makes them from the spec the chart renders."""
+    spec = json.loads(staging.get("ConfigMap", "archangel-secrets-hook")["data"]["spec.json"])
+    certificates = parse_certificates(spec["certificates"], "certificates")
+    ca = new_ca(certificates.ca, NOW)
+    servers_by_secret = {s.secret: s for s in certificates.servers}
+    postgresql = servers_by_secret["archangel-postgresql-tls"]
+    return ChartTls(
+        ca,
+        issue_server_certificate(ca, postgresql, NOW),
+        postgresql.dns_names,
+        servers_by_secret["archangel-qdrant-tls"],
+    )
+
+
+def as_the_kubelet_mounts_it(path: Path) -> None:
+    """The Secret volume's files as the kubelet writes them for the chart's pod: owned by root, group the pod's
+    fsGroup (999, postgres), mode 0440 (defaultMode). PostgreSQL accepts a root-owned key with group read only.
+    Not running as root, the files belong to this user, and PostgreSQL then wants 0600."""
+    if os.geteuid() == 0:
+        os.chown(path, 0, pwd.getpwnam("postgres").pw_gid)
+        path.chmod(0o440)
+    else:
+        path.chmod(0o600)
+
+
+@pytest.fixture(scope="module")
+def server(staging: Manifest, chart_tls: ChartTls) -> Iterator[servers.PostgresServer]:
+    """PostgreSQL with the chart's postgresql.conf and pg_hba.conf, the mounted paths pointed at local files."""
+    files = Path(tempfile.mkdtemp(prefix="archangel-pg-tls-"))  # under /tmp: the postgres user can reach it
+    files.chmod(0o755)
+    try:
+        data = staging.get("ConfigMap", "archangel-postgresql")["data"]
+        (files / "tls.crt").write_text(chart_tls.postgresql.certificate_pem)
+        (files / "tls.key").write_text(chart_tls.postgresql.key_pem)
+        (files / "pg_hba.conf").write_text(data["pg_hba.conf"])
+        (files / "pg_hba.conf").chmod(0o644)
+        for name in ("tls.crt", "tls.key"):
+            as_the_kubelet_mounts_it(files / name)
+        conf = (
+            data["postgresql.conf"]
+            .replace("/etc/postgresql-tls/", f"{files}/")
+            .replace("/etc/postgresql/pg_hba.conf", f"{files}/pg_hba.conf")
+        )
+        with servers.postgres_server(config_file=conf) as started:
+            yield started
+    finally:
+        shutil.rmtree(files, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ca_file(chart_tls: ChartTls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("client") / "ca.crt"
+    path.write_text(chart_tls.ca.certificate_pem)
+    return path
+
+
+@pytest.fixture(scope="module")
+def wrong_ca_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("wrong") / "ca.crt"
+    path.write_text(new_ca(CaSpec("wrong", "another data-tier CA", 30), NOW).certificate_pem)
+    return path
+
+
+def chart_client_env(staging: Manifest) -> dict[str, Any]:
+    """The backup CronJob's libpq settings, exactly as the chart renders them."""
+    return env_of(template_of(staging, "CronJob", "archangel-backup-database").containers()[0])
+
+
+def libpq(server: servers.PostgresServer, host: str, sslmode: str, ca: Path | None) -> dict[str, str]:
+    """The connection as the chart's pods make it: PGHOST is the Service name the certificate is checked
+    against; PGHOSTADDR is where that name resolves to here."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(
+        PGHOST=host,
+        PGHOSTADDR="127.0.0.1",
+        PGPORT=str(server.port),
+        PGUSER="postgres",
+        PGDATABASE="postgres",
+        PGSSLMODE=sslmode,
+        PGPASSWORD=server.password_file.read_text().strip(),
+        PGCONNECT_TIMEOUT="10",
+    )
+    if ca is not None:
+        env["PGSSLROOTCERT"] = str(ca)
+    return env
+
+
+def psql(env: dict[str, str], sql: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["psql", "-qAtX", "-c", sql], env=env, capture_output=True, text=True, check=False)
+
+
+def test_libpq_connects_with_verify_full_by_the_name_the_chart_gives_its_clients(
+    server: servers.PostgresServer, staging: Manifest, ca_file: Path
+) -> None:
+    chart = chart_client_env(staging)
+    assert chart["PGSSLMODE"] == "verify-full"
+    result = psql(
+        libpq(server, chart["PGHOST"], chart["PGSSLMODE"], ca_file),
+        "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()",
+    )
+    assert result.returncode == 0, result.stderr
+    ssl_on, version = result.stdout.strip().split("|")
+    assert ssl_on == "t"
+    assert version in ("TLSv1.2", "TLSv1.3")
+
+
+def test_a_wrong_ca_a_wrong_name_and_plaintext_are_refused(
+    server: servers.PostgresServer, staging: Manifest, chart_tls: ChartTls, ca_file: Path, wrong_ca_file: Path
+) -> None:
+    host = chart_client_env(staging)["PGHOST"]
+    wrong_ca = psql(libpq(server, host, "verify-full", wrong_ca_file), "select 1")
+    assert wrong_ca.returncode != 0
+    assert "certificate verify failed" in wrong_ca.stderr
+    assert "archangel-other.example" not in chart_tls.postgresql_names
+    wrong_name = psql(libpq(server, "archangel-other.example", "verify-full", ca_file), "select 1")
+    assert wrong_name.returncode != 0
+    assert "does not match host name" in wrong_name.stderr
+    plaintext = psql(libpq(server, host, "disable", None), "select 1")
+    assert plaintext.returncode != 0
+    assert "pg_hba.conf rejects connection" in plaintext.stderr
+    assert "no encryption" in plaintext.stderr
+
+
+def test_the_backup_engine_backs_up_over_verified_tls_and_refuses_a_wrong_ca(
+    server: servers.PostgresServer, staging: Manifest, backup_env: BackupEnv, ca_file: Path, wrong_ca_file: Path
+) -> None:
+    admin = libpq(server, chart_client_env(staging)["PGHOST"], "verify-full", ca_file)
+    assert psql(admin, "drop database if exists tls_app").returncode == 0
+    assert psql(admin, "create database tls_app").returncode == 0
+    chart = chart_client_env(staging)
+    env = {
+        "PGHOST": chart["PGHOST"],
+        "PGHOSTADDR": "127.0.0.1",
+        "PGPORT": str(server.port),
+        "PGUSER": "postgres",
+        "PGDATABASE": "tls_app",
+        "PGSSLMODE": chart["PGSSLMODE"],
+        "PGSSLROOTCERT": str(ca_file),
+        "ARCHANGEL_PG_PASSWORD_FILE": str(server.password_file),
+    }
+    code, out, err = backup_env.run("backup", "database", extra_env=env)
+    assert code == 0, err
+    assert "backup id: " in out
+    code, _, err = backup_env.run("backup", "database", extra_env={**env, "PGSSLROOTCERT": str(wrong_ca_file)})
+    assert code == 1
+    assert "certificate verify failed" in err
+
+
+@pytest.fixture
+def qdrant_tls(chart_tls: ChartTls, tmp_path: Path) -> Iterator[QdrantStandIn]:  # its API key: tmp_path / "api-key"
+    """The stand-in over https with a certificate made by the hook's code from the chart's Qdrant spec; the
+    names are the chart's plus localhost, the name under which the stand-in is reached here."""
+    spec = chart_tls.qdrant
+    local = ServerCertificateSpec(spec.secret, spec.common_name, (*spec.dns_names, "localhost"), 825, 180)
+    pair = issue_server_certificate(chart_tls.ca, local, NOW)
+    (tmp_path / "tls.crt").write_text(pair.certificate_pem)
+    (tmp_path / "tls.key").write_text(pair.key_pem)
+    with QdrantStandIn(
+        "qdrant-test-key-" + "k" * 20, tls=(tmp_path / "tls.crt", tmp_path / "tls.key"), host="localhost"
+    ) as qdrant:
+        (tmp_path / "api-key").write_text(qdrant.state.api_key)
+        qdrant.state.collections["memories"] = [{"id": i, "vector": [0.1, 0.9], "payload": {}} for i in range(20)]
+        yield qdrant
+
+
+def test_the_backup_engine_verifies_qdrants_certificate_by_the_ca_file(
+    qdrant_tls: QdrantStandIn, staging: Manifest, backup_env: BackupEnv, ca_file: Path, wrong_ca_file: Path
+) -> None:
+    chart = env_of(template_of(staging, "CronJob", "archangel-backup-vectorstore").containers()[0])
+    assert chart["QDRANT_URL"].startswith("https://")
+    assert chart["QDRANT_CA_CERT_FILE"] == "/etc/archangel/vectorstore-ca/ca.crt"
+    key = backup_env.workdir / "api-key"  # the tests tmp_path, where qdrant_tls wrote it
+    env = {"QDRANT_URL": qdrant_tls.url, "QDRANT_API_KEY_FILE": str(key), "QDRANT_CA_CERT_FILE": str(ca_file)}
+    code, out, err = backup_env.run("backup", "vectorstore", extra_env=env)
+    assert code == 0, err
+    assert "backup id: " in out
+    code, _, err = backup_env.run("backup", "vectorstore", extra_env={**env, "QDRANT_CA_CERT_FILE": str(wrong_ca_file)})
+    assert code == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in err
+    # Without the CA file, the system's CAs do not know the data tier's private CA either.
+    code, _, err = backup_env.run("backup", "vectorstore", extra_env={**env, "QDRANT_CA_CERT_FILE": ""})
+    assert code == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in err
+
+
+def test_a_ca_file_with_a_plain_http_url_is_a_configuration_error(backup_env: BackupEnv, ca_file: Path) -> None:
+    env = {"QDRANT_URL": "http://127.0.0.1:1", "QDRANT_CA_CERT_FILE": str(ca_file)}
+    code, _, err = backup_env.run("backup", "vectorstore", extra_env=env)
+    assert code == 2, err
+    assert "--qdrant-ca-file is set but --qdrant-url http://127.0.0.1:1 is not https" in err

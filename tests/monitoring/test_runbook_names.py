@@ -441,7 +441,7 @@ def test_the_check_fails_on_names_the_charts_do_not_render(renders: Renders) -> 
         "kubectl -n archangel-staging logs sts/$REL-postgresql -c exporter",
         "kubectl -n $NS get pods -l app.kubernetes.io/component=backups",
         "kubectl -n monitoring create job --from=cronjob/$REL-healthcheck hc-manual",
-        "kubectl -n $NS edit pvc storage-$REL-qdrant-1",
+        "kubectl -n $NS edit pvc storage-$REL-qdrant-7",
         "kubectl -n $NS logs sts/$REL-postgresql -c postgresql",
         "kubectl -n $NS edit pvc data-$REL-postgresql-0",
         "kubectl -n $NS get cluster $REL-postgres",

@@ -307,7 +307,7 @@ def test_qdrant_statefulset(production: Manifest) -> None:
     template = template_of(production, "StatefulSet", "archangel-qdrant")
     qdrant = template.containers()[0]
     assert qdrant["image"].split("@")[0] == "docker.io/qdrant/qdrant:v1.16.3-unprivileged"
-    assert {p["name"]: p["containerPort"] for p in qdrant["ports"]} == {"http": 6333, "grpc": 6334}
+    assert {p["name"]: p["containerPort"] for p in qdrant["ports"]} == {"http": 6333, "grpc": 6334, "p2p": 6335}
     # Over TLS: the kubelet's probe speaks https (it checks no certificate; clients do).
     assert qdrant["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": "HTTPS"}
     assert qdrant["livenessProbe"]["httpGet"]["scheme"] == qdrant["startupProbe"]["httpGet"]["scheme"] == "HTTPS"

@@ -1,4 +1,5 @@
-"""TLS on the data tier the chart runs: who makes the certificates (cert-manager when its API is served, else
+"""TLS on the data tier the chart runs (staging: builtin PostgreSQL and no cert-manager, so the hook makes the
+certificates; production: CloudNativePG's certificates and cert-manager's for Qdrant): who makes the certificates (cert-manager when its API is served, else
 the secrets hook), that every name a client uses is in the server's certificate, that every client verifies,
 and that PostgreSQL refuses plaintext. The servers and clients themselves run in tests/e2e/test_data_tls.py."""
 
@@ -15,18 +16,6 @@ from archangel_helm import Manifest, RenderError
 from tests.charts.test_data_tier import BUILTIN, env_of, template_of
 
 RenderEnv = Callable[..., Manifest]
-
-
-@pytest.fixture(scope="module")
-def staging(render_env: RenderEnv) -> Manifest:
-    """Builtin PostgreSQL, no cert-manager: the hook makes the certificates."""
-    return render_env("staging", "archangel")
-
-
-@pytest.fixture(scope="module")
-def production(render_env: RenderEnv) -> Manifest:
-    """CloudNativePG (its operator's certificates) and cert-manager (Qdrant's)."""
-    return render_env("production", "archangel")
 
 
 def hook_spec(manifest: Manifest) -> dict[str, Any]:

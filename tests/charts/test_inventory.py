@@ -89,6 +89,7 @@ CLOUDNATIVEPG = {
     ("PodMonitor", "archangel-pgbouncer"),
     ("NetworkPolicy", "archangel-pgbouncer"),
     ("PodDisruptionBudget", "archangel-pgbouncer"),
+    ("PodDisruptionBudget", "archangel-qdrant"),  # Qdrant's distributed mode
 }
 # Production's clusters run cert-manager: it makes the data tier's CA and Qdrant's server certificate.
 DATA_TLS_CERT_MANAGER = {

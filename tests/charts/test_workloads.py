@@ -26,16 +26,6 @@ VPA_API = "autoscaling.k8s.io/v1/VerticalPodAutoscaler"
 KEDA_API = "keda.sh/v1alpha1/ScaledObject"
 
 
-@pytest.fixture(scope="module")
-def production(render_env: RenderEnv) -> Manifest:
-    return render_env("production", "archangel")
-
-
-@pytest.fixture(scope="module")
-def staging(render_env: RenderEnv) -> Manifest:
-    return render_env("staging", "archangel")
-
-
 def template_of(manifest: Manifest, kind: str, name: str) -> PodTemplate:
     return next(t for t in manifest.pod_templates() if (t.owner_kind, t.owner_name) == (kind, name))
 

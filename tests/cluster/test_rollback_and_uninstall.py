@@ -18,7 +18,7 @@ from tests.support.secrets_hook import helm_hook_spec, run_the_secrets_hook
 
 NAMESPACE = "archangel"
 RELEASE = "archangel"
-CLAIMS = {"storage-archangel-qdrant-0"}
+CLAIMS = {f"storage-archangel-qdrant-{n}" for n in range(3)}  # production runs Qdrant distributed, 3 nodes
 KEPT_SECRETS = {"archangel-generated"}
 # Production's PostgreSQL: the CloudNativePG Cluster, which owns its instances' volumes, stays (resource-policy
 # keep) and is adopted again by the next install.

@@ -89,9 +89,31 @@ def installed(
         overlay,
     )
     settled(kube_cluster)
+    BEFORE_UPGRADE["qdrant claim"] = claim_uid(clean_cluster, "storage-archangel-qdrant-0")
+    # docs/UPGRADING.md 0.2.0: Qdrant's StatefulSet turns distributed (podManagementPolicy Parallel), a field
+    # the API server refuses to change: orphan-delete it first; its pod and volume stay and are adopted.
+    clean_cluster.kubectl("delete", "statefulset", "archangel-qdrant", "-n", NAMESPACE, "--cascade=orphan")
     clean_cluster.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "--wait", "--timeout", "5m")
     settled(kube_cluster)
     return clean_cluster
+
+
+BEFORE_UPGRADE: dict[str, str] = {}
+
+
+def claim_uid(cluster: LocalCluster, claim: str) -> str:
+    found = json.loads(cluster.kubectl("get", "pvc", claim, "-n", NAMESPACE, "-o", "json"))
+    return str(found["metadata"]["uid"])
+
+
+def test_the_upgrade_turns_qdrant_distributed_keeping_node_0s_data(installed: LocalCluster) -> None:
+    """Node 0 keeps its volume (the single node's collections); nodes 1 and 2 get new ones and join it."""
+    statefulset = json.loads(installed.kubectl("get", "statefulset", "archangel-qdrant", "-n", NAMESPACE, "-o", "json"))
+    assert statefulset["spec"]["podManagementPolicy"] == "Parallel"
+    assert statefulset["status"]["readyReplicas"] == 3
+    assert claim_uid(installed, "storage-archangel-qdrant-0") == BEFORE_UPGRADE["qdrant claim"]
+    for n in (1, 2):
+        assert claim_uid(installed, f"storage-archangel-qdrant-{n}")
 
 
 def test_upgrade_from_the_previous_chart_version(installed: LocalCluster) -> None:
@@ -268,14 +290,18 @@ def test_growing_a_data_volume_as_documented(
     """docs/UPGRADING.md "Grow a data volume", step by step: no restart, the StatefulSet adopts the pod. Last in
     the module: the release keeps the larger size from here on."""
     settled(kube_cluster)
-    pod = json.loads(installed.kubectl("get", "pod", "archangel-qdrant-0", "-n", NAMESPACE, "-o", "json"))
-    claim = "storage-archangel-qdrant-0"
-    installed.kubectl(
-        "patch", "pvc", claim, "-n", NAMESPACE, "-p", '{"spec":{"resources":{"requests":{"storage":"300Gi"}}}}'
-    )
-    installed.kubectl(
-        "wait", f"pvc/{claim}", "-n", NAMESPACE, "--for=jsonpath={.status.capacity.storage}=300Gi", "--timeout=60s"
-    )
+    pods = {
+        n: json.loads(installed.kubectl("get", "pod", f"archangel-qdrant-{n}", "-n", NAMESPACE, "-o", "json"))
+        for n in range(3)  # production's three Qdrant nodes: every node's claim grows
+    }
+    for n in pods:
+        claim = f"storage-archangel-qdrant-{n}"
+        installed.kubectl(
+            "patch", "pvc", claim, "-n", NAMESPACE, "-p", '{"spec":{"resources":{"requests":{"storage":"300Gi"}}}}'
+        )
+        installed.kubectl(
+            "wait", f"pvc/{claim}", "-n", NAMESPACE, "--for=jsonpath={.status.capacity.storage}=300Gi", "--timeout=60s"
+        )
     installed.kubectl("delete", "statefulset", "archangel-qdrant", "-n", NAMESPACE, "--cascade=orphan")
     change = tmp_path / "size.yaml"
     change.write_text(yaml.safe_dump(as_values("vectorStore.qdrant.persistence.size", "300Gi")))
@@ -283,8 +309,9 @@ def test_growing_a_data_volume_as_documented(
         "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *values, "-f", str(change), "--wait", "--timeout", "5m"
     )
     settled(kube_cluster)
-    after = json.loads(installed.kubectl("get", "pod", "archangel-qdrant-0", "-n", NAMESPACE, "-o", "json"))
-    assert after["metadata"]["uid"] == pod["metadata"]["uid"]  # the same pod, adopted, never restarted
+    for n, pod in pods.items():
+        after = json.loads(installed.kubectl("get", "pod", f"archangel-qdrant-{n}", "-n", NAMESPACE, "-o", "json"))
+        assert after["metadata"]["uid"] == pod["metadata"]["uid"]  # the same pod, adopted, never restarted
     template = json.loads(installed.kubectl("get", "statefulset", "archangel-qdrant", "-n", NAMESPACE, "-o", "json"))
     assert template["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "300Gi"
 

@@ -92,6 +92,8 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, raw=json.dumps({"title": "qdrant - vector search engine", "version": VERSION}).encode())
         elif url.path in OPEN_PATHS:
             self._reply(200, raw=b"ok")
+        elif method == "GET" and parts == ["cluster"]:
+            self._reply(200, {"status": "disabled"})  # a single node, as Qdrant without cluster.enabled
         elif method == "GET" and parts == ["collections"]:
             self._reply(200, {"collections": [{"name": n} for n in sorted(self.state.collections)]})
         elif len(parts) == 2 and parts[0] == "collections":
@@ -127,7 +129,12 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, {"name": name, "size": len(data), "checksum": hashlib.sha256(data).hexdigest()})
         elif method == "GET" and not rest:
             self._reply(200, [{"name": n, "size": len(d)} for n, d in stored.items()])
-        elif method == "GET" and len(rest) == 1 and rest[0] in stored:
+        else:
+            self._stored_snapshot(method, rest, stored)
+
+    def _stored_snapshot(self, method: str, rest: list[str], stored: dict[str, bytes]) -> None:
+        """GET (download) or DELETE one snapshot of `stored`, by its name."""
+        if method == "GET" and len(rest) == 1 and rest[0] in stored:
             self._reply(200, raw=stored[rest[0]])
         elif method == "DELETE" and len(rest) == 1 and rest[0] in stored:
             del stored[rest[0]]
@@ -135,17 +142,23 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": "Snapshot not found"})
 
-    def _upload(self, collection: str, priority: str) -> None:
+    def _uploaded_snapshot(self) -> bytes | None:
+        """The multipart field `snapshot` of the request's body, as Qdrant's upload endpoints take it."""
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body
         )
         parts = [p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "snapshot"]
-        if not parts:
+        payload = parts[0].get_payload(decode=True) if parts else None
+        return payload if isinstance(payload, bytes) else None
+
+    def _upload(self, collection: str, priority: str) -> None:
+        data = self._uploaded_snapshot()
+        if data is None:
             self._reply(400, {"error": "multipart field 'snapshot' is missing"})
             return
-        points = points_from_snapshot(parts[0].get_payload(decode=True))
+        points = points_from_snapshot(data)
         if collection in self.state.collections and priority != "snapshot":
             pass  # Qdrant's default (replica) prefers the data already there: the snapshot's points are ignored
         else:

@@ -104,6 +104,9 @@ class OneCollectionQdrant:
     def version(self) -> str:
         return "1.16.3"
 
+    def cluster(self) -> dict[str, Any]:
+        return {"status": "disabled"}  # a single node: one collection snapshot
+
     def collections(self) -> list[str]:
         return ["memories"]
 

@@ -70,16 +70,18 @@ def test_a_class_no_release_creates_must_exist_in_the_cluster() -> None:
 
 
 def test_hard_anti_affinity_needs_a_schedulable_node_per_pod() -> None:
-    """Production's core keeps one pod per node (3 replicas); the soft agents do not count."""
+    """Production's core and Qdrant keep one pod per node (3 each); the soft agents do not count."""
     manifests = _render_releases(PRODUCTION, cluster())
     assert isinstance(manifests, dict)
     enough = replace(cluster(), schedulable_nodes=3)
     assert [(r.name, r.status) for r in _spread(manifests, enough)] == [
-        ("archangel: Deployment/archangel-core anti-affinity", Status.PASS)
+        ("archangel: Deployment/archangel-core anti-affinity", Status.PASS),
+        ("archangel: StatefulSet/archangel-qdrant anti-affinity", Status.PASS),
     ]
-    (short,) = _spread(manifests, replace(cluster(), schedulable_nodes=2))
-    assert short.status is Status.FAIL
-    assert short.detail.startswith("one pod per node: needs 3 schedulable nodes, the cluster has 2")
+    short = _spread(manifests, replace(cluster(), schedulable_nodes=2))
+    assert [r.status for r in short] == [Status.FAIL, Status.FAIL]
+    for result in short:
+        assert result.detail.startswith("one pod per node: needs 3 schedulable nodes, the cluster has 2")
 
 
 def test_ingress_nginx_custom_headers_are_a_warning_with_the_controller_line_only_when_opted_in(

@@ -1,11 +1,13 @@
-"""Qdrant's snapshot API (https://qdrant.tech/documentation/concepts/snapshots/), as the backups use it."""
+"""Qdrant's snapshot and cluster APIs (https://qdrant.tech/documentation/concepts/snapshots/,
+https://qdrant.tech/documentation/guides/distributed_deployment/), as the backups use them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import requests
 
@@ -91,13 +93,65 @@ class QdrantClient:
     def recover_from_upload(self, collection: str, snapshot_file: Path) -> None:
         """Upload a snapshot into a collection, preferring the snapshot's data (the default, 'replica', would keep
         an empty collection empty)."""
-        with snapshot_file.open("rb") as handle:
-            self._request(
-                "POST",
-                f"/collections/{collection}/snapshots/upload",
-                params={"priority": "snapshot", "wait": "true"},
-                files={"snapshot": (snapshot_file.name, handle, "application/octet-stream")},
-            )
+        self._upload(f"/collections/{collection}/snapshots/upload", snapshot_file)
 
     def delete_collection(self, collection: str) -> None:
         self._request("DELETE", f"/collections/{collection}")
+
+    # --- distributed mode ---------------------------------------------------------------------------------
+
+    def cluster(self) -> dict[str, Any]:
+        """GET /cluster: {"status": "disabled"} for a single node; else this node's peer id and every peer's URI."""
+        result: dict[str, Any] = self._request("GET", "/cluster").json()["result"]
+        return result
+
+    def collection_info(self, collection: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/collections/{collection}").json()["result"]
+        return result
+
+    def collection_cluster(self, collection: str) -> dict[str, Any]:
+        """Where the collection's shards are, as this node sees it: local_shards, remote_shards (peer_id, state)."""
+        result: dict[str, Any] = self._request("GET", f"/collections/{collection}/cluster").json()["result"]
+        return result
+
+    def create_collection(self, collection: str, body: dict[str, Any]) -> None:
+        self._request("PUT", f"/collections/{collection}", params={"wait": "true"}, json=body)
+
+    def node(self, peer_uri: str) -> QdrantClient:
+        """The same client, for the node a peer URI (its peer-to-peer address) names: that host, on this client's
+        scheme and port, since every node serves its API on the same port (the chart's StatefulSet)."""
+        peer, own = urlsplit(peer_uri), urlsplit(self.url)
+        if not peer.hostname:
+            raise BackupError(f"Qdrant peer URI {peer_uri!r} has no host")
+        port = f":{own.port}" if own.port else ""
+        return replace(self, url=f"{own.scheme}://{peer.hostname}{port}")
+
+    def create_shard_snapshot(self, collection: str, shard: int) -> Snapshot:
+        path = f"/collections/{collection}/shards/{shard}/snapshots"
+        result = self._request("POST", path, params={"wait": "true"}).json()["result"]
+        size = result.get("size")
+        return Snapshot(str(result["name"]), int(size) if size is not None else None)
+
+    def download_shard_snapshot(self, collection: str, shard: int, snapshot: str) -> Iterator[bytes]:
+        path = f"/collections/{collection}/shards/{shard}/snapshots/{snapshot}"
+        yield from self._request("GET", path, stream=True).iter_content(chunk_size=1 << 20)
+
+    def delete_shard_snapshot(self, collection: str, shard: int, snapshot: str) -> None:
+        self._request(
+            "DELETE", f"/collections/{collection}/shards/{shard}/snapshots/{snapshot}", params={"wait": "true"}
+        )
+
+    def recover_shard_from_upload(self, collection: str, shard: int, snapshot_file: Path) -> None:
+        """Recover this node's replica of a shard from a snapshot; priority 'snapshot' makes it the source the
+        shard's other replicas then recover from (Qdrant marks them dead and transfers it)."""
+        self._upload(f"/collections/{collection}/shards/{shard}/snapshots/upload", snapshot_file)
+
+    def _upload(self, path: str, snapshot_file: Path) -> None:
+        # priority is explicit: its default differs between Qdrant versions.
+        with snapshot_file.open("rb") as handle:
+            self._request(
+                "POST",
+                path,
+                params={"priority": "snapshot", "wait": "true"},
+                files={"snapshot": (snapshot_file.name, handle, "application/octet-stream")},
+            )

@@ -1,4 +1,5 @@
-"""Qdrant backup (one collection snapshot per artifact), verification and restore."""
+"""Qdrant backup, verification and restore: one collection snapshot per artifact from a single node; from a
+distributed Qdrant, one snapshot per shard (qdrant_shards), each from a node holding an active replica."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .crypto import PBKDF2_ITERATIONS
 from .errors import BackupError, IntegrityError, RefusedError
 from .manifest import Artifact, BackupManifest
 from .qdrant import QdrantClient
+from .qdrant_shards import SHARD_FORMAT, Nodes, recover_collection, shard_sources
 
 TARGET = "vectorstore"
 
@@ -45,27 +47,18 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
     backup_id = run.backup_id
     version = qdrant.version()
     collections = qdrant.collections()
-    catalog.log(f"vectorstore: backing up {len(collections)} collections from Qdrant {version} as {backup_id}")
+    nodes = Nodes(qdrant)
+    shape = f"distributed, {len(nodes.peers)} nodes" if nodes.distributed else "single node"
+    catalog.log(
+        f"vectorstore: backing up {len(collections)} collections from Qdrant {version} ({shape}) as {backup_id}"
+    )
     artifacts: list[Artifact] = []
     try:
         for collection in collections:
-            points = qdrant.points_count(collection)
-            snapshot = qdrant.create_snapshot(collection)
-            try:
-                artifacts.append(
-                    catalog.seal(
-                        run,
-                        _ChunkReader(qdrant.download_snapshot(collection, snapshot.name)),
-                        name=collection,
-                        file_name=f"{collection}.snapshot{catalog.suffix}",
-                        format_="qdrant-snapshot",
-                        # Without a size the parts default to 16 MiB, which caps an object at ~156 GiB.
-                        expected_bytes=snapshot.size,
-                        details={"points_count": points, "snapshot": snapshot.name},
-                    )
-                )
-            finally:
-                qdrant.delete_snapshot(collection, snapshot.name)  # snapshots fill the data volume if left
+            if nodes.distributed:
+                artifacts += _backup_shards(catalog, run, nodes, collection)
+            else:
+                artifacts.append(_backup_collection(catalog, run, qdrant, collection))
     except BaseException:
         catalog.abandon(run)  # only what this run wrote
         raise
@@ -85,7 +78,7 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
         },
         compression=catalog.compression_record(),
         versions={"qdrant": version},
-        source={"url": qdrant.url, "collections": collections},
+        source={"url": qdrant.url, "collections": collections, "distributed": nodes.distributed},
     )
     try:
         catalog.commit(manifest, run)
@@ -93,14 +86,80 @@ def backup(catalog: Catalog, qdrant: QdrantClient, now: datetime | None = None) 
         catalog.abandon(run)
         raise
     catalog.log(
-        f"vectorstore: backup {backup_id} complete: {len(artifacts)} collections, {manifest.total_bytes:,} bytes"
+        f"vectorstore: backup {backup_id} complete: {len(collections)} collections in {len(artifacts)} snapshots, "
+        f"{manifest.total_bytes:,} bytes"
     )
     return manifest
 
 
+def _backup_collection(catalog: Catalog, run: Any, qdrant: QdrantClient, collection: str) -> Artifact:
+    points = qdrant.points_count(collection)
+    snapshot = qdrant.create_snapshot(collection)
+    try:
+        return catalog.seal(
+            run,
+            _ChunkReader(qdrant.download_snapshot(collection, snapshot.name)),
+            name=collection,
+            file_name=f"{collection}.snapshot{catalog.suffix}",
+            format_="qdrant-snapshot",
+            # Without a size the parts default to 16 MiB, which caps an object at ~156 GiB.
+            expected_bytes=snapshot.size,
+            details={"points_count": points, "snapshot": snapshot.name},
+        )
+    finally:
+        qdrant.delete_snapshot(collection, snapshot.name)  # snapshots fill the data volume if left
+
+
+def _backup_shards(catalog: Catalog, run: Any, nodes: Nodes, collection: str) -> list[Artifact]:
+    """Every shard of a distributed collection, each snapshotted on a node with an active replica of it."""
+    config = nodes.service.collection_info(collection)["config"]
+    sources = shard_sources(nodes, collection)
+    points = nodes.service.points_count(collection)
+    artifacts = []
+    for source in sources:
+        snapshot = source.node.create_shard_snapshot(collection, source.shard_id)
+        try:
+            artifacts.append(
+                catalog.seal(
+                    run,
+                    _ChunkReader(source.node.download_shard_snapshot(collection, source.shard_id, snapshot.name)),
+                    name=f"{collection}/shard-{source.shard_id}",
+                    file_name=f"{collection}.shard-{source.shard_id}.snapshot{catalog.suffix}",
+                    format_=SHARD_FORMAT,
+                    expected_bytes=snapshot.size,
+                    details={
+                        "collection": collection,
+                        "shard_id": source.shard_id,
+                        "shard_count": len(sources),
+                        "points_count": points,  # the collection's, when its backup began
+                        "peer_id": source.peer_id,
+                        "snapshot": snapshot.name,
+                        "config": config,  # what a restore creates the collection with again
+                    },
+                )
+            )
+        finally:
+            source.node.delete_shard_snapshot(collection, source.shard_id, snapshot.name)
+    return artifacts
+
+
+def collection_of(artifact: Artifact) -> str:
+    return str(artifact.details.get("collection", artifact.name))
+
+
+def _collections(manifest: BackupManifest, wanted: list[str] | None) -> dict[str, list[Artifact]]:
+    """collection -> its artifacts (one snapshot, or one per shard), for the named collections or all."""
+    groups: dict[str, list[Artifact]] = {}
+    for artifact in manifest.artifacts:
+        groups.setdefault(collection_of(artifact), []).append(artifact)
+    if unknown := [name for name in wanted or [] if name not in groups]:
+        raise IntegrityError(f"backup {manifest.backup_id} has no collection {unknown} (it has {sorted(groups)})")
+    return {name: groups[name] for name in wanted} if wanted else groups
+
+
 def _unsealed_snapshot(catalog: Catalog, manifest: BackupManifest, artifact: Artifact, workdir: Path) -> Path:
     """Fetch one collection's object, check its HMAC and digest, decrypt it: the snapshot file, ready to upload."""
-    snapshot = workdir / f"{artifact.name}.snapshot"
+    snapshot = workdir / f"{artifact.name.replace('/', '.')}.snapshot"
     catalog.fetch_plain(manifest, artifact, snapshot)
     return snapshot
 
@@ -115,16 +174,23 @@ def _recover(qdrant: QdrantClient, artifact: Artifact, snapshot: Path, collectio
     return points
 
 
-def _restore_collection(
-    catalog: Catalog,
-    qdrant: QdrantClient,
-    manifest: BackupManifest,
-    artifact: Artifact,
-    *,
-    collection: str,
-    workdir: Path,
+def _recover_group(
+    catalog: Catalog, nodes: Nodes, artifacts: list[Artifact], snapshots: dict[str, Path], collection: str
 ) -> int:
-    return _recover(qdrant, artifact, _unsealed_snapshot(catalog, manifest, artifact, workdir), collection)
+    """Recover one collection (under the name `collection`) from its snapshot or its shards' snapshots."""
+    if artifacts[0].format != SHARD_FORMAT:
+        if nodes.distributed:
+            raise RefusedError(
+                f"backup of collection {collection_of(artifacts[0])} comes from a single-node Qdrant; recovering it "
+                "into a distributed one would leave it on one node without replicas. Restore it into a single "
+                "node, or create the collection in the cluster and copy its points"
+            )
+        return _recover(nodes.service, artifacts[0], snapshots[artifacts[0].name], collection)
+    points = recover_collection(nodes, collection, [(a, snapshots[a.name]) for a in artifacts], log=catalog.log)
+    expected = int(artifacts[0].details.get("points_count", -1))
+    if points != expected:
+        raise IntegrityError(f"collection {collection}: {points} points after recovery, the backup recorded {expected}")
+    return points
 
 
 def restore(
@@ -144,20 +210,22 @@ def restore(
     backup_id = catalog.resolve(TARGET, backup_id)
     manifest = catalog.manifest(TARGET, backup_id)
     catalog.derive_keys_ahead(manifest)
-    wanted = collections or [a.name for a in manifest.artifacts]
-    artifacts = [manifest.artifact(name) for name in wanted]  # an unknown name fails here, before any work
-    occupied = [n for n in wanted if qdrant.collection_exists(n) and qdrant.points_count(n) > 0]
+    groups = _collections(manifest, collections)  # an unknown name fails here, before any work
+    nodes = Nodes(qdrant)
+    occupied = [n for n in groups if qdrant.collection_exists(n) and qdrant.points_count(n) > 0]
     if occupied and not force:
         raise RefusedError(f"collections {occupied} already have points; recovering would replace them. Pass --force")
     restored = {}
     with tempfile.TemporaryDirectory(prefix="archangel-restore-", dir=workdir) as tmp:
-        snapshots = {a.name: _unsealed_snapshot(catalog, manifest, a, Path(tmp)) for a in artifacts}
-        catalog.log(f"vectorstore: {len(snapshots)} collection(s) of {backup_id} verified and decrypted")
-        for index, artifact in enumerate(artifacts, 1):
-            restored[artifact.name] = _recover(qdrant, artifact, snapshots[artifact.name], artifact.name)
+        snapshots = {
+            a.name: _unsealed_snapshot(catalog, manifest, a, Path(tmp)) for group in groups.values() for a in group
+        }
+        catalog.log(f"vectorstore: {len(groups)} collection(s) of {backup_id} verified and decrypted")
+        for index, (collection, artifacts) in enumerate(groups.items(), 1):
+            restored[collection] = _recover_group(catalog, nodes, artifacts, snapshots, collection)
             catalog.log(
-                f"vectorstore: [{index}/{len(artifacts)}] recovered {artifact.name} from {backup_id}: "
-                f"{restored[artifact.name]:,} points"
+                f"vectorstore: [{index}/{len(groups)}] recovered {collection} from {backup_id}: "
+                f"{restored[collection]:,} points"
             )
     return restored
 
@@ -168,14 +236,14 @@ def verify_restore(catalog: Catalog, qdrant: QdrantClient, backup_id: str) -> di
     manifest = catalog.manifest(TARGET, backup_id)
     catalog.derive_keys_ahead(manifest)
     started = time.monotonic()
+    nodes = Nodes(qdrant)
     results = {}
-    for artifact in manifest.artifacts:
-        scratch = f"archangel_verify_{backup_id.lower()}_{artifact.name}"
+    for collection, artifacts in _collections(manifest, None).items():
+        scratch = f"archangel_verify_{backup_id.lower()}_{collection}"
         try:
             with tempfile.TemporaryDirectory(prefix="archangel-verify-") as tmp:
-                results[artifact.name] = _restore_collection(
-                    catalog, qdrant, manifest, artifact, collection=scratch, workdir=Path(tmp)
-                )
+                snapshots = {a.name: _unsealed_snapshot(catalog, manifest, a, Path(tmp)) for a in artifacts}
+                results[collection] = _recover_group(catalog, nodes, artifacts, snapshots, scratch)
         finally:
             if qdrant.collection_exists(scratch):
                 qdrant.delete_collection(scratch)

@@ -1,7 +1,8 @@
-"""TLS on the data tier the chart runs (staging: builtin PostgreSQL and no cert-manager, so the hook makes the
-certificates; production: CloudNativePG's certificates and cert-manager's for Qdrant): who makes the certificates (cert-manager when its API is served, else
+"""TLS on the data tier the chart runs: who makes the certificates (cert-manager when its API is served, else
 the secrets hook), that every name a client uses is in the server's certificate, that every client verifies,
-and that PostgreSQL refuses plaintext. The servers and clients themselves run in tests/e2e/test_data_tls.py."""
+and that PostgreSQL refuses plaintext. Staging has builtin PostgreSQL and no cert-manager (the hook makes the
+certificates); production, CloudNativePG's certificates and cert-manager's for Qdrant. The servers and clients
+themselves run in tests/e2e/test_data_tls.py."""
 
 from __future__ import annotations
 

@@ -515,6 +515,21 @@ def healthy(kube: KubeEmulator, retention: str = "30d") -> None:
         },
     )
     put("policy", "v1", "poddisruptionbudgets", "archangel-core", {"status": {"disruptionsAllowed": 1}})
+    # What the operators made of the release: CloudNativePG's Cluster and cert-manager's certificate.
+    put(
+        "postgresql.cnpg.io",
+        "v1",
+        "clusters",
+        "archangel-postgresql",
+        {"spec": {"instances": 3}, "status": {"phase": "Cluster in healthy state", "readyInstances": 3}},
+    )
+    put(
+        "cert-manager.io",
+        "v1",
+        "certificates",
+        "archangel-qdrant-tls",
+        {"status": {"conditions": [{"type": "Ready", "status": "True", "message": "Certificate is up to date"}]}},
+    )
     put("batch", "v1", "cronjobs", "archangel-backup-database", {"spec": {"schedule": "0 2 * * *"}, "status": {}})
     proxy = "/api/v1/namespaces/archangel/services/http:archangel-core:80/proxy/healthz/ready"
     server[f"get {proxy}"] << {"status": "ready"}
@@ -555,6 +570,8 @@ async def test_verify_passes_on_a_healthy_cluster_and_writes_the_report(kube: Ku
         "PASS release archangel revision 4 deployed",
         "PASS hook Job/archangel-backup-check last run: Succeeded (archangel)",
         "PASS hook Job/archangel-secrets-hook last run: Succeeded (archangel)",
+        "PASS Cluster/archangel-postgresql Cluster in healthy state; 3/3 instances ready",
+        "PASS Certificate/archangel-qdrant-tls Ready=True: Certificate is up to date",
     ):
         assert any(r.startswith(expected) for r in rows(out)), out
     assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
@@ -574,6 +591,32 @@ async def test_verify_fails_on_a_stalled_rollout(kube: KubeEmulator, tmp_path: P
     code, out, _ = await deploy(kube, "verify", "production", "--skip-load-check", "--report-dir", str(tmp_path))
     assert code == 1
     assert any(r.startswith("FAIL rollout Deployment/archangel-agents 1/3 ready") for r in rows(out))
+
+
+async def test_verify_fails_on_a_database_cluster_that_is_not_healthy(kube: KubeEmulator, tmp_path: Path) -> None:
+    make_cluster(kube)
+    healthy(kube)
+    clusters = kmock_lib.resource("postgresql.cnpg.io", "v1", "clusters")
+    kube.server.objects[clusters, "archangel", "archangel-postgresql"].patch(
+        {
+            "status": {
+                "phase": "Waiting for the instances to become active",
+                "readyInstances": 2,
+                "phaseReason": "Some instances are not yet active",
+            }
+        }  # fmt: skip
+    )
+    certificates = kmock_lib.resource("cert-manager.io", "v1", "certificates")
+    kube.server.objects[certificates, "archangel", "archangel-qdrant-tls"].patch(
+        {"status": {"conditions": [{"type": "Ready", "status": "False", "message": "Issuing certificate"}]}}
+    )
+    code, out, _ = await deploy(kube, "verify", "production", "--skip-load-check", "--report-dir", str(tmp_path))
+    assert code == 1
+    assert (
+        "FAIL Cluster/archangel-postgresql Waiting for the instances to become active; 2/3 instances ready "
+        "(Some instances are not yet active)"
+    ) in rows(out)
+    assert "FAIL Certificate/archangel-qdrant-tls Ready=False: Issuing certificate" in rows(out)
 
 
 async def test_verify_runs_the_load_check_and_puts_the_histogram_in_the_report(

@@ -274,6 +274,9 @@ class Deployer:
         self.report.checks.append(
             CheckResult("deploy", release.name, Status.PASS, f"revision {revision.revision} {revision.status.value}")
         )
+        stopped = await self._wait_for_operators(get, release, cluster, previous)
+        if stopped is not None:
+            return stopped
         manifest = render_release(release, cluster_kube_version(cluster), sorted(cluster.api_versions))
         self.report.releases[release.name] = {
             "chart": f"{chart.metadata.name}-{chart.metadata.version}",
@@ -286,6 +289,34 @@ class Deployer:
             f"{chart.metadata.name} {chart.metadata.version}, app {chart.metadata.app_version}"
         )
         return None
+
+    async def _wait_for_operators(
+        self, get: verify.Get, release: ReleaseSpec, cluster: ClusterInfo, previous: int | None
+    ) -> DeployReport | None:
+        """What operators make of the release (a CloudNativePG Cluster's instances, cert-manager's certificates)
+        is not part of Helm's --wait: wait for it within the same timeout before verifying anything."""
+        scope = verify.Scope(cluster.runs_containers, cluster.serves("metrics.k8s.io/v1beta1"))
+        results = await asyncio.to_thread(
+            verify.wait_for_operator_objects,
+            get,
+            release.namespace,
+            release.name,
+            scope,
+            timeout_seconds=verify.prometheus_duration_seconds(self.options.timeout),
+            progress=self.print,
+        )
+        if not failed(results):
+            return None
+        self.report.checks += results
+        rollback = (
+            f"roll back: helm rollback {release.name} {previous} -n {release.namespace} --wait"
+            if previous
+            else f"remove the failed install: helm uninstall {release.name} -n {release.namespace}"
+        )
+        return self.stop(
+            f"operators of {release.name}",
+            [*(f"{r.name}: {r.detail}" for r in failed(results)), f"not ready within {self.options.timeout}", rollback],
+        )
 
     async def _watch(self, get: verify.Get, release: ReleaseSpec) -> None:
         """Print each workload's ready count whenever it changes, while Helm waits."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..environments import Environment
-from .checks import CheckResult, Status
+from .checks import CheckResult, Status, failed
 
 STEP = "verify"
 Get = Callable[[str], Any]  # GET a path of the Kubernetes API, returning parsed JSON (or text for proxies)
@@ -77,6 +78,81 @@ def check_rollouts(get: Get, namespace: str, release: str) -> list[CheckResult]:
     if not results:
         results.append(CheckResult(STEP, f"rollouts ({release})", Status.FAIL, "no Deployment or StatefulSet found"))
     return results
+
+
+# Objects an operator turns into running things after Helm is done: Helm's --wait does not wait for them.
+CNPG_HEALTHY = "Cluster in healthy state"  # CloudNativePG's status.phase (api/v1 cluster_types.go)
+
+
+def check_operator_objects(get: Get, namespace: str, release: str, scope: Scope = Scope()) -> list[CheckResult]:
+    """CloudNativePG Clusters in their healthy phase with every instance ready, and cert-manager Certificates
+    Ready. A kind the cluster does not serve is not checked (the chart renders none without its API); on
+    simulated nodes no operator runs, so each object is skipped with the reason."""
+    results = []
+    kinds = (
+        ("Cluster", f"/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/clusters", _cluster_health),
+        ("Certificate", f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates", _certificate_health),
+    )
+    for kind, path, health in kinds:
+        try:
+            objects = _items(get, f"{path}?{_selector(release)}")
+        except Exception as error:
+            if getattr(error, "status", None) == 404:  # the API is not served: nothing of this kind was installed
+                continue
+            raise
+        for obj in objects:
+            name = f"{kind}/{obj['metadata']['name']}"
+            if not scope.runs_containers:
+                results.append(CheckResult(STEP, name, Status.SKIP, SIMULATED))
+                continue
+            ok, detail = health(obj)
+            results.append(CheckResult(STEP, name, Status.PASS if ok else Status.FAIL, detail))
+    return results
+
+
+def wait_for_operator_objects(
+    get: Get,
+    namespace: str,
+    release: str,
+    scope: Scope,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float = 5,
+    progress: Callable[[str], None] = print,
+) -> list[CheckResult]:
+    """check_operator_objects until none fails or the time is up; the last results. Helm's --wait ends when the
+    Deployments and StatefulSets are ready; a CloudNativePG Cluster is still creating its replicas then, and a
+    Certificate may not be issued yet."""
+    deadline = time.monotonic() + timeout_seconds
+    seen: dict[str, str] = {}
+    while True:
+        results = check_operator_objects(get, namespace, release, scope)
+        for result in results:
+            if seen.get(result.name) != result.detail:
+                seen[result.name] = result.detail
+                progress(f"  {result.name}: {result.detail}")
+        if not failed(results) or time.monotonic() >= deadline:
+            return results
+        time.sleep(poll_seconds)
+
+
+def _cluster_health(obj: dict[str, Any]) -> tuple[bool, str]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    phase = str(status.get("phase") or "no phase yet")
+    instances, ready = int(spec.get("instances", 1)), int(status.get("readyInstances", 0))
+    detail = f"{phase}; {ready}/{instances} instances ready"
+    if status.get("phaseReason"):
+        detail += f" ({status['phaseReason']})"
+    return phase == CNPG_HEALTHY and ready >= instances, detail
+
+
+def _certificate_health(obj: dict[str, Any]) -> tuple[bool, str]:
+    conditions = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
+    ready = conditions.get("Ready") or {}
+    detail = f"Ready={ready.get('status', 'unknown')}"
+    if ready.get("message"):
+        detail += f": {ready['message']}"
+    return ready.get("status") == "True", detail
 
 
 def check_endpoints(get: Get, namespace: str, release: str) -> list[CheckResult]:
@@ -371,6 +447,7 @@ def verify_release(
     moment = now or datetime.now(UTC)
     results = guarded(f"rollouts ({release})", lambda: check_rollouts(get, namespace, release))
     results += guarded(f"endpoints ({release})", lambda: check_endpoints(get, namespace, release))
+    results += guarded(f"operators ({release})", lambda: check_operator_objects(get, namespace, release, scope))
     if core is not None:
         name, port = core
         if scope.runs_containers:

@@ -604,7 +604,7 @@ async def test_verify_fails_on_a_database_cluster_that_is_not_healthy(kube: Kube
                 "readyInstances": 2,
                 "phaseReason": "Some instances are not yet active",
             }
-        }  # fmt: skip
+        }
     )
     certificates = kmock_lib.resource("cert-manager.io", "v1", "certificates")
     kube.server.objects[certificates, "archangel", "archangel-qdrant-tls"].patch(

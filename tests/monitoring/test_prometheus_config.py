@@ -232,6 +232,89 @@ def test_qdrant_is_scraped_with_its_api_key_when_given(standalone_ha: Manifest, 
     assert "authorization" not in jobs(prometheus_config(standalone))["archangel-qdrant"]
 
 
+def operator_pods(app: Manifest, namespace: str) -> list[dict[str, str]]:
+    """What role: pod discovers of the pods CloudNativePG makes: the Cluster's instances carry its
+    inheritedMetadata labels (and cnpg.io ones), the Pooler's its template's; one target per container port."""
+    pods = []
+    cluster = app.get("Cluster", "archangel-postgresql")
+    instance_labels = {**cluster["spec"]["inheritedMetadata"]["labels"], "cnpg.io/podRole": "instance"}
+    for ordinal in (1, 2, 3):
+        pods.append(
+            (f"archangel-postgresql-{ordinal}", "postgres", instance_labels, ("postgresql", "metrics", "status"))
+        )
+    pooler = app.get("Pooler", "archangel-pgbouncer")
+    pods.append(
+        (
+            "archangel-pgbouncer-7d9f",
+            "pgbouncer",
+            pooler["spec"]["template"]["metadata"]["labels"],
+            ("pgbouncer", "metrics"),
+        )
+    )
+    targets = []
+    for name, container, labels, ports in pods:
+        for port in ports:
+            meta = {
+                "__address__": f"10.0.0.2:{port}",
+                "__meta_kubernetes_namespace": namespace,
+                "__meta_kubernetes_pod_name": name,
+                "__meta_kubernetes_pod_container_name": container,
+                "__meta_kubernetes_pod_container_port_name": port,
+            }
+            meta.update({f"__meta_kubernetes_pod_label_{_sanitize(k)}": str(v) for k, v in labels.items()})
+            targets.append(meta)
+    return targets
+
+
+def test_the_operators_pods_are_scraped_with_the_labels_their_pod_monitors_give(
+    standalone: Manifest, render_env: Callable[..., Manifest]
+) -> None:
+    """Standalone mode without prometheus-operator: CloudNativePG's instances and PgBouncer are found by the
+    labels the application chart gives them, on their metrics port only, labelled as the PodMonitors label them."""
+    app = render_env("production", "archangel")
+    job = jobs(prometheus_config(standalone))["archangel-operator-pods"]
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["archangel"]}}]
+    scraped = [labels for t in operator_pods(app, "archangel") if (labels := relabel(t, job["relabel_configs"]))]
+    assert sorted((target["pod"], target["component"], target["__address__"]) for target in scraped) == [
+        ("archangel-pgbouncer-7d9f", "pgbouncer", "10.0.0.2:metrics"),
+        *((f"archangel-postgresql-{n}", "postgresql", "10.0.0.2:metrics") for n in (1, 2, 3)),
+    ]
+    assert {target["release"] for target in scraped} == {"archangel"}
+    for monitor in app.of_kind("PodMonitor"):
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert endpoint["port"] == "metrics"
+        given = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
+        assert given["component"] in {target["component"] for target in scraped}
+        assert given["release"] == "archangel"
+
+
+def test_qdrant_is_scraped_over_verified_https(standalone: Manifest, render_env: Callable[..., Manifest]) -> None:
+    job = jobs(prometheus_config(standalone))["archangel-qdrant"]
+    assert job["scheme"] == "https"
+    assert job["tls_config"] == {
+        "ca_file": "/etc/prometheus/secrets/qdrant-ca/ca.crt",
+        "server_name": "archangel-qdrant.archangel.svc",
+    }
+    app = render_env("production", "archangel")
+    assert job["tls_config"]["server_name"] in app.get("Certificate", "archangel-qdrant-tls")["spec"]["dnsNames"]
+    statefulset = standalone.get("StatefulSet", PROMETHEUS)["spec"]["template"]["spec"]
+    volume = next(v for v in statefulset["volumes"] if v["name"] == "qdrant-ca")
+    assert volume["secret"] == {
+        "secretName": "archangel-qdrant-ca",
+        "optional": True,  # Prometheus starts without it; the Qdrant target is down until it exists
+        "defaultMode": 0o444,
+        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+    }
+
+
+def test_qdrant_tls_without_its_ca_is_refused(render_monitoring: RenderMonitoring) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_monitoring(
+            {"mode": "standalone", "prometheus": {"scrape": {"qdrant": {"tls": {"caSecret": {"name": ""}}}}}}
+        )
+    assert "prometheus.scrape.qdrant.tls.caSecret.name is required" in caught.value.helm_message
+
+
 # The server ---------------------------------------------------------------------------------------------------
 
 

@@ -126,6 +126,16 @@ scrape_configs:
       type: Bearer
       credentials_file: /etc/prometheus/secrets/qdrant/{{ $p.scrape.qdrant.apiKeySecret.key }}
     {{- end }}
+    {{- $tls := $p.scrape.qdrant.tls }}
+    {{- if $tls.enabled }}
+    # Qdrant serves https (the application's dataTLS): verified against the data tier's CA, by the Service's
+    # name, which the certificate holds (each pod is scraped by its address).
+    {{- $_ := required "prometheus.scrape.qdrant.tls.caSecret.name is required with prometheus.scrape.qdrant.tls.enabled: a Secret in this namespace holding the application's data-tier CA (ca.crt of <fullname>-qdrant-tls); or set tls.enabled false if the application runs Qdrant without dataTLS" $tls.caSecret.name }}
+    scheme: https
+    tls_config:
+      ca_file: /etc/prometheus/secrets/qdrant-ca/{{ $tls.caSecret.key }}
+      server_name: {{ required "prometheus.scrape.qdrant.tls.serverName is required with prometheus.scrape.qdrant.tls.enabled: Qdrant's Service name, <fullname>-qdrant.<namespace>.svc" $tls.serverName }}
+    {{- end }}
     {{- include "monitoring.prometheus.discovery" . | nindent 4 }}
     relabel_configs:
       - source_labels: [__meta_kubernetes_service_label_archangel_io_metrics]
@@ -138,6 +148,34 @@ scrape_configs:
         regex: http
         action: keep
       {{- include "monitoring.prometheus.archangelRelabelings" . | nindent 6 }}
+  {{- end }}
+  {{- if $p.scrape.operatorPods.enabled }}
+  # Pods an operator runs for the application (no Service of the chart's in front): CloudNativePG's instances
+  # and PgBouncer, labelled by the application chart with archangel.io/metrics-component and
+  # archangel.io/release, on their port named "metrics"; the same labels the PodMonitors give in operator mode.
+  - job_name: archangel-operator-pods
+    kubernetes_sd_configs:
+      - role: pod
+        namespaces:
+          names:
+            {{- toYaml $p.scrape.namespaces | nindent 12 }}
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_pod_label_archangel_io_metrics_component]
+        regex: .+
+        action: keep
+      - source_labels: [__meta_kubernetes_pod_container_port_name]
+        regex: metrics
+        action: keep
+      - source_labels: [__meta_kubernetes_pod_label_archangel_io_metrics_component]
+        target_label: component
+      - source_labels: [__meta_kubernetes_pod_label_archangel_io_release]
+        target_label: release
+      - source_labels: [__meta_kubernetes_namespace]
+        target_label: namespace
+      - source_labels: [__meta_kubernetes_pod_name]
+        target_label: pod
+      - source_labels: [__meta_kubernetes_pod_container_name]
+        target_label: container
   {{- end }}
   {{- if $p.scrape.kubelet.enabled }}
   {{- include "monitoring.prometheus.kubeletJob" (dict "root" . "job" "kubelet" "path" "/metrics" "keep" "kubelet_volume_stats_(available|capacity|used)_bytes") | nindent 2 }}

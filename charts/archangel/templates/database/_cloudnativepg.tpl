@@ -54,8 +54,10 @@ resources:
 {{- with $cnpg.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
-# One instance per node (required), and the instances spread over zones: a node or a zone lost takes one
-# instance with it, and the quorum of the others carries on.
+# One instance per node (required), and the instances spread over zones (required too: two instances in one
+# zone could be the primary and the one replica that confirmed the last commits, and a zone lost would take
+# both): a node or a zone lost takes one instance with it, and the quorum of the others carries on. An
+# instance whose zone has no room waits for it rather than double up.
 affinity:
   enablePodAntiAffinity: true
   podAntiAffinityType: required
@@ -63,7 +65,7 @@ affinity:
 topologySpreadConstraints:
   - maxSkew: 1
     topologyKey: topology.kubernetes.io/zone
-    whenUnsatisfiable: ScheduleAnyway
+    whenUnsatisfiable: DoNotSchedule
     labelSelector:
       matchLabels:
         cnpg.io/cluster: {{ .cluster }}

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import checkreport, crdfetch, golden
 from .backup.errors import BackupError, TerminatedError
@@ -37,14 +38,14 @@ def _add_render_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="values file (repeatable; later files win)",
     )
-    parser.add_argument(
-        "--set",
-        dest="set_values",
-        action="append",
-        default=[],
-        metavar="PATH=JSON",
-        help="set a value; the right side is parsed as JSON when it can be (--set core.replicas=3)",
-    )
+    # Helm's own flags, handed to Helm in their order: its parsing, not ours (--set x=1.10 is the string "1.10").
+    for flag, metavar, what in (
+        ("--set", "PATH=VALUE", "set a value as `helm --set` does (a,b for several; typed: true, 3, null)"),
+        ("--set-string", "PATH=VALUE", "set a value, always a string"),
+        ("--set-json", "PATH=JSON", "set a value from JSON"),
+        ("--set-file", "PATH=FILE", "set a value to a file's contents"),
+    ):
+        parser.add_argument(flag, dest="set_flags", action=_HelmSet, default=[], metavar=metavar, help=what)
     parser.add_argument("--release", default="archangel")
     parser.add_argument("-n", "--namespace", default="archangel")
     parser.add_argument("--kube-version", help="Capabilities.KubeVersion for the render")
@@ -77,17 +78,19 @@ def _add_crd_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parse_set(pairs: Sequence[str]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for pair in pairs:
-        path, sep, raw = pair.partition("=")
-        if not sep or not path:
-            raise ArchangelHelmError(f"--set {pair!r}: expected PATH=VALUE")
-        try:
-            values[path] = json.loads(raw)
-        except ValueError:
-            values[path] = raw
-    return values
+class _HelmSet(argparse.Action):
+    """Collects --set, --set-string, --set-json and --set-file as (flag, argument), in command-line order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        collected = list(getattr(namespace, self.dest) or [])
+        collected.append((str(option_string), str(values)))
+        setattr(namespace, self.dest, collected)
 
 
 def _crds(directories: Sequence[Path]) -> CrdSchemas:
@@ -98,11 +101,11 @@ def _render(args: argparse.Namespace) -> Manifest:
     return render(
         args.chart,
         args.values_files,
-        _parse_set(args.set_values),
         release=args.release,
         namespace=args.namespace,
         kube_version=args.kube_version,
         api_versions=args.api_versions,
+        set_flags=args.set_flags,
     )
 
 
@@ -171,12 +174,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         return render(
             args.chart,
             args.values_files,
-            _parse_set(args.set_values),
+            None,
             release=args.release,
             namespace=args.namespace,
             kube_version=args.kube_version,
             api_versions=args.api_versions,
             cache=False,
+            set_flags=args.set_flags,
         ).text
 
     validator = SchemaValidator(versions, _crds(args.crd_dir))

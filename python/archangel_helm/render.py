@@ -44,11 +44,15 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
     include_crds: bool = False,
     helm: Helm | None = None,
     cache: RenderCache | bool | None = True,
+    set_flags: Sequence[tuple[str, str]] = (),
 ) -> Manifest:
     """Run `helm template` and parse the result.
 
     ``set_values`` is merged over the values files; a key may be a dotted path (``{"core.replicas": 2}``),
     and a nested mapping sets keys that contain dots (``{"ingress": {"annotations": {"a.b/c": "x"}}}``).
+    ``set_flags`` are Helm's own flags, (flag, argument) in command-line order: ("--set", "a.b=1.10"),
+    ("--set-string", ...), ("--set-json", ...), ("--set-file", "key=path"); Helm parses them (so `--set x=1.10`
+    is the string "1.10", as `helm template` makes it) and applies them over the files and ``set_values``.
     ``kube_version=None`` renders for DEFAULT_KUBE_VERSION whatever helm's built-in default is, so a render
     reads the same under Helm 3 and Helm 4.
     Raises RenderError with helm's message when the chart fails to render (a `fail`, a schema violation).
@@ -65,6 +69,9 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
         args += ["--values", str(file)]
     if overrides:
         args += ["--values", "-"]  # JSON is YAML; stdin keeps types exact, unlike --set
+    set_files = _check_set_flags(set_flags)
+    for flag, argument in set_flags:
+        args += [flag, argument]
     args += ["--kube-version", kube_version or DEFAULT_KUBE_VERSION]
     for api_version in sorted(set(api_versions)):
         args += ["--api-versions", api_version]
@@ -82,11 +89,31 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
     if chosen_cache is None:
         record = run_helm()
     else:
-        key = _cache_key(chart_obj, files, stdin, args, helm)
+        key = _cache_key(chart_obj, [*files, *set_files], stdin, args, helm)
         record = chosen_cache.get_or_compute(key, run_helm)
     if record["returncode"] != 0:
         raise RenderError(str(chart_obj.path), [helm.executable, *args], record["returncode"], record["stderr"])
     return Manifest.parse(record["stdout"])
+
+
+HELM_SET_FLAGS = ("--set", "--set-string", "--set-json", "--set-file")
+
+
+def _check_set_flags(set_flags: Sequence[tuple[str, str]]) -> list[Path]:
+    """Refuse what Helm would refuse less clearly; the files of --set-file (their contents key the cache)."""
+    files = []
+    for flag, argument in set_flags:
+        if flag not in HELM_SET_FLAGS:
+            raise ConfigurationError(f"{flag}: not one of Helm's {', '.join(HELM_SET_FLAGS)}")
+        if "=" not in argument or argument.startswith("="):
+            raise ConfigurationError(f"{flag} {argument!r}: expected PATH=VALUE")
+        if flag == "--set-file":
+            for pair in argument.split(","):
+                path = Path(pair.partition("=")[2])
+                if not path.is_file():
+                    raise ConfigurationError(f"--set-file {pair!r}: {path} is not a file")
+                files.append(path.resolve())
+    return files
 
 
 def _choose_cache(cache: RenderCache | bool | None) -> RenderCache | None:

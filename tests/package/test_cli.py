@@ -13,6 +13,7 @@ import pytest
 
 from archangel_helm import gomodcrds
 from archangel_helm.cli import main
+from archangel_helm.manifest import Manifest
 from tests.conftest import FIXTURES, PROJECT, SHARED_CRD_SCHEMAS
 
 WORKLOADS = FIXTURES / "charts" / "workloads"
@@ -69,6 +70,47 @@ def test_render_refuses_to_overwrite_a_file_it_did_not_write(
 def test_render_without_output_prints_helms_yaml(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", str(WORKLOADS), "--set", "replicas=4"]) == 0
     assert "replicas: 4" in capsys.readouterr().out
+
+
+SET_CASES = [
+    ["--set", "image.tag=1.10"],  # helm keeps 1.10 a string; JSON parsing made it the number 1.1
+    ["--set", "replicas=4,image.tag=v2", "--set-string", "image.tag=007"],
+    ["--set-json", 'extraLabels={"team": "data", "tier": "1"}'],
+    ["--set", "image.tag=1", "--set", "image.tag=2"],  # the last one wins, as in Helm
+]
+
+
+@pytest.mark.parametrize("flags", SET_CASES, ids=["dotted-decimal", "string", "json", "repeated"])
+def test_the_set_flags_render_exactly_as_helm_template_does(
+    flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Helm parses them: the same flags given to `helm template` give the same objects."""
+    from archangel_helm.helm import find_helm
+
+    assert main(["render", str(WORKLOADS), *flags]) == 0
+    ours = Manifest.parse(capsys.readouterr().out)
+    helm = find_helm()
+    theirs = helm.run(
+        ["template", "archangel", str(WORKLOADS), "--namespace", "archangel", "--kube-version", "1.33.0", *flags]
+    )
+    assert theirs.returncode == 0, theirs.stderr
+    assert list(ours) == list(Manifest.parse(theirs.stdout))
+    if flags == SET_CASES[0]:
+        assert ours.get("Deployment", "web")["metadata"]["annotations"]["fixture/image-tag"] == '"1.10"'
+
+
+def test_set_file_reads_the_file_and_a_missing_one_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tag = tmp_path / "tag.txt"
+    tag.write_text("from-a-file")
+    assert main(["render", str(WORKLOADS), "--set-file", f"image.tag={tag}"]) == 0
+    rendered = Manifest.parse(capsys.readouterr().out).get("Deployment", "web")
+    assert rendered["metadata"]["annotations"]["fixture/image-tag"] == '"from-a-file"'
+    assert main(["render", str(WORKLOADS), "--set-file", f"image.tag={tmp_path / 'absent'}"]) == 2
+    assert (
+        f"--set-file 'image.tag={tmp_path / 'absent'}': {tmp_path / 'absent'} is not a file" in capsys.readouterr().err
+    )
+    assert main(["render", str(WORKLOADS), "--set", "image.tag"]) == 2
+    assert "--set 'image.tag': expected PATH=VALUE" in capsys.readouterr().err
 
 
 def test_validate_is_clean_on_a_good_chart(capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from . import paths, yamlio
 from .errors import RenderError
 from .manifest import Manifest
-from .paths import ObjectPath, value_at
+from .paths import ObjectPath, same_value, value_at
 from .quantity import parse_quantity
 from .values_errors import ValuesViolation
 
@@ -203,7 +203,7 @@ def _template_matches(source: str, template: str) -> bool:
 
 def _path_equals(obj: Document, path: str, value: Any) -> bool:
     resolution = paths.resolve(obj, path)
-    return bool(resolution.matches) and not resolution.misses and all(_same(v, value) for v in resolution.values)
+    return bool(resolution.matches) and not resolution.misses and all(same_value(v, value) for v in resolution.values)
 
 
 def _pick_index(picked: list[tuple[Document, str]], index: int, criteria: str) -> list[tuple[Document, str]]:
@@ -289,7 +289,7 @@ def equal(target: Target, path: PathLike, expected: Any, *, decode_base64: bool 
     __tracebackhide__ = True
 
     def check(actual: Any) -> _Outcome:
-        return _Outcome(_same(actual, expected), _diff(expected, actual))
+        return _Outcome(same_value(actual, expected), _diff(expected, actual))
 
     transform = _decode_base64 if decode_base64 else None
     _check_values("equal", target, path, check, _show(expected), negate=negate, transform=transform)
@@ -371,7 +371,7 @@ def contains(
     def check(actual: Any) -> _Outcome:
         if not isinstance(actual, list):
             return _Outcome(False, f"note: the value is {_type_name(actual)}, not a list")
-        found = sum(1 for item in actual if (_includes(item, content) if partial else _same(item, content)))
+        found = sum(1 for item in actual if (_includes(item, content) if partial else same_value(item, content)))
         ok = found > 0 if count is None else found == count
         return _Outcome(ok, f"note: found {_plural(found, 'matching item')}")
 
@@ -861,24 +861,11 @@ def _plain(number: Decimal) -> str:
 # ----------------------------------------------------------------------------------------- value helpers
 
 
-def _same(actual: Any, expected: Any) -> bool:
-    """Equality as YAML means it: a bool is not a number, a tuple may stand for a list."""
-    if isinstance(actual, bool) or isinstance(expected, bool):
-        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
-    if isinstance(actual, Mapping) and isinstance(expected, Mapping):
-        return actual.keys() == expected.keys() and all(_same(actual[k], expected[k]) for k in actual)
-    if isinstance(actual, list | tuple) and isinstance(expected, list | tuple):
-        return len(actual) == len(expected) and all(_same(a, e) for a, e in zip(actual, expected, strict=True))
-    if isinstance(actual, list | tuple | Mapping) or isinstance(expected, list | tuple | Mapping):
-        return False
-    return bool(actual == expected)
-
-
 def _includes(item: Any, content: Any) -> bool:
     """``item`` includes ``content``: mappings key by key (recursively), anything else by equality."""
     if isinstance(content, Mapping):
         return isinstance(item, Mapping) and not _subset_differences(content, item, ())
-    return _same(item, content)
+    return same_value(item, content)
 
 
 def _subset_differences(content: Mapping[str, Any], actual: Mapping[str, Any], at: paths.Location) -> list[str]:
@@ -889,7 +876,7 @@ def _subset_differences(content: Mapping[str, Any], actual: Mapping[str, Any], a
             differences.append(f"{where}: missing (expected {_show(wanted)})")
         elif isinstance(wanted, Mapping) and isinstance(actual[key], Mapping):
             differences += _subset_differences(wanted, actual[key], (*at, key))
-        elif not _same(actual[key], wanted):
+        elif not same_value(actual[key], wanted):
             differences.append(f"{where}: expected {_show(wanted)}, found {_show(actual[key])}")
     return differences
 

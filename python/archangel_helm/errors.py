@@ -53,8 +53,9 @@ class ReleaseRenderErrors(ArchangelHelmError):
         super().__init__(f"{len(failures)} release(s) of {environment} failed to render:\n" + "\n\n".join(parts))
 
 
-class ObjectNotFoundError(ArchangelHelmError, KeyError):
-    """A (kind, name) asked of a Manifest that it does not contain."""
+class ObjectNotFoundError(ArchangelHelmError, KeyError, AssertionError):
+    """A (kind, name) asked of a Manifest that it does not contain. An AssertionError too: in a test, asking for
+    an object the chart did not render is a failed expectation, reported as one, not an error of the test."""
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])

@@ -72,7 +72,7 @@ class PodTemplate:
         return f"{self.owner_kind}/{self.owner_name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Manifest:
     """The parsed objects of one `helm template` run, in output order."""
 
@@ -97,6 +97,11 @@ class Manifest:
 
     def __iter__(self) -> Iterator[K8sObject]:
         return iter(self.objects)
+
+    def __repr__(self) -> str:
+        # Short: pytest prints the arguments of a failed assertion, and a whole release is thousands of lines.
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(self.kinds().items()))
+        return f"<Manifest of {len(self.objects)} objects: {kinds or 'none'}>"
 
     def __len__(self) -> int:
         return len(self.objects)

@@ -76,7 +76,21 @@ class Filter:
         found, value = _plain_lookup(item, self.field)
         if not found:
             return not self.equal  # an item without the field differs from any value
-        return bool(value == self.value) == self.equal
+        return same_value(value, self.value) == self.equal
+
+
+def same_value(actual: Any, expected: Any) -> bool:
+    """Equality as YAML means it, the one rule of the assertions and the path filters: a bool is not a number
+    (Python's True == 1 is not YAML's), a tuple may stand for a list."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
+    if isinstance(actual, Mapping) and isinstance(expected, Mapping):
+        return actual.keys() == expected.keys() and all(same_value(actual[k], expected[k]) for k in actual)
+    if isinstance(actual, list | tuple) and isinstance(expected, list | tuple):
+        return len(actual) == len(expected) and all(same_value(a, e) for a, e in zip(actual, expected, strict=True))
+    if isinstance(actual, list | tuple | Mapping) or isinstance(expected, list | tuple | Mapping):
+        return False
+    return bool(actual == expected)
 
 
 Segment = Key | Index | Wildcard | Filter

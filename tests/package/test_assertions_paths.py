@@ -114,6 +114,17 @@ def test_resolve_returns_concrete_locations_for_wildcards_filters_and_negative_i
     assert resolve(POD, "").values == [POD]
 
 
+def test_filters_compare_as_the_assertions_do_a_bool_is_not_a_number() -> None:
+    """[?on==1] must not match `on: true` (Python's True == 1), nor [?n==true] match `n: 1`: the library's one
+    equality (same_value), as equals() uses."""
+    items = {"items": [{"name": "flag", "on": True}, {"name": "one", "on": 1}, {"name": "float", "on": 1.0}]}
+    assert resolve(items, "items[?on==1].name").values == ["one", "float"]
+    assert resolve(items, "items[?on==true].name").values == ["flag"]
+    assert resolve(items, "items[?on!=1].name").values == ["flag"]
+    nested = {"items": [{"name": "a", "ports": [80]}, {"name": "b", "ports": (80,)}]}
+    assert resolve(nested, "items[?name==a].ports").values == [[80]]
+
+
 @pytest.mark.parametrize(
     ("path", "miss"),
     [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from archangel_helm import ObjectNotFoundError, RenderError, find_helm, render
+from archangel_helm import Manifest, ObjectNotFoundError, RenderError, find_helm, render
 from archangel_helm.cache import RenderCache
 from archangel_helm.render import expand_dotted
 from tests.conftest import FIXTURES
@@ -282,3 +282,19 @@ def test_another_helm_binary_is_another_cache_entry(tmp_path: Path, cache: Rende
     render(WORKLOADS, helm=find_helm(wrapper), cache=cache)  # same version, another executable: not shared
     assert cache.stats.misses == 2
     assert len(log.read_text().splitlines()) == 1
+
+
+def test_a_missing_object_is_a_failed_assertion_and_a_manifest_prints_short() -> None:
+    """In a test, get() of an object the chart did not render fails the test (AssertionError, pytest's failure,
+    not an error), names what is there, and the manifest's repr in pytest's report is one line."""
+    manifest = Manifest.parse(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: db}\n"
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+    )
+    with pytest.raises(
+        AssertionError, match=r"no Service named 'api' in the manifest; Service objects present: \['db', 'web'\]"
+    ):
+        manifest.get("Service", "api")
+    with pytest.raises(KeyError):  # and still a KeyError, for code that caught one
+        manifest.get("Service", "api")
+    assert repr(manifest) == "<Manifest of 3 objects: 1 Deployment, 2 Service>"

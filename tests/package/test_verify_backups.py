@@ -31,11 +31,26 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
         ("@daily", 24),
         ("@weekly", 168),
         ("@hourly", 1),
-        ("not a schedule", 24),
+        # Names, which the hand-written parser this replaced read as "weekly": croniter reads every cron form.
+        ("0 3 * * MON-FRI", 72),
+        ("0 3 * * SUN", 168),
+        ("0 3 * * mon,wed,fri", 72),
+        ("0 2 1 JAN,JUL *", 184 * 24),  # July to January is the longer half
+        ("0 2 */2 * *", 48),  # the 31st to the 1st is one day, the 29th to the 31st two
+        ("CRON_TZ=Europe/Paris 0 2 * * *", 24),
     ],
 )
 def test_schedule_period_is_the_longest_wait(schedule: str, hours: int) -> None:
     assert schedule_period_hours(schedule) == hours
+
+
+def test_an_invalid_schedule_is_named_not_guessed() -> None:
+    with pytest.raises(ValueError, match="cron schedule 'not a schedule' is not valid"):
+        schedule_period_hours("not a schedule")
+    job = cronjob({"lastSuccessfulTime": "2026-12-04T02:00:00Z"}, schedule="0 2 * * FRIDAY")
+    (result,) = check_backups(cronjobs(job), "archangel", "archangel", NOW)
+    assert result.status is Status.FAIL
+    assert "cron schedule '0 2 * * FRIDAY' is not valid" in result.detail
 
 
 def cronjobs(*items: dict[str, Any]) -> Any:

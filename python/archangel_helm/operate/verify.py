@@ -8,8 +8,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from croniter import croniter
 
 from ..environments import Environment
 from .checks import CheckResult, Status, failed
@@ -227,58 +229,32 @@ def check_disruption_budgets(get: Get, namespace: str, release: str, scope: Scop
     return results
 
 
-_MACROS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
-
-
-def _cron_values(field: str, low: int, high: int) -> list[int]:
-    """The values a cron field takes (`*`, `*/n`, `a-b`, `a-b/n`, lists of those); [] when unreadable."""
-    values: set[int] = set()
-    for part in field.split(","):
-        base, _, step_text = part.partition("/")
-        try:
-            step = int(step_text) if step_text else 1
-            if base == "*":
-                first, last = low, high
-            elif "-" in base:
-                first, last = (int(v) for v in base.split("-", 1))
-            else:
-                first = int(base)
-                last = high if step_text else first
-        except ValueError:
-            return []  # names (MON, JAN) and the like: the caller falls back
-        values.update(range(first, last + 1, max(step, 1)))
-    return sorted(v for v in values if low <= v <= high)
-
-
-def _largest_gap(values: list[int], cycle: int) -> int:
-    """The longest wait between consecutive values on a cycle of `cycle` (24 hours, 7 days)."""
-    if not values:
-        return cycle
-    return max((values[(i + 1) % len(values)] - v) % cycle or cycle for i, v in enumerate(values))
+# A year of runs from a fixed start: every gap a schedule has (month lengths, weekdays) shows within it.
+_PERIOD_WINDOW = timedelta(days=366)
+_PERIOD_START = datetime(2026, 1, 1, tzinfo=UTC)
+_MAX_RUNS = 20_000  # a schedule that runs more often than every half hour: its longest gap is found long before
 
 
 def schedule_period_hours(schedule: str) -> float:
-    """The longest a cron schedule waits between two runs, in hours (what staleness is judged by).
-
-    Minutes are ignored (backups run at most hourly); a day-of-month restriction counts as monthly."""
-    fields = _MACROS.get(schedule.strip(), schedule).split()
-    if len(fields) != 5:
-        return 24.0
-    _minute, hour, day_of_month, month, day_of_week = fields
-    if day_of_month != "*" or month != "*":
-        return 31 * 24.0
-    if day_of_week != "*":
-        days = sorted({d % 7 for d in _cron_values(day_of_week, 0, 7)})  # 7 is Sunday too
-        return _largest_gap(days, 7) * 24.0
-    return float(_largest_gap(_cron_values(hour, 0, 23), 24))
+    """The longest a cron schedule waits between two runs, in hours (what staleness is judged by), as croniter
+    reads the schedule: names (MON-FRI, JAN), steps, lists, macros (@daily) and Kubernetes' CRON_TZ prefix.
+    Raises ValueError naming the schedule when it is not one."""
+    expression = schedule.strip()
+    if expression.startswith(("CRON_TZ=", "TZ=")):
+        expression = expression.split(None, 1)[1] if " " in expression else ""
+    try:
+        runs = croniter(expression, _PERIOD_START)
+    except (ValueError, KeyError) as error:  # CroniterError is a ValueError
+        raise ValueError(f"cron schedule {schedule!r} is not valid: {error}") from error
+    previous = runs.get_next(datetime)
+    longest = timedelta(0)
+    for _ in range(_MAX_RUNS):
+        current = runs.get_next(datetime)
+        longest = max(longest, current - previous)
+        if current - _PERIOD_START > _PERIOD_WINDOW:
+            break
+        previous = current
+    return longest.total_seconds() / 3600
 
 
 GRACE_HOURS = 2.0  # a run's own duration plus a late start
@@ -315,7 +291,11 @@ def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list
             results.append(_never_succeeded(name, spec, status.get("lastScheduleTime"), now))
             continue
         hours = _hours_since(last, now)
-        limit = schedule_period_hours(str(spec.get("schedule", ""))) + GRACE_HOURS
+        try:
+            limit = schedule_period_hours(str(spec.get("schedule", ""))) + GRACE_HOURS
+        except ValueError as error:
+            results.append(CheckResult(STEP, f"CronJob {name}", Status.FAIL, str(error)))
+            continue
         results.append(
             CheckResult(
                 STEP,

@@ -163,3 +163,41 @@ async def test_no_matching_claim_is_a_configuration_error(cluster: KubeEmulator)
     )
     assert code == 2
     assert "no PersistentVolumeClaim in archangel matches 'app.kubernetes.io/instance=nobody'" in err
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("app.kubernetes.io/instance=archangel,archangel.io/data!=postgresql", {"storage-archangel-qdrant-0"}),
+        ("archangel.io/data in (qdrant, postgresql)", {"storage-archangel-qdrant-0", "data-archangel-postgresql-0"}),
+        ("archangel.io/data notin (qdrant)", {"data-archangel-postgresql-0", "someone-elses"}),
+        ("archangel.io/data", {"storage-archangel-qdrant-0", "data-archangel-postgresql-0"}),
+        ("!archangel.io/data", {"someone-elses"}),
+    ],
+)
+async def test_every_selector_form_selects_as_the_api_server_does(
+    cluster: KubeEmulator, selector: str, expected: set[str]
+) -> None:
+    """The claims are selected by the one label-selector implementation (the emulator, like a server that
+    ignores the parameter, returns every claim): !=, in, notin, and bare keys too, not only key=value."""
+    for claim, data in (("data-archangel-postgresql-0", "postgresql"), ("storage-archangel-qdrant-0", "qdrant")):
+        cluster.server.objects[CLAIMS, NS, claim].patch({"metadata": {"labels": {"archangel.io/data": data}}})
+    command = list(COMMAND)
+    command[command.index(SELECTOR)] = selector
+    code, _, err = await cluster.run(*command)
+    assert code == 0, err
+    created = {
+        obj.raw["spec"]["source"]["persistentVolumeClaimName"]
+        for k, obj in cluster.server.objects.items()
+        if k[0] == SNAPSHOTS
+    }
+    assert created == expected
+
+
+async def test_an_unreadable_selector_is_refused_before_anything(cluster: KubeEmulator) -> None:
+    command = list(COMMAND)
+    command[command.index(SELECTOR)] = "app in qdrant"
+    code, _, err = await cluster.run(*command)
+    assert code == 2
+    assert "label selector 'app in qdrant': cannot read 'app in qdrant'" in err
+    assert not names(cluster.server)

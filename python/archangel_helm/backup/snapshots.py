@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..labelselector import matches, parse_selector
 from .errors import BackupConfigError, BackupError
 
 GROUP, VERSION, PLURAL = "snapshot.storage.k8s.io", "v1", "volumesnapshots"
@@ -32,14 +33,6 @@ class SnapshotReport:
 def snapshot_name(pvc: str, now: datetime) -> str:
     suffix = now.strftime("-%Y%m%d%H%M")
     return pvc[: 63 - len(suffix)].rstrip("-") + suffix
-
-
-def _labels_match(labels: dict[str, str], selector: str) -> bool:
-    for term in filter(None, (t.strip() for t in selector.split(","))):
-        key, _, value = term.partition("=")
-        if labels.get(key) != value:
-            return False
-    return True
 
 
 def _created(snapshot: dict[str, Any]) -> datetime:
@@ -65,8 +58,14 @@ class VolumeSnapshotter:
     poll_seconds: float = 5.0
 
     def claims(self, selector: str) -> list[str]:
+        try:
+            wanted = parse_selector(selector)
+        except ValueError as error:
+            raise BackupConfigError(str(error)) from error
         listing = self.core.list_namespaced_persistent_volume_claim(self.namespace, label_selector=selector)
-        names = [c.metadata.name for c in listing.items if _labels_match(dict(c.metadata.labels or {}), selector)]
+        # The API server selected already; the same selection again, by the one implementation the checks use,
+        # keeps a server (or a proxy) that ignores the parameter from having every claim snapshotted.
+        names = [c.metadata.name for c in listing.items if matches(wanted, dict(c.metadata.labels or {}))]
         if not names:
             raise BackupConfigError(f"no PersistentVolumeClaim in {self.namespace} matches {selector!r}")
         return sorted(names)

@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from archangel_helm.backup.postgres import Connection
+from archangel_helm.hooks.certificates import KeyPair
 from tests.background import stop
 
 
@@ -134,6 +135,43 @@ def postgres_server(
         options += f" -c config_file={conf_path}"
     with running_postgres(directory, data, password_file, owner, options) as server:
         yield server
+
+
+def as_the_kubelet_mounts_it(path: Path) -> None:
+    """A Secret volume's file as the kubelet writes it for the chart's PostgreSQL pod: owned by root, group the
+    pod's fsGroup (999, postgres), mode 0440 (defaultMode). PostgreSQL accepts a root-owned key with group read
+    only. Not running as root, the files belong to this user, and PostgreSQL then wants 0600."""
+    if os.geteuid() == 0:
+        os.chown(path, 0, pwd.getpwnam("postgres").pw_gid)
+        path.chmod(0o440)
+    else:
+        path.chmod(0o600)
+
+
+@contextmanager
+def chart_postgres_server(configmap: Mapping[str, str], certificate: KeyPair | None) -> Iterator[PostgresServer]:
+    """PostgreSQL with the configuration the chart renders (its ConfigMap's postgresql.conf and, with data-tier
+    TLS, pg_hba.conf and the server certificate), the paths the pod mounts pointed at local files."""
+    files = Path(tempfile.mkdtemp(prefix="archangel-pg-chart-"))  # under /tmp: the postgres user can reach it
+    files.chmod(0o755)
+    try:
+        conf = configmap["postgresql.conf"]
+        if "pg_hba.conf" in configmap:
+            if certificate is None:
+                raise ValueError("the chart's PostgreSQL serves TLS: give it a certificate")
+            (files / "pg_hba.conf").write_text(configmap["pg_hba.conf"])
+            (files / "pg_hba.conf").chmod(0o644)
+            (files / "tls.crt").write_text(certificate.certificate_pem)
+            (files / "tls.key").write_text(certificate.key_pem)
+            for name in ("tls.crt", "tls.key"):
+                as_the_kubelet_mounts_it(files / name)
+            conf = conf.replace("/etc/postgresql-tls/", f"{files}/").replace(
+                "/etc/postgresql/pg_hba.conf", f"{files}/pg_hba.conf"
+            )
+        with postgres_server(config_file=conf) as started:
+            yield started
+    finally:
+        shutil.rmtree(files, ignore_errors=True)
 
 
 def conf_value(value: str) -> str:

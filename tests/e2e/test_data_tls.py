@@ -9,10 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import pwd
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,39 +65,13 @@ def chart_tls(staging: Manifest) -> ChartTls:
     )
 
 
-def as_the_kubelet_mounts_it(path: Path) -> None:
-    """The Secret volume's files as the kubelet writes them for the chart's pod: owned by root, group the pod's
-    fsGroup (999, postgres), mode 0440 (defaultMode). PostgreSQL accepts a root-owned key with group read only.
-    Not running as root, the files belong to this user, and PostgreSQL then wants 0600."""
-    if os.geteuid() == 0:
-        os.chown(path, 0, pwd.getpwnam("postgres").pw_gid)
-        path.chmod(0o440)
-    else:
-        path.chmod(0o600)
-
-
 @pytest.fixture(scope="module")
 def server(staging: Manifest, chart_tls: ChartTls) -> Iterator[servers.PostgresServer]:
-    """PostgreSQL with the chart's postgresql.conf and pg_hba.conf, the mounted paths pointed at local files."""
-    files = Path(tempfile.mkdtemp(prefix="archangel-pg-tls-"))  # under /tmp: the postgres user can reach it
-    files.chmod(0o755)
-    try:
-        data = staging.get("ConfigMap", "archangel-postgresql")["data"]
-        (files / "tls.crt").write_text(chart_tls.postgresql.certificate_pem)
-        (files / "tls.key").write_text(chart_tls.postgresql.key_pem)
-        (files / "pg_hba.conf").write_text(data["pg_hba.conf"])
-        (files / "pg_hba.conf").chmod(0o644)
-        for name in ("tls.crt", "tls.key"):
-            as_the_kubelet_mounts_it(files / name)
-        conf = (
-            data["postgresql.conf"]
-            .replace("/etc/postgresql-tls/", f"{files}/")
-            .replace("/etc/postgresql/pg_hba.conf", f"{files}/pg_hba.conf")
-        )
-        with servers.postgres_server(config_file=conf) as started:
-            yield started
-    finally:
-        shutil.rmtree(files, ignore_errors=True)
+    """PostgreSQL with the chart's postgresql.conf and pg_hba.conf and the hook-made certificate."""
+    with servers.chart_postgres_server(
+        staging.get("ConfigMap", "archangel-postgresql")["data"], chart_tls.postgresql
+    ) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

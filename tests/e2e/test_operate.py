@@ -674,6 +674,42 @@ async def test_status_prints_releases_workloads_autoscalers_and_backups(kube: Ku
     assert any(r.startswith("archangel HPA archangel-agents") for r in table), out
 
 
+async def test_status_exits_1_when_it_shows_a_failure_and_2_without_a_cluster(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    """The exit codes of every command: 0 all well, 1 something found wrong, 2 bad input."""
+    make_cluster(kube)
+    healthy(kube)
+    deployments = kmock_lib.resource("apps", "v1", "deployments")
+    kube.server.objects[deployments, "archangel", "archangel-agents"].patch({"status": {"readyReplicas": 1}})
+    helm, _ = recording_helm(tmp_path, existing_revision=9)
+    code, out, err = await deploy(kube, "status", "production", env={"ARCHANGEL_HELM": str(helm)})
+    assert code == 1, out + err
+    assert "archangel Deployment/archangel-agents 1/3 ready, 3 updated" in rows(out)
+    import subprocess
+    import sys
+
+    absent = tmp_path / "absent"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archangel_helm.cli",
+            "status",
+            "production",
+            "--project",
+            str(PROJECT),
+            "--kubeconfig",
+            str(absent),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: no cluster to talk to: cannot load a kubeconfig")
+
+
 def test_deploy_without_a_cluster_fails_preflight_at_once(tmp_path: Path) -> None:
     import subprocess
     import sys

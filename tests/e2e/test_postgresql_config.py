@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from archangel_helm import Manifest
 from archangel_helm.backup.postgres import psql
+from archangel_helm.hooks.certificates import CaSpec, ServerCertificateSpec, issue_server_certificate, new_ca
 from tests.charts.test_data_tier import BUILTIN
 from tests.e2e import servers
 
@@ -37,7 +39,15 @@ def reloader_command(manifest: Manifest) -> str:
 
 @pytest.fixture(scope="module")
 def server(production: Manifest) -> Iterator[servers.PostgresServer]:
-    with servers.postgres_server(config_file=rendered_conf(production)) as started:
+    """With the chart's data-tier TLS (a certificate made by the hook's code; the tests' clients do not verify
+    it: test_data_tls does) and its pg_hba.conf."""
+    now = datetime.now(UTC)
+    ca = new_ca(CaSpec("archangel-data-ca", "test CA", 30), now)
+    certificate = issue_server_certificate(
+        ca, ServerCertificateSpec("archangel-postgresql-tls", "archangel-postgresql", ("localhost",), 30, 1), now
+    )
+    configmap = production.get("ConfigMap", "archangel-postgresql")["data"]
+    with servers.chart_postgres_server(configmap, certificate) as started:
         yield started
 
 

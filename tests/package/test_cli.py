@@ -256,3 +256,23 @@ def test_plan_without_crd_schemas_fails_unless_told_to_list_them_apart(
     plan_data = json.loads((tmp_path / "out" / "production" / "plan.json").read_text())
     assert plan_data["problems"] == []
     assert {p["kind"] for p in plan_data["unvalidated"]} >= {"ServiceMonitor", "VerticalPodAutoscaler"}
+
+
+def test_golden_with_a_chart_that_does_not_exist_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["golden", "--project", str(PROJECT), "--chart", "archangle"]) == 2
+    assert (
+        "error: --chart archangle: no such chart; the charts: archangel, archangel-monitoring"
+        in capsys.readouterr().err
+    )
+
+
+def test_check_with_a_waivers_file_that_does_not_exist_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "waivers.yaml"
+    assert main(["check", str(WORKLOADS), "--waivers", str(missing)]) == 2
+    assert f"error: --waivers {missing}: cannot read it: No such file or directory" in capsys.readouterr().err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("waivers: [unclosed\n")
+    assert main(["check", str(WORKLOADS), "--waivers", str(broken)]) == 2
+    assert f"error: --waivers {broken}: not YAML" in capsys.readouterr().err

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import sys
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -19,7 +18,7 @@ from ..errors import ConfigurationError
 from ..helm import find_helm
 from . import report as reports
 from . import verify
-from .checks import CheckResult, Status, table
+from .checks import CheckResult, Status, failed, table
 from .connect import connect, describe
 from .deploy import Deployer, DeployOptions, quiet_pyhelm3
 from .report import DeployReport
@@ -81,7 +80,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     api_client = _connect_or_report(deployer, args)  # fails fast, before anything else
     report = deployer.report if api_client is None else asyncio.run(deployer.run(api_client))
     _write_report(report, project, args)
-    return 0 if report.outcome.startswith(("succeeded", "dry run")) else 1
+    return 0 if report.succeeded else 1
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -102,19 +101,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     report = asyncio.run(run())
     _write_report(report, project, args)
-    return 0 if report.outcome == "succeeded" else 1
+    return 0 if report.succeeded else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     _, environment = _environment(args)
-    try:
-        api_client = connect(args.kubeconfig, args.context)
-    except ConfigurationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    api_client = connect(args.kubeconfig, args.context)  # a ConfigurationError: main's "error: ...", exit 2
     get = verify.api_getter(api_client)
     now = datetime.now(UTC)
     rows: list[list[str]] = []
+    failures = 0
     for release in environment.releases:
         namespace, name = release.namespace, release.name
         rows.append([name, "helm", _helm_status(name, namespace, args)])
@@ -126,10 +122,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             for result in results
             if "no Deployment" not in result.detail
         ]
+        failures += len(failed(results))
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     for row in rows:
         print(f"{row[0].ljust(width[0])}  {row[1].ljust(width[1])}  {row[2]}")
-    return 0
+    # The exit codes of every command: 0 all well, 1 something found wrong, 2 bad input (main).
+    return 1 if failures else 0
 
 
 def _helm_status(name: str, namespace: str, args: argparse.Namespace) -> str:

@@ -183,6 +183,7 @@ class Deployer:
         if problems_found:
             return self.stop("dry run", [*problems_found[:20], "nothing was changed"])
         self.report.outcome = "dry run: nothing was changed"
+        self.report.succeeded = True
         self.report.finished_at = _now()
         self.report.next_steps = [f"run `archangel-helm deploy {self.environment.name}` to apply"]
         return self.report
@@ -357,6 +358,7 @@ class Deployer:
         if load_failed:
             return self.stop("load check", [load_failed, *self._rollbacks()])
         self.report.outcome = "succeeded"
+        self.report.succeeded = True
         self.report.finished_at = _now()
         self.report.next_steps = [
             "watch the overview dashboard for an hour; the SLO burn-rate alerts cover the rest",

@@ -26,6 +26,9 @@ class DeployReport:
     checks: list[CheckResult] = field(default_factory=list)
     load: dict[str, Any] | None = None  # LoadResult.as_dict()
     next_steps: list[str] = field(default_factory=list)
+    # Whether the run did what it was asked (deployed and verified, or a clean dry run): what the exit code
+    # says. `outcome` is the words for people.
+    succeeded: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class DeployReport:
             "checks": [c.as_dict() for c in self.checks],
             "load": self.load,
             "next_steps": self.next_steps,
+            "succeeded": self.succeeded,
         }
 
     @classmethod
@@ -55,6 +59,8 @@ class DeployReport:
             checks,
             data.get("load"),
             data.get("next_steps", []),
+            # Reports written before the field: their outcome's words.
+            bool(data.get("succeeded", str(data["outcome"]).startswith(("succeeded", "dry run")))),
         )
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .. import yamlio
 from ..argo import hook_report, sync_waves
 from ..chart import Chart
@@ -240,7 +242,12 @@ class Waiver:
 
 
 def load_waivers(path: Path) -> list[Waiver]:
-    document = yamlio.load(path.read_text()) or {}
+    try:
+        document = yamlio.load(path.read_text()) or {}
+    except OSError as error:
+        raise ConfigurationError(f"--waivers {path}: cannot read it: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ConfigurationError(f"--waivers {path}: not YAML: {error}") from error
     entries = document.get("waivers") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise ConfigurationError(f"{path}: expected a 'waivers' list of {{rule, object, reason}}")

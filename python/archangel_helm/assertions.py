@@ -595,6 +595,7 @@ class Snapshot:
     file: Path
     update: bool | None = None  # None: $ARCHANGEL_UPDATE_SNAPSHOTS decides
     _taken: int = field(default=0, init=False, repr=False)
+    used: set[str] = field(default_factory=set, init=False, repr=False)  # names matched: the rest are obsolete
 
     @classmethod
     def for_test(cls, test_file: str | os.PathLike[str], test_name: str, update: bool | None = None) -> Snapshot:
@@ -622,7 +623,8 @@ def match_snapshot(
 ) -> None:
     """The documents (or the values at ``path`` in each) equal the stored snapshot ``name``.
 
-    The first run writes the snapshot and passes. A difference fails with a diff, or rewrites the snapshot when
+    The first run writes the snapshot and passes, except under CI ($CI set), where a missing snapshot fails: a
+    new snapshot must be reviewed and committed. A difference fails with a diff, or rewrites the snapshot when
     updating: ``update=True``, ``Snapshot(update=True)``, ``pytest --update-snapshots`` or
     ``ARCHANGEL_UPDATE_SNAPSHOTS=1``. ``normalize`` masks the chart version label and checksum annotations,
     as golden manifests do, so a chart version bump does not break every snapshot.
@@ -630,9 +632,16 @@ def match_snapshot(
     __tracebackhide__ = True
     store = snapshot if isinstance(snapshot, Snapshot) else Snapshot(Path(snapshot))
     key = name or store.next_name()
+    store.used.add(key)
     current = _snapshot_content(target, path, normalize)
     entries = _read_snapshots(store.file)
     if key not in entries:
+        if _under_ci() and not _should_update(update, store):
+            # As syrupy: a snapshot is written by a run someone can review, never taken as a pass under CI.
+            raise AssertionError(
+                f"match_snapshot failed: snapshot {key!r} is not in {store.file}, and this run is under CI ($CI): "
+                "write it outside CI (or with `pytest --update-snapshots`), review it and commit it"
+            )
         _write_snapshots(store.file, {**entries, key: current})
         return
     stored_text, current_text = yamlio.dump(entries[key]), yamlio.dump(current)
@@ -676,6 +685,11 @@ def _resolved_or_fail(assertion: str, obj: Document, path: PathLike) -> tuple[pa
             f"{assertion} failed on {_ref(obj, '')}: path {resolution.path} does not resolve: {resolution.misses[0]}"
         )
     return resolution.matches
+
+
+def _under_ci() -> bool:
+    """$CI, as GitHub Actions, GitLab and most CI systems set it (and .ci/run does)."""
+    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
 
 
 def _should_update(update: bool | None, store: Snapshot) -> bool:

@@ -24,6 +24,7 @@ from .chart import Chart
 from .helm import Helm, find_helm
 from .manifest import Manifest
 from .render import render
+from .snapshot_ledger import SnapshotLedger, prune
 from .validate import CrdSchemas, SchemaValidator, default_crd_directories, holds_crd_files, supported_kube_versions
 
 
@@ -54,6 +55,65 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite match_snapshot snapshots that differ from the render (also: ARCHANGEL_UPDATE_SNAPSHOTS=1)",
     )
+    group.addoption(
+        "--snapshot-report",
+        action="store_true",
+        default=False,
+        help="list the snapshot files and names no test of this run used (needs a run without -n)",
+    )
+    group.addoption(
+        "--prune-snapshots",
+        action="store_true",
+        default=False,
+        help="delete the snapshots --snapshot-report lists (modules run whole only; needs a run without -n)",
+    )
+
+
+class _SnapshotBookkeeping:
+    """Records what the chart_snapshot fixture used, test by test; reports and prunes the rest at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.ledger = SnapshotLedger()
+        # Node ids on the command line run part of a module: none of its files is judged obsolete.
+        self.partial_args = {str(Path(a.split("::")[0]).resolve()) for a in config.args if "::" in a}
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.ledger.partial_modules.update(Path(item.path) for item in items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            if str(Path(item.path).resolve()) in self.partial_args:
+                self.ledger.partial_modules.add(Path(item.path))
+            self.ledger.collected(Path(item.path), item.name)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            self.ledger.passed.add(report.nodeid)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        report, prune_them = (self.config.getoption(o) for o in ("snapshot_report", "prune_snapshots"))
+        if not (report or prune_them):
+            return
+        if getattr(self.config.option, "numprocesses", None):
+            terminalreporter.write_line("snapshots: --snapshot-report and --prune-snapshots need a run without -n")
+            return
+        obsolete = self.ledger.obsolete()
+        terminalreporter.section("obsolete snapshots")
+        for item in obsolete:
+            terminalreporter.write_line(f"{'pruned' if prune_them else 'obsolete'}: {item}")
+        if prune_them:
+            prune(obsolete)
+        terminalreporter.write_line(f"{len(obsolete)} obsolete snapshot file(s) or name set(s)")
+
+
+_BOOKKEEPING = pytest.StashKey[_SnapshotBookkeeping]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    bookkeeping = _SnapshotBookkeeping(config)
+    config.stash[_BOOKKEEPING] = bookkeeping
+    config.pluginmanager.register(bookkeeping, "archangel_helm_snapshots")
 
 
 @pytest.fixture(scope="session")
@@ -108,10 +168,15 @@ def schema_validator_for(crd_schemas: CrdSchemas) -> Callable[[str | os.PathLike
 
 
 @pytest.fixture
-def snapshot(request: pytest.FixtureRequest) -> Snapshot:
-    """This test's snapshots, in __snapshots__/<module>/<test name>.yaml beside the test: snapshot.match(target).
+def chart_snapshot(request: pytest.FixtureRequest) -> Snapshot:
+    """This test's snapshots, in __snapshots__/<module>/<test name>.yaml beside the test:
+    chart_snapshot.match(target). (Not `snapshot`: that is syrupy's fixture, and both plugins may be loaded.)
 
-    --update-snapshots rewrites those that differ; without it, $ARCHANGEL_UPDATE_SNAPSHOTS decides.
+    --update-snapshots rewrites those that differ; without it, $ARCHANGEL_UPDATE_SNAPSHOTS decides. Under CI
+    ($CI), a snapshot that does not exist yet fails. --snapshot-report lists the obsolete ones,
+    --prune-snapshots deletes them.
     """
     update = True if request.config.getoption("update_snapshots") else None
-    return Snapshot.for_test(request.path, request.node.name, update)
+    snapshot = Snapshot.for_test(request.path, request.node.name, update)
+    request.config.stash[_BOOKKEEPING].ledger.snapshots[request.node.nodeid] = snapshot
+    return snapshot

@@ -1,5 +1,6 @@
-"""match_snapshot: the first run writes, a match passes, a change fails with a diff, an update rewrites; and the
-pytest side (`snapshot` fixture, --update-snapshots). Snapshots here live in tmp_path, never in the tree."""
+"""match_snapshot: the first run writes (outside CI; under CI a missing snapshot fails), a match passes, a change
+fails with a diff, an update rewrites; and the pytest side (`chart_snapshot` fixture, --update-snapshots,
+--snapshot-report, --prune-snapshots). Snapshots here live in tmp_path, never in the tree."""
 
 from __future__ import annotations
 
@@ -31,7 +32,25 @@ def broken() -> Manifest:
 
 @pytest.fixture(autouse=True)
 def no_update_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither an update nor CI from the environment (.ci/run sets CI): each test says what it runs under."""
     monkeypatch.delenv(a.UPDATE_SNAPSHOTS_ENV, raising=False)
+    monkeypatch.delenv("CI", raising=False)
+
+
+def test_under_ci_a_missing_snapshot_fails_and_an_existing_one_still_matches(
+    good: Manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "s.yaml"
+    a.match_snapshot(web(good), file, name="web")  # written outside CI
+    monkeypatch.setenv("CI", "true")
+    a.match_snapshot(web(good), file, name="web")  # still matches
+    with pytest.raises(AssertionError, match=r"snapshot 'new' is not in .*s\.yaml, and this run is under CI"):
+        a.match_snapshot(web(good), file, name="new")
+    assert "new" not in yamlio.load(file.read_text())
+    a.match_snapshot(web(good), file, name="new", update=True)  # an explicit update writes it, CI or not
+    assert "new" in yamlio.load(file.read_text())
+    monkeypatch.setenv("CI", "false")
+    a.match_snapshot(web(good), file, name="newer")
 
 
 def web(manifest: Manifest) -> a.Documents:
@@ -123,14 +142,18 @@ def test_the_pytest_fixture_and_update_snapshots_option(tmp_path: Path) -> None:
             """
             import os
 
-            def test_values(snapshot):
-                snapshot.match({"kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"v": os.environ["SNAP"]}})
+            def test_values(chart_snapshot):
+                chart_snapshot.match({"kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"v": os.environ["SNAP"]}})
             """
         )
     )
 
     def pytest_run(value: str, *options: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k != a.UPDATE_SNAPSHOTS_ENV and not k.startswith("PYTEST_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {a.UPDATE_SNAPSHOTS_ENV, "CI"} and not k.startswith("PYTEST_")
+        }
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "pytest.ini", *options]
         return subprocess.run(
             command, cwd=tmp_path, env={**env, "SNAP": value}, capture_output=True, text=True, check=False
@@ -147,3 +170,46 @@ def test_the_pytest_fixture_and_update_snapshots_option(tmp_path: Path) -> None:
     assert updated.returncode == 0, updated.stdout
     assert "v: two" in stored.read_text()
     assert pytest_run("two").returncode == 0
+
+
+def test_obsolete_snapshots_are_listed_and_pruned_only_for_modules_run_whole(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_snap.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+
+            def test_kept(chart_snapshot):
+                chart_snapshot.match({"kind": "ConfigMap", "metadata": {"name": "x"}}, name="used")
+                if os.environ.get("BOTH"):
+                    chart_snapshot.match({"kind": "ConfigMap", "metadata": {"name": "y"}}, name="dropped")
+
+            def test_other(chart_snapshot):
+                chart_snapshot.match({"kind": "ConfigMap", "metadata": {"name": "z"}})
+            """
+        )
+    )
+    directory = tmp_path / "__snapshots__" / "test_snap"
+
+    def pytest_run(*options: str, both: bool = False) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in {a.UPDATE_SNAPSHOTS_ENV, "CI", "BOTH"}}
+        env = {k: v for k, v in env.items() if not k.startswith("PYTEST_")} | ({"BOTH": "1"} if both else {})
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "pytest.ini", *options]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+
+    assert pytest_run(both=True).returncode == 0
+    (directory / "test_removed.yaml").write_text("'1': {}\n")  # a test that no longer exists
+    partial = pytest_run("-k", "kept", "--snapshot-report")
+    assert "test_removed.yaml" not in partial.stdout  # test_other did not run: no file of the module is judged
+    assert "test_kept.yaml [dropped]" in partial.stdout
+    report = pytest_run("--snapshot-report")
+    assert "obsolete: " + str(directory / "test_kept.yaml") + " [dropped]" in report.stdout
+    assert "obsolete: " + str(directory / "test_removed.yaml") + " (no test uses the file)" in report.stdout
+    assert "2 obsolete snapshot file(s) or name set(s)" in report.stdout
+    assert (directory / "test_removed.yaml").exists()  # listing changes nothing
+    pruned = pytest_run("--prune-snapshots")
+    assert pruned.returncode == 0, pruned.stdout
+    assert not (directory / "test_removed.yaml").exists()
+    assert set(yamlio.load((directory / "test_kept.yaml").read_text())) == {"used"}
+    assert (directory / "test_other.yaml").exists()
+    assert "0 obsolete" in pytest_run("--snapshot-report").stdout

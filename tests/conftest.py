@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest
+from archangel_helm.cache import CACHE_ENV
 from archangel_helm.environments import Environment, load_environments
 from archangel_helm.pytest_plugin import RenderChart
 from archangel_helm.shipped import ShippedValues, shipped_values
@@ -26,6 +27,11 @@ SHARED_CRD_SCHEMAS = PROJECT.parent / "shared" / "crd-schemas"
 
 if SHARED_CRD_SCHEMAS.is_dir() and not os.environ.get(CRD_DIR_ENV):
     os.environ[CRD_DIR_ENV] = str(SHARED_CRD_SCHEMAS)
+
+# The tests' renders are cached in the repository's build directory, never in the user's ~/.cache (which the
+# CLI uses): one directory every xdist worker shares, removed by `make clean`.
+TEST_RENDER_CACHE = PROJECT / "build" / "test-render-cache"
+os.environ.setdefault(CACHE_ENV, str(TEST_RENDER_CACHE))
 
 
 SHIPPED_VALUES = shipped_values(PROJECT)

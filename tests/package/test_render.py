@@ -298,3 +298,12 @@ def test_a_missing_object_is_a_failed_assertion_and_a_manifest_prints_short() ->
     with pytest.raises(KeyError):  # and still a KeyError, for code that caught one
         manifest.get("Service", "api")
     assert repr(manifest) == "<Manifest of 3 objects: 1 Deployment, 2 Service>"
+
+
+def test_the_tests_render_cache_is_the_repositorys_not_the_users() -> None:
+    from archangel_helm.cache import default_cache_dir
+    from tests.conftest import PROJECT, TEST_RENDER_CACHE
+
+    assert default_cache_dir() == TEST_RENDER_CACHE
+    assert TEST_RENDER_CACHE.is_relative_to(PROJECT / "build")
+    assert not default_cache_dir().is_relative_to(Path.home() / ".cache")

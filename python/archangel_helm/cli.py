@@ -16,6 +16,7 @@ from .backup.errors import BackupError, TerminatedError
 from .chart import Chart, format_kube_version
 from .environments import find_project_root, load_environment
 from .errors import ArchangelHelmError, ReleaseRenderErrors, RenderError
+from .logsetup import logger
 from .manifest import Manifest
 from .output import write_objects
 from .plan import kube_version_labels, plan, plan_json, report
@@ -392,16 +393,18 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(_command_of(arguments)).parse_args(arguments)
+    # The error line goes through the logging set-up: plain at a terminal, a JSON record in a Job that asks.
+    errors = logger("archangel.cli")
     try:
         return int(args.func(args))
     except (BackupError, TerminatedError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        errors.error(f"error: {error}")
         return error.exit_code
     except (RenderError, ReleaseRenderErrors) as error:
-        print(f"error: {error}", file=sys.stderr)
+        errors.error(f"error: {error}")
         return EXIT_PROBLEMS
     except ArchangelHelmError as error:
-        print(f"error: {error}", file=sys.stderr)
+        errors.error(f"error: {error}")
         return EXIT_USAGE
 
 

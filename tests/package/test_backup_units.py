@@ -443,3 +443,28 @@ def test_a_slow_target_gets_every_byte_not_a_truncated_stream(monkeypatch: pytes
         source="test",
     )
     assert out.getvalue() == data
+
+
+def test_a_signal_that_lands_inside_library_code_still_ends_the_run_as_the_signal() -> None:
+    """SIGTERM's exception raised inside a Condition wait makes threading fail on its way out ("release unlocked
+    lock"): the run must still end as stopped by SIGTERM (exit 143), not as an error (exit 1)."""
+    import argparse
+
+    from archangel_helm.backup.command import stop_on_signals
+    from archangel_helm.backup.errors import TerminatedError
+
+    def library_failing_while_stopping(_args: argparse.Namespace) -> int:
+        try:
+            raise TerminatedError(15, "SIGTERM")
+        except TerminatedError:
+            raise RuntimeError("release unlocked lock") from None  # as threading does, __context__ kept
+
+    with pytest.raises(TerminatedError) as caught:
+        stop_on_signals(library_failing_while_stopping)(argparse.Namespace())
+    assert caught.value.exit_code == 143
+
+    def plain_failure(_args: argparse.Namespace) -> int:
+        raise RuntimeError("not a signal")
+
+    with pytest.raises(RuntimeError, match="not a signal"):
+        stop_on_signals(plain_failure)(argparse.Namespace())

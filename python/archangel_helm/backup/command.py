@@ -9,9 +9,9 @@ docs/DISASTER_RECOVERY.md. Exit codes: 0 done, 1 failed, 2 bad configuration, 3 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..hooks.kube import core_v1_api, current_namespace
+from ..logsetup import logger
 from . import database, metrics, vectorstore
 from .catalog import PRUNE_RULES, Catalog, check_target, plan_prune
 from .codec import DEFAULT_ALGORITHM, codec
@@ -29,6 +30,11 @@ from .postgres import Connection
 from .qdrant import QdrantClient
 from .restore_request import Claim, RestoreRequests
 from .storage import ObjectStore, StoreConfig
+
+
+def _log() -> logging.Logger:
+    return logger("archangel.backup")
+
 
 # Every environment variable the backup commands read, by group; each command's --help lists its groups, and
 # docs/DISASTER_RECOVERY.md lists them all (a test keeps the three in step with the code).
@@ -107,6 +113,18 @@ def environment_epilog(*groups: str) -> str:
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+def _terminated_by(error: BaseException) -> TerminatedError | None:
+    """The TerminatedError an exception was raised while handling, if any (its __context__ chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TerminatedError):
+            return current
+        seen.add(id(current))
+        current = current.__context__
+    return None
+
+
 def stop_on_signals(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn SIGTERM (what Kubernetes sends a Job's pod), SIGINT and SIGHUP into an exception, so every `finally`
     and `with` on the way out runs: decrypted files are deleted, child processes killed, this run's partial
@@ -124,6 +142,14 @@ def stop_on_signals(command: Callable[[argparse.Namespace], int]) -> Callable[[a
         previous = {each: signal.signal(each, stop) for each in _STOP_SIGNALS}
         try:
             return command(args)
+        except Exception as error:
+            # The signal's exception can land inside library code that then fails on its own way out (a
+            # Condition wait in queue.put re-acquiring its lock: "release unlocked lock"); the cleanup ran all
+            # the same, and the run was stopped by the signal: say so, with its exit code.
+            stopped = _terminated_by(error)
+            if stopped is None:
+                raise
+            raise stopped from None
         finally:
             for each, handler in previous.items():
                 signal.signal(each, handler)
@@ -225,7 +251,7 @@ def catalog_from(args: argparse.Namespace) -> Catalog:
 
 def say(line: str) -> None:
     """Progress lines, flushed at once: `kubectl logs -f` on a restore must show where it is, not a buffer."""
-    print(line, flush=True)
+    _log().info(line)
 
 
 def connection_from(args: argparse.Namespace) -> Connection:
@@ -268,7 +294,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
             raise
         raise BackupError(f"{target} backup failed: {type(error).__name__}: {error}") from error
     _push_quietly(lambda: metrics.success(target, manifest.total_bytes, time.monotonic() - started, args.pushgateway))
-    print(f"backup id: {manifest.backup_id}")  # the last line: scripts read the id from it
+    _log().info(f"backup id: {manifest.backup_id}")  # the last line: scripts read the id from it
     return 0
 
 
@@ -278,7 +304,7 @@ def _push_quietly(push: Callable[[], None]) -> None:
     try:
         push()
     except metrics.MetricsPushError as error:
-        print(f"WARNING: {error}", file=sys.stderr)
+        _log().warning(f"{error}")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -299,7 +325,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="archangel-verify-") as tmp:
             for artifact in manifest.artifacts:
                 catalog.fetch_plain(manifest, artifact, Path(tmp) / f"{artifact.name}.snapshot")
-    print(f"verified: {target} {backup_id}{' (test restore)' if args.restore else ''}")
+    _log().info(f"verified: {target} {backup_id}{' (test restore)' if args.restore else ''}")
     return 0
 
 
@@ -310,7 +336,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.once:
         requests, claim = _claim_request(args, target)
         if not claim.granted:
-            print(
+            _log().info(
                 f"restore request {args.once!r} already ran ({claim.describe_holder()}): nothing restored. "
                 "A restore runs once per request; give restore.requestId a new value to restore again."
             )
@@ -323,7 +349,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise
     if requests is not None and claim is not None:
         _record_quietly(requests, claim, "completed", summary)
-    print(summary)
+    _log().info(summary)
     return 0
 
 
@@ -341,7 +367,7 @@ def _record_quietly(requests: RestoreRequests, claim: Claim, outcome: str, summa
     try:
         requests.finish(claim, outcome, summary)
     except Exception as error:
-        print(f"WARNING: could not record the restore request's outcome: {error}", file=sys.stderr)
+        _log().warning(f"could not record the restore request's outcome: {error}")
 
 
 def _restore(args: argparse.Namespace, target: str, catalog: Catalog) -> str:
@@ -377,7 +403,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     )
     for backup_id in plan.keep + plan.delete:
         action = "delete" if backup_id in plan.delete else "keep"
-        print(f"{action:6} {target}/{backup_id}: {plan.reasons[backup_id]}")
+        _log().info(f"{action:6} {target}/{backup_id}: {plan.reasons[backup_id]}")
     if plan.refusal:
         raise BackupError(f"{target}: {plan.refusal}")
     refused = []
@@ -388,7 +414,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             except BackupError as error:  # keep going: one locked backup must not stop the others' deletion
                 refused.append(str(error))
     deleted = len(plan.delete) - len(refused)
-    print(f"{'dry run: would delete' if args.dry_run else 'deleted'} {deleted}, kept {len(plan.keep)}")
+    _log().info(f"{'dry run: would delete' if args.dry_run else 'deleted'} {deleted}, kept {len(plan.keep)}")
     if refused:
         raise BackupError(f"{len(refused)} backup(s) not deleted: " + "; ".join(refused))
     return 0
@@ -398,18 +424,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     target = check_target(args.target)
     catalog = catalog_from(args)
     for state in catalog.states(target):
-        print(f"{target}/{state.backup_id}  {state.state}" + (f"  ({state.reason})" if state.reason else ""))
+        _log().info(f"{target}/{state.backup_id}  {state.state}" + (f"  ({state.reason})" if state.reason else ""))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """The post-install check: keys present and usable, bucket reachable and writable. An empty bucket is fine."""
     catalog = catalog_from(args)
-    print(f"keys: encryption and MAC keys present ({len(catalog.keys.encryption)} and {len(catalog.keys.mac)} bytes)")
-    print(catalog.store.check_access())
+    _log().info(
+        f"keys: encryption and MAC keys present ({len(catalog.keys.encryption)} and {len(catalog.keys.mac)} bytes)"
+    )
+    _log().info(catalog.store.check_access())
     for target in args.targets:
         ids = [s.backup_id for s in catalog.states(check_target(target)) if s.restorable]
-        print(f"{target}: {len(ids)} backups" + (f", newest {ids[-1]}" if ids else " yet (the first runs on schedule)"))
+        _log().info(
+            f"{target}: {len(ids)} backups" + (f", newest {ids[-1]}" if ids else " yet (the first runs on schedule)")
+        )
     return 0
 
 
@@ -434,7 +464,7 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
             raise
         raise BackupError(f"volume snapshots failed: {type(error).__name__}: {error}") from error
     _push_quietly(lambda: metrics.report_snapshots(report.ready_at, args.pushgateway))
-    print(f"snapshots: {len(report.created)} created, {len(report.deleted)} deleted, {len(report.kept)} kept")
+    _log().info(f"snapshots: {len(report.created)} created, {len(report.deleted)} deleted, {len(report.kept)} kept")
     return 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import secrets
 import string
@@ -26,9 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..logsetup import logger
 from .certificates import CertificateSpecError, CertificatesSpec, ensure_certificates, parse_certificates
 from .kube import core_v1_api, current_namespace
 from .secretstore import HookError, SecretIdentity, converge_secret
+
+
+def _log() -> logging.Logger:
+    return logger("archangel.secrets-hook")
+
 
 ALPHABETS: dict[str, str] = {
     "alphanumeric": string.ascii_letters + string.digits,
@@ -184,23 +191,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args.spec)
     except SpecError as error:
-        print(f"secrets hook: bad spec, nothing was written: {error}", file=sys.stderr)
+        _log().error(f"secrets hook: bad spec, nothing was written: {error}")
         return 2
     namespace = current_namespace(args.namespace)
     if not namespace:
-        print("secrets hook: no namespace: pass --namespace or set POD_NAMESPACE", file=sys.stderr)
+        _log().error("secrets hook: no namespace: pass --namespace or set POD_NAMESPACE")
         return 2
     api = core_v1_api()
     try:
         if spec.keys:
-            print(f"secrets hook: {ensure_secret(api, namespace, spec).summary(spec.name, namespace)}")
+            _log().info(f"secrets hook: {ensure_secret(api, namespace, spec).summary(spec.name, namespace)}")
         if spec.certificates:
             for line in ensure_certificates(
                 api, namespace, spec.certificates, labels=spec.labels, annotations=spec.annotations
             ):
-                print(f"secrets hook: {line}")
+                _log().info(f"secrets hook: {line}")
     except (HookError, CertificateSpecError) as error:
-        print(f"secrets hook: {error}", file=sys.stderr)
+        _log().error(f"secrets hook: {error}")
         return 1
     return 0
 

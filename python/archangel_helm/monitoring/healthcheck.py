@@ -19,6 +19,7 @@ alerted on by the rules), 1 the push failed, 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 import time
@@ -28,6 +29,13 @@ from urllib.parse import urlsplit
 
 import requests
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
+
+from ..logsetup import logger
+
+
+def _log() -> logging.Logger:
+    return logger("archangel.healthcheck")
+
 
 DEFAULT_JOB = "archangel-healthcheck"
 _CHECK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -150,18 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--timeout {arguments.timeout}: must be positive")
         grouping = dict(parse_grouping_key(text) for text in arguments.grouping_key)
     except UsageError as error:
-        print(f"healthcheck: {error}", file=sys.stderr)
+        _log().error(f"healthcheck: {error}")
         return 2
     try:
         results = run(
             checks, arguments.pushgateway, job=arguments.job, timeout=arguments.timeout, grouping_key=grouping
         )
     except OSError as error:
-        print(f"healthcheck: could not push to {arguments.pushgateway}: {error}", file=sys.stderr)
+        _log().error(f"healthcheck: could not push to {arguments.pushgateway}: {error}")
         return 1
     for result in results:
         state = "ok" if result.success else "FAILED"
-        print(f"{result.name}: {state} ({result.detail}, {result.duration_seconds:.3f} s)")
+        _log().info(f"{result.name}: {state} ({result.detail}, {result.duration_seconds:.3f} s)")
     return 0
 
 

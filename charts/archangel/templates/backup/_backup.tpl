@@ -34,6 +34,8 @@ mac: backup-mac-key
 {{- define "archangel.backup.env" -}}
 {{- $r := .root -}}
 {{- $b := $r.Values.backup -}}
+- name: ARCHANGEL_LOG_FORMAT
+  value: {{ $r.Values.tools.logFormat | quote }}
 - name: ARCHANGEL_BACKUP_BUCKET
   value: {{ $b.s3.bucket | quote }}
 - name: ARCHANGEL_BACKUP_PREFIX

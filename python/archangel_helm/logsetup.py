@@ -76,17 +76,19 @@ class _Below(logging.Filter):
         return record.levelno < self.level
 
 
-def log_format() -> str:
+def log_format() -> tuple[str, str | None]:
+    """The format, and a warning when $ARCHANGEL_LOG_FORMAT names none: a job must not stop over how it logs,
+    so it logs as text and says what it ignored."""
     chosen = os.environ.get(FORMAT_ENV, "plain").strip().lower() or "plain"
     if chosen not in FORMATS:
-        raise ValueError(f"${FORMAT_ENV}={chosen!r}: expected one of {', '.join(FORMATS)}")
-    return chosen
+        return "text", f"${FORMAT_ENV}={chosen!r} is not one of {', '.join(FORMATS)}: logging as text"
+    return chosen, None
 
 
 def logger(name: str) -> logging.Logger:
     """The logger of one entry point ("archangel.backup", ...), its handlers set up once per format: INFO to
     stdout, WARNING and above to stderr, each line flushed as written."""
-    chosen = log_format()
+    chosen, problem = log_format()
     root = logging.getLogger("archangel")
     if _CONFIGURED.get("format") != chosen:
         for handler in list(root.handlers):
@@ -106,4 +108,6 @@ def logger(name: str) -> logging.Logger:
         root.setLevel(logging.INFO)
         root.propagate = False
         _CONFIGURED["format"] = chosen
+        if problem:
+            root.warning(problem)
     return logging.getLogger(name if name.startswith("archangel") else f"archangel.{name}")

@@ -15,17 +15,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from .assertions import Snapshot
-from .chart import Chart
-from .helm import Helm, find_helm
-from .manifest import Manifest
-from .render import render
-from .snapshot_ledger import SnapshotLedger, prune
-from .validate import CrdSchemas, SchemaValidator, default_crd_directories, holds_crd_files, supported_kube_versions
+# Only pytest at import: the plugin loads in every pytest run of a project that installs the package, and the
+# render core, the validators and jsonschema cost a sixth of a second; each fixture imports what it uses.
+if TYPE_CHECKING:
+    from .assertions import Snapshot
+    from .helm import Helm
+    from .manifest import Manifest
+    from .snapshot_ledger import SnapshotLedger
+    from .validate import CrdSchemas, SchemaValidator
 
 
 class RenderChart(Protocol):
@@ -74,21 +75,34 @@ class _SnapshotBookkeeping:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.ledger = SnapshotLedger()
+        self._ledger: SnapshotLedger | None = None
+        self.reporting = bool(config.getoption("snapshot_report") or config.getoption("prune_snapshots"))
         # Node ids on the command line run part of a module: none of its files is judged obsolete.
         self.partial_args = {str(Path(a.split("::")[0]).resolve()) for a in config.args if "::" in a}
 
+    @property
+    def ledger(self) -> SnapshotLedger:
+        if self._ledger is None:
+            from .snapshot_ledger import SnapshotLedger
+
+            self._ledger = SnapshotLedger()
+        return self._ledger
+
     def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        if not self.reporting:
+            return
         self.ledger.partial_modules.update(Path(item.path) for item in items)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not self.reporting:
+            return  # what was collected matters only to the report
         for item in session.items:
             if str(Path(item.path).resolve()) in self.partial_args:
                 self.ledger.partial_modules.add(Path(item.path))
             self.ledger.collected(Path(item.path), item.name)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" and report.passed:
+        if self.reporting and report.when == "call" and report.passed:
             self.ledger.passed.add(report.nodeid)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -103,6 +117,8 @@ class _SnapshotBookkeeping:
         for item in obsolete:
             terminalreporter.write_line(f"{'pruned' if prune_them else 'obsolete'}: {item}")
         if prune_them:
+            from .snapshot_ledger import prune
+
             prune(obsolete)
         terminalreporter.write_line(f"{len(obsolete)} obsolete snapshot file(s) or name set(s)")
 
@@ -118,6 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def helm(pytestconfig: pytest.Config) -> Helm:
+    from .helm import find_helm
+
     """The helm binary the chart tests render with."""
     return find_helm(pytestconfig.getoption("helm_binary"))
 
@@ -136,6 +154,8 @@ def render_chart(helm: Helm, pytestconfig: pytest.Config) -> RenderChart:
         set_values: dict[str, Any] | None = None,
         **options: Any,
     ) -> Manifest:
+        from .render import render
+
         return render(root / chart, [root / f for f in values_files], set_values, helm=helm, **options)
 
     return _render
@@ -143,6 +163,8 @@ def render_chart(helm: Helm, pytestconfig: pytest.Config) -> RenderChart:
 
 @pytest.fixture(scope="session")
 def crd_schemas(pytestconfig: pytest.Config) -> CrdSchemas:
+    from .validate import CrdSchemas, default_crd_directories, holds_crd_files
+
     """CRD schemas from --crd-schemas, $ARCHANGEL_CRD_SCHEMAS or `crds fetch`; skips when there are none."""
     directories = [Path(d) for d in pytestconfig.getoption("crd_schemas")] or default_crd_directories()
     existing = [d for d in directories if holds_crd_files(d)]
@@ -159,6 +181,9 @@ def schema_validator_for(crd_schemas: CrdSchemas) -> Callable[[str | os.PathLike
     validators: dict[Path, SchemaValidator] = {}
 
     def _for(chart: str | os.PathLike[str]) -> SchemaValidator:
+        from .chart import Chart
+        from .validate import SchemaValidator, supported_kube_versions
+
         loaded = Chart.load(chart)
         if loaded.path not in validators:
             validators[loaded.path] = SchemaValidator(supported_kube_versions(loaded), crd_schemas)
@@ -176,6 +201,8 @@ def chart_snapshot(request: pytest.FixtureRequest) -> Snapshot:
     ($CI), a snapshot that does not exist yet fails. --snapshot-report lists the obsolete ones,
     --prune-snapshots deletes them.
     """
+    from .assertions import Snapshot
+
     update = True if request.config.getoption("update_snapshots") else None
     snapshot = Snapshot.for_test(request.path, request.node.name, update)
     request.config.stash[_BOOKKEEPING].ledger.snapshots[request.node.nodeid] = snapshot

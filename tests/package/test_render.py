@@ -307,3 +307,23 @@ def test_the_tests_render_cache_is_the_repositorys_not_the_users() -> None:
     assert default_cache_dir() == TEST_RENDER_CACHE
     assert TEST_RENDER_CACHE.is_relative_to(PROJECT / "build")
     assert not default_cache_dir().is_relative_to(Path.home() / ".cache")
+
+
+def test_the_plugin_imports_only_pytest_until_a_fixture_is_used() -> None:
+    """pytest loads the plugin in every run: its import must not pull the render core, the validators or
+    jsonschema (a sixth of a second before); the fixtures import what they use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, archangel_helm.pytest_plugin, archangel_helm\n"
+        "heavy = [m for m in ('archangel_helm.render', 'archangel_helm.validate', 'archangel_helm.assertions', "
+        "'jsonschema', 'kubernetes') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    import archangel_helm
+
+    assert archangel_helm.Manifest is Manifest  # the names still load, on first use
+    assert archangel_helm.render is render

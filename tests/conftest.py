@@ -49,7 +49,8 @@ def with_site_values(values_files: Sequence[str | Path]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def environments() -> dict[str, Environment]:
-    """The environments as the tests render them: with their example site values."""
+    """The environments as the tests render them: with their example site values (overrides the plugin's, which
+    render_env, also the plugin's, reads)."""
     return {name: env.with_example_values() for name, env in load_environments(PROJECT).items()}
 
 
@@ -66,25 +67,6 @@ def render_shipped(render_chart: RenderChart) -> Callable[..., Manifest]:
         }
         settings.update(options)
         return render_chart(shipped.chart, [shipped.values_file, *shipped.site_values], set_values, **settings)
-
-    return _render
-
-
-@pytest.fixture(scope="session")
-def render_env(environments: dict[str, Environment], render_chart: RenderChart) -> Callable[..., Manifest]:
-    """render_env("production", "archangel", set_values=None, **options): one chart as an environment deploys it."""
-
-    def _render(environment: str, chart: str, set_values: dict[str, Any] | None = None, **options: Any) -> Manifest:
-        env = environments[environment]
-        release = env.release_for_chart(chart)
-        settings: dict[str, Any] = {
-            "release": release.name,
-            "namespace": release.namespace,
-            "api_versions": env.api_versions,
-            "kube_version": env.kube_version,
-        }
-        settings.update(options)
-        return render_chart(release.chart, list(release.values_files), set_values, **settings)
 
     return _render
 

@@ -23,6 +23,7 @@ import pytest
 # render core, the validators and jsonschema cost a sixth of a second; each fixture imports what it uses.
 if TYPE_CHECKING:
     from .assertions import Snapshot
+    from .environments import Environment
     from .helm import Helm
     from .manifest import Manifest
     from .snapshot_ledger import SnapshotLedger
@@ -49,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         help="directory of CRD schemas/manifests for validating custom resources (repeatable)",
+    )
+    group.addoption(
+        "--environments-example-values",
+        action="store_true",
+        default=False,
+        help="render_env adds each release's exampleValuesFiles (environments.yaml): placeholders for site values",
     )
     group.addoption(
         "--update-snapshots",
@@ -157,6 +164,39 @@ def render_chart(helm: Helm, pytestconfig: pytest.Config) -> RenderChart:
         from .render import render
 
         return render(root / chart, [root / f for f in values_files], set_values, helm=helm, **options)
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def environments(pytestconfig: pytest.Config) -> dict[str, Environment]:
+    """The project's environments (environments.yaml at or above pytest's rootdir), with their example values
+    when --environments-example-values is given. A conftest may override it (to choose other values)."""
+    from .environments import find_project_root, load_environments
+
+    loaded = load_environments(find_project_root(pytestconfig.rootpath))
+    if pytestconfig.getoption("environments_example_values"):
+        return {name: env.with_example_values() for name, env in loaded.items()}
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def render_env(environments: dict[str, Environment], render_chart: RenderChart) -> Callable[..., Manifest]:
+    """render_env("production", "archangel", set_values=None, **options): one chart as the environment deploys
+    it: its release's values files in their order, its release name and namespace, its Kubernetes version and
+    the APIs its clusters serve. Options override any of those (as render() takes them)."""
+
+    def _render(environment: str, chart: str, set_values: dict[str, Any] | None = None, **options: Any) -> Manifest:
+        env = environments[environment]
+        release = env.release_for_chart(chart)
+        settings: dict[str, Any] = {
+            "release": release.name,
+            "namespace": release.namespace,
+            "api_versions": env.api_versions,
+            "kube_version": env.kube_version,
+        }
+        settings.update(options)
+        return render_chart(release.chart, list(release.values_files), set_values, **settings)
 
     return _render
 

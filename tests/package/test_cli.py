@@ -276,3 +276,21 @@ def test_check_with_a_waivers_file_that_does_not_exist_is_refused(
     broken.write_text("waivers: [unclosed\n")
     assert main(["check", str(WORKLOADS), "--waivers", str(broken)]) == 2
     assert f"error: --waivers {broken}: not YAML" in capsys.readouterr().err
+
+
+def test_the_plugin_renders_an_environment_without_this_repositorys_conftest(tmp_path: Path) -> None:
+    """render_env and environments are the plugin's: a project's tests get them without a conftest."""
+    test = tmp_path / "test_env.py"
+    test.write_text(
+        "def test_staging(render_env, environments):\n"
+        "    assert set(environments) == {'production', 'staging'}\n"
+        "    manifest = render_env('staging', 'archangel')\n"
+        "    assert manifest.get('Deployment', 'archangel-core')['metadata']['namespace'] == 'archangel-staging'\n"
+    )
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest", "--rootdir", str(PROJECT),
+        "--environments-example-values", str(test),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -47,6 +47,14 @@ def _add_render_arguments(parser: argparse.ArgumentParser) -> None:
         ("--set-file", "PATH=FILE", "set a value to a file's contents"),
     ):
         parser.add_argument(flag, dest="set_flags", action=_HelmSet, default=[], metavar=metavar, help=what)
+    parser.add_argument(
+        "-s",
+        "--show-only",
+        action="append",
+        default=[],
+        metavar="TEMPLATE",
+        help="render only this template, as templates/core/deployment.yaml (repeatable; helm's --show-only)",
+    )
     parser.add_argument("--release", default="archangel")
     parser.add_argument("-n", "--namespace", default="archangel")
     parser.add_argument("--kube-version", help="Capabilities.KubeVersion for the render")
@@ -107,6 +115,7 @@ def _render(args: argparse.Namespace) -> Manifest:
         kube_version=args.kube_version,
         api_versions=args.api_versions,
         set_flags=args.set_flags,
+        show_only=args.show_only,
     )
 
 

@@ -134,6 +134,12 @@ _BOOKKEEPING = pytest.StashKey[_SnapshotBookkeeping]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "chart(chart, values=(), set_values=None, **render options): the suite's render, set once on a module "
+        "(pytestmark) or a class and read by the chart_render fixture (helm-unittest's suite-level chart, values, "
+        "release, capabilities and templates)",
+    )
     bookkeeping = _SnapshotBookkeeping(config)
     config.stash[_BOOKKEEPING] = bookkeeping
     config.pluginmanager.register(bookkeeping, "archangel_helm_snapshots")
@@ -164,6 +170,32 @@ def render_chart(helm: Helm, pytestconfig: pytest.Config) -> RenderChart:
         from .render import render
 
         return render(root / chart, [root / f for f in values_files], set_values, helm=helm, **options)
+
+    return _render
+
+
+@pytest.fixture
+def chart_render(request: pytest.FixtureRequest, render_chart: RenderChart) -> Callable[..., Manifest]:
+    """chart_render(**overrides) -> Manifest: the render the nearest @pytest.mark.chart(...) describes (the
+    test's own, its class's, its module's: the nearest wins, keyword by keyword), with overrides on top:
+    values=, set_values= (merged over the suite's), release=, namespace=, api_versions=, kube_version=,
+    show_only=, chart_version=, app_version=, and the rest of render()'s options."""
+    settings: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("chart"))):  # module first, the test's own last
+        if marker.args:
+            settings["chart"] = marker.args[0]
+        settings.update(marker.kwargs)
+    if "chart" not in settings:
+        raise pytest.UsageError(f"{request.node.nodeid}: chart_render needs @pytest.mark.chart(chart, ...) above it")
+
+    def _render(**overrides: Any) -> Manifest:
+        merged = {**settings, **overrides}
+        suite_set = dict(settings.get("set_values") or {})
+        merged["set_values"] = {**suite_set, **(overrides.get("set_values") or {})} or None
+        chart = merged.pop("chart")
+        values = merged.pop("values", ())
+        set_values = merged.pop("set_values")
+        return render_chart(chart, list(values), set_values, **merged)
 
     return _render
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import yamlio
 from .cache import RenderCache
 from .chart import Chart
 from .errors import ConfigurationError, RenderError
@@ -45,6 +46,9 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
     helm: Helm | None = None,
     cache: RenderCache | bool | None = True,
     set_flags: Sequence[tuple[str, str]] = (),
+    show_only: Sequence[str] = (),
+    chart_version: str | None = None,
+    app_version: str | None = None,
 ) -> Manifest:
     """Run `helm template` and parse the result.
 
@@ -53,12 +57,17 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
     ``set_flags`` are Helm's own flags, (flag, argument) in command-line order: ("--set", "a.b=1.10"),
     ("--set-string", ...), ("--set-json", ...), ("--set-file", "key=path"); Helm parses them (so `--set x=1.10`
     is the string "1.10", as `helm template` makes it) and applies them over the files and ``set_values``.
+    ``show_only`` renders only those templates (helm's --show-only, helm-unittest's `templates:`), paths as
+    "templates/core/deployment.yaml". ``chart_version`` and ``app_version`` render the chart as if its Chart.yaml
+    said so (helm-unittest's suite `chart: {version, appVersion}`): a copy of the chart with them is rendered.
     ``kube_version=None`` renders for DEFAULT_KUBE_VERSION whatever helm's built-in default is, so a render
     reads the same under Helm 3 and Helm 4.
     Raises RenderError with helm's message when the chart fails to render (a `fail`, a schema violation).
     """
     helm = helm or find_helm()
     chart_obj = Chart.load(chart)
+    if chart_version is not None or app_version is not None:
+        chart_obj = _with_versions(chart_obj, chart_version, app_version)
     files = [Path(f).resolve() for f in values_files]
     for file in files:
         if not file.is_file():
@@ -79,6 +88,8 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
         args.append("--is-upgrade")
     if include_crds:
         args.append("--include-crds")
+    for template in show_only:
+        args += ["--show-only", template]
     stdin = json.dumps(overrides, sort_keys=True) if overrides else None
 
     def run_helm() -> dict[str, Any]:
@@ -94,6 +105,36 @@ def render(  # noqa: PLR0917 - the documented signature: render(chart, values_fi
     if record["returncode"] != 0:
         raise RenderError(str(chart_obj.path), [helm.executable, *args], record["returncode"], record["stderr"])
     return Manifest.parse(record["stdout"])
+
+
+def _with_versions(chart: Chart, version: str | None, app_version: str | None) -> Chart:
+    """A copy of the chart whose Chart.yaml carries these versions, made once per chart content and versions
+    (a rename makes it appear whole, so parallel workers never see half a copy)."""
+    import shutil
+    import tempfile
+
+    metadata = yamlio.load((chart.path / "Chart.yaml").read_text())
+    if version is not None:
+        metadata["version"] = version
+    if app_version is not None:
+        metadata["appVersion"] = app_version
+    key = hashlib.sha256(f"{chart.content_hash()}\0{version}\0{app_version}".encode()).hexdigest()[:24]
+    base = Path(tempfile.gettempdir()) / "archangel-helm-charts"
+    target = base / key / chart.path.name
+    if not target.is_dir():
+        base.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=base))
+        copy = staging / chart.path.name
+        shutil.copytree(chart.path, copy)
+        (copy / "Chart.yaml").write_text(yamlio.dump(metadata))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            copy.rename(target)
+        except OSError:
+            if not target.is_dir():  # another worker made it first: theirs is the same
+                raise
+        shutil.rmtree(staging, ignore_errors=True)
+    return Chart.load(target)
 
 
 HELM_SET_FLAGS = ("--set", "--set-string", "--set-json", "--set-file")

@@ -213,3 +213,39 @@ def test_obsolete_snapshots_are_listed_and_pruned_only_for_modules_run_whole(tmp
     assert set(yamlio.load((directory / "test_kept.yaml").read_text())) == {"used"}
     assert (directory / "test_other.yaml").exists()
     assert "0 obsolete" in pytest_run("--snapshot-report").stdout
+
+
+def test_suite_level_defaults_set_once_for_a_module_and_a_class(tmp_path: Path) -> None:
+    """helm-unittest's suite: chart, values, release and templates once; each test overrides what it needs."""
+    chart = FIXTURES / "charts" / "docs-example"
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "values.yaml").write_text("core:\n  replicas: 4\n")
+    (tmp_path / "test_suite.py").write_text(
+        textwrap.dedent(
+            f"""
+            import pytest
+
+            pytestmark = pytest.mark.chart({str(chart)!r}, values=[{str(tmp_path / "values.yaml")!r}], release="web")
+
+            def test_module_defaults(chart_render):
+                manifest = chart_render()
+                assert manifest.get("Deployment", "archangel-core")["spec"]["replicas"] == 4
+
+            def test_an_override(chart_render):
+                manifest = chart_render(set_values={{"core.replicas": 7}})
+                assert manifest.get("Deployment", "archangel-core")["spec"]["replicas"] == 7
+
+            @pytest.mark.chart(show_only=["templates/core/service.yaml"], app_version="9.0.0")
+            class TestTheService:
+                def test_only_the_service(self, chart_render):
+                    manifest = chart_render()
+                    (service,) = manifest
+                    assert service["metadata"]["labels"]["app.kubernetes.io/version"] == "9.0.0"
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "pytest.ini"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout

@@ -327,3 +327,24 @@ def test_the_plugin_imports_only_pytest_until_a_fixture_is_used() -> None:
 
     assert archangel_helm.Manifest is Manifest  # the names still load, on first use
     assert archangel_helm.render is render
+
+
+def test_show_only_renders_only_the_named_templates() -> None:
+    chart = Path(__file__).resolve().parents[1] / "fixtures" / "charts" / "docs-example"
+    manifest = render(chart, show_only=["templates/core/service.yaml", "templates/core/secret.yaml"])
+    assert sorted(manifest.refs()) == [("Secret", "archangel-core"), ("Service", "archangel-core")]
+    with pytest.raises(RenderError, match=r"could not find template templates/absent\.yaml"):
+        render(chart, show_only=["templates/absent.yaml"])
+
+
+def test_chart_and_app_versions_render_as_if_chart_yaml_said_so() -> None:
+    """helm-unittest's suite-level chart version and appVersion: the chart itself is never edited."""
+    chart = Path(__file__).resolve().parents[1] / "fixtures" / "charts" / "docs-example"
+    before = (chart / "Chart.yaml").read_text()
+    labels = render(chart, chart_version="9.8.7", app_version="2.0.0").get("Service", "archangel-core")["metadata"][
+        "labels"
+    ]
+    assert (labels["helm.sh/chart"], labels["app.kubernetes.io/version"]) == ("docs-example-9.8.7", "2.0.0")
+    plain = render(chart).get("Service", "archangel-core")["metadata"]["labels"]
+    assert (plain["helm.sh/chart"], plain["app.kubernetes.io/version"]) == ("docs-example-0.1.0", "1.4.2")
+    assert (chart / "Chart.yaml").read_text() == before

@@ -22,6 +22,27 @@ def coalesce(base: Any, override: Any) -> Any:
     return override
 
 
+def layer(base: Any, override: Any) -> Any:
+    """Helm's merge of one -f file over the previous ones (before the chart's defaults come in): maps merge,
+    anything else replaces, and a null stays null, so that the chart's default it stands for is deleted when
+    Helm coalesces the result with the chart's values (coalesce() here deletes at once, which is right only
+    over the defaults themselves)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = layer(base.get(key), value)
+        return merged
+    return override
+
+
+def layered_values(values_files: Sequence[Path]) -> dict[str, Any]:
+    """The values files as `helm -f a -f b` layers them: what deploy sends Helm as one document."""
+    values: dict[str, Any] = {}
+    for file in values_files:
+        values = layer(values, yamlio.load(Path(file).read_text()) or {})
+    return values
+
+
 def merged_values(chart: Path, values_files: Sequence[Path]) -> dict[str, Any]:
     values: dict[str, Any] = yamlio.load((chart / "values.yaml").read_text()) or {}
     for file in values_files:

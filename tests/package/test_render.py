@@ -348,3 +348,21 @@ def test_chart_and_app_versions_render_as_if_chart_yaml_said_so() -> None:
     plain = render(chart).get("Service", "archangel-core")["metadata"]["labels"]
     assert (plain["helm.sh/chart"], plain["app.kubernetes.io/version"]) == ("docs-example-0.1.0", "1.4.2")
     assert (chart / "Chart.yaml").read_text() == before
+
+
+def test_deploys_one_document_is_what_helm_makes_of_the_files_in_order(tmp_path: Path) -> None:
+    """deploy sends pyhelm3 one values document; it must install what `helm -f a -f b` (plan, check, golden)
+    renders: a null in a later file deletes the chart's default (merging it away at once let the default
+    come back), and a later list replaces an earlier one (pyhelm3's own merge would join them)."""
+    from archangel_helm.values import layered_values
+
+    chart = Path(__file__).resolve().parents[1] / "fixtures" / "charts" / "docs-example"
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("core:\n  replicas: 5\n  logLevel: debug\nimage:\n  tag: '2.0.0'\n")
+    second.write_text("core:\n  logLevel: null\n  replicas: 6\n")
+    layered = render(chart, [first, second], cache=False)
+    one_document = render(chart, set_values=layered_values([first, second]), cache=False)
+    assert list(one_document) == list(layered)
+    env = layered.get("Deployment", "archangel-core")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env[0] == {"name": "LOG_LEVEL", "value": "info"}  # the null deleted debug; the template's default
+    assert layered_values([first, second])["core"] == {"replicas": 6, "logLevel": None}

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import yamlio
 from ..chart import Chart, format_kube_version
 from ..environments import Environment, ReleaseSpec
 from ..helm import Helm
@@ -20,7 +19,7 @@ from ..manifest import Manifest
 from ..plan import render_release
 from ..validate import SchemaValidator, default_crd_directories, supported_kube_versions
 from ..validate.crds import CrdSchemas
-from ..values import coalesce
+from ..values import layered_values
 from . import verify
 from .checks import CheckResult, Status, failed, table
 from .cluster import ClusterInfo, discover
@@ -49,12 +48,9 @@ def _now() -> str:
 
 
 def overlay_values(release: ReleaseSpec) -> dict[str, Any]:
-    """The environment's values files merged in order (Helm adds the chart's defaults itself)."""
-
-    values: dict[str, Any] = {}
-    for file in release.values_files:
-        values = coalesce(values, yamlio.load(file.read_text()) or {})
-    return values
+    """The environment's values files layered as `helm -f ... -f ...` layers them (Helm adds the chart's
+    defaults itself): pyhelm3 takes one document, and would join lists if given several."""
+    return layered_values(release.values_files)
 
 
 def _helm_message(error: Any) -> str:

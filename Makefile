@@ -38,6 +38,7 @@ lint: setup
 	ruff check python tests bench scripts
 	ruff format --check python tests bench scripts
 	mypy
+	mypy tests
 
 golden: setup  ## rewrite tests/golden after a deliberate template change
 	archangel-helm golden --update

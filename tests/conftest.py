@@ -87,7 +87,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     under pytest 9.2, which derives a node's id from its structured id and ignores the `_nodeid` xdist rewrites.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    class ClusterLayerScheduling(LoadScopeScheduling):
+    class ClusterLayerScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
         def _split_scope(self, nodeid: str) -> str:
             if not nodeid.startswith(CLUSTER_SCOPE):
                 return nodeid

@@ -191,6 +191,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             api_versions=args.api_versions,
             cache=False,
             set_flags=args.set_flags,
+            show_only=args.show_only,
         ).text
 
     validator = SchemaValidator(versions, _crds(args.crd_dir))

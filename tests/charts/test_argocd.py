@@ -53,7 +53,7 @@ def test_applications_match_environments_yaml(environment: str) -> None:
 
 def destination(app: dict[str, Any]) -> str:
     target = app["spec"]["destination"]
-    return target.get("name") or target["server"]
+    return str(target.get("name") or target["server"])
 
 
 CLUSTER_SCOPED = {"StorageClass", "PriorityClass", "VolumeSnapshotClass", "ClusterRole", "ClusterRoleBinding"}
@@ -164,7 +164,8 @@ def test_the_projects_allow_lists_are_exactly_the_kinds_the_applications_render(
 ) -> None:
     """An allow-list, not `default`'s everything: what the four Applications render (Argo CD skips helm test
     hooks), plus the Namespace that CreateNamespace makes. A kind the charts start rendering fails here first."""
-    cluster, namespaced = {("", "Namespace")}, set()
+    cluster: set[tuple[str, str]] = {("", "Namespace")}
+    namespaced: set[tuple[str, str]] = set()
     for app in chart_applications():
         environment = app["metadata"]["labels"]["archangel.io/environment"]
         for obj in render_env(environment, app["spec"]["source"]["path"].split("/")[-1]):

@@ -381,7 +381,7 @@ def test_bad_backup_values_are_refused_by_the_schema(render_env: RenderEnv, valu
 
 def scratch_volume(manifest: Manifest, kind: str, name: str) -> dict[str, Any]:
     (volume,) = [v for v in template(manifest, kind, name).spec["volumes"] if v["name"] == "scratch"]
-    return volume
+    return dict(volume)
 
 
 @pytest.mark.parametrize("environment", ["production", "staging"])

@@ -9,7 +9,8 @@ import pytest
 from archangel_helm import Helm, Manifest, RenderError, find_helm, render
 from archangel_helm import assertions as a
 from archangel_helm.golden import normalize
-from tests.conftest import APP_CHART, SHIPPED_VALUES, ShippedValues
+from archangel_helm.shipped import ShippedValues
+from tests.conftest import APP_CHART, SHIPPED_VALUES
 
 HELM3 = shutil.which("helm3")
 pytestmark = pytest.mark.skipif(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def production(render_env: RenderEnv) -> Manifest:
     return render_env("production", "archangel")
 
 
-def secrets_hook(manifest: Manifest) -> list[dict[str, object]]:
+def secrets_hook(manifest: Manifest) -> list[dict[str, Any]]:
     return [o for o in manifest.hooks() if o["metadata"]["name"] == "archangel-secrets-hook"]
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from archangel_helm import Manifest
 from archangel_helm.manifest import name_of
-from tests.conftest import SHIPPED_VALUES, ShippedValues
+from archangel_helm.shipped import ShippedValues
+from tests.conftest import SHIPPED_VALUES
 
 WORKLOAD_OBJECTS = {
     (kind, f"archangel-{component}")

@@ -9,7 +9,8 @@ import pytest
 
 from archangel_helm import Manifest
 from archangel_helm.manifest import labels_of, name_of
-from tests.conftest import SHIPPED_VALUES, ShippedValues
+from archangel_helm.shipped import ShippedValues
+from tests.conftest import SHIPPED_VALUES
 
 LONGEST_RELEASE = "r" * 53  # Helm's own limit for release names
 SUFFIXED_KINDS = {"CronJob", "StatefulSet"}

@@ -15,8 +15,9 @@ import yaml
 from archangel_helm import RenderError
 from archangel_helm import assertions as a
 from archangel_helm.pytest_plugin import RenderChart
+from archangel_helm.shipped import ShippedValues
 from archangel_helm.values import coalesce
-from tests.conftest import APP_CHART, CHARTS, PROJECT, SHIPPED_VALUES, ShippedValues
+from tests.conftest import APP_CHART, CHARTS, PROJECT, SHIPPED_VALUES
 
 
 def load_schema(chart: Path) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from archangel_helm import assertions as a
 from archangel_helm.environments import load_environments
 from archangel_helm.manifest import PodTemplate, labels_of
 from archangel_helm.pytest_plugin import RenderChart
+from archangel_helm.shipped import ShippedValues
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import selected_pod_templates
-from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
+from tests.conftest import PROJECT, SHIPPED_VALUES
 from tests.support.entry_points import entry_point
 from tests.support.notes import install_notes
 
@@ -385,7 +386,7 @@ def test_production_pulls_every_image_by_digest(render_env: RenderEnv, chart: st
     manifest = render_env("production", chart)
     for template in manifest.pod_templates():
         for c in template.containers():
-            assert re.fullmatch(r"[^@]+:[^@:/]+@sha256:[0-9a-f]{64}", c["image"]), (template.owner_ref, c["image"])
+            assert re.fullmatch(r"[^@]+:[^@:/]+@sha256:[0-9a-f]{64}", c["image"]), (template.ref, c["image"])
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,7 @@ def test_the_volume_snapshot_job_snapshots_and_prunes_with_its_own_role_only(
     apply(local_cluster, identity_objects(production, SNAPSHOTS))
     # The data claims the job snapshots, as the StatefulSets would have created them (production's PostgreSQL is a
     # CloudNativePG Cluster: its recovery points are the WAL archive and base backups, not volume snapshots).
-    claims = [
+    claims: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest, render
-from tests.conftest import PROJECT, SHIPPED_VALUES, ShippedValues
+from archangel_helm.shipped import ShippedValues
+from tests.conftest import PROJECT, SHIPPED_VALUES
 from tests.support.cluster_state import reset
 from tests.support.local_cluster import LocalCluster
 

@@ -15,12 +15,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
 from archangel_helm.backup.postgres import Connection
 from archangel_helm.hooks.certificates import KeyPair
 from tests.background import stop
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 def free_port() -> int:
@@ -214,7 +218,7 @@ def running_postgres(
 class S3Server:
     endpoint: str
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> S3Client:
         import boto3
 
         return boto3.client(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -324,7 +325,7 @@ def recording_helm(
         stored = [obj for obj in manifest.objects if "helm.sh/hook" not in obj["metadata"].get("annotations", {})]
         (tmp_path / f"manifest-{release.name}.yaml").write_text("---\n".join(yamlio.dump(obj) for obj in stored))
     script = tmp_path / "helm"
-    script.write_text(f"""#!{os.sys.executable}
+    script.write_text(f"""#!{sys.executable}
 import json, os, sys
 args = sys.argv[1:]
 if args[:1] in (["version"], ["show"], ["template"]):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.monitoring.helpers import (
     RELEASE,
     LocalHTTPServer,
     Recorded,
+    Route,
     binary,
     config_of,
     free_port,
@@ -169,7 +171,11 @@ def rendered(render_chart: RenderChart, environments: dict[str, Environment]) ->
 @pytest.fixture(scope="module")
 def app() -> Iterator[LocalHTTPServer]:
     sample = SampleApplication()
-    routes = {"/metrics/core": sample.core, "/metrics/postgresql": sample.postgresql, "/healthz/ready": sample.ready}
+    routes: dict[str, Route] = {
+        "/metrics/core": sample.core,
+        "/metrics/postgresql": sample.postgresql,
+        "/healthz/ready": sample.ready,
+    }
     with local_http_server(LocalHTTPServer(routes=routes)) as server:
         yield server
 
@@ -239,7 +245,9 @@ def test_recording_rules_compute_rates_ratios_and_quantiles(prometheus: Promethe
     assert ratio == pytest.approx(5 / 105, rel=0.05)
     # rate() over 5m divides by the whole window while the server has run for seconds, so only ratios and
     # quantiles (which do not depend on that) have their final values already.
-    assert value(f"component:archangel_http_requests:rate5m{selector}") > 0
+    rate = value(f"component:archangel_http_requests:rate5m{selector}")
+    assert rate is not None
+    assert rate > 0
     p99 = wait_until(lambda: value(f"component:archangel_http_request_duration_seconds:p99_5m{selector}"), 30, "P99")
     assert p99 == pytest.approx(9.65, rel=0.05)
     assert (
@@ -270,7 +278,7 @@ def test_alerts_fire_with_the_labels_and_annotations_of_the_rules(prometheus: Pr
         ("ArchangelErrorBudgetBurn", {"severity": "critical"}),
         ("Watchdog", {}),
     ):
-        wait_until(lambda name=alertname, wanted=labels: prometheus.firing(name, **wanted), 30, f"{alertname} to fire")
+        wait_until(partial(prometheus.firing, alertname, **labels), 30, f"{alertname} to fire")
     # Core is up: the availability alert of core stays quiet.
     assert prometheus.firing("ArchangelCoreDown") is None
     assert not [a for a in prometheus.alerts() if a["labels"]["alertname"] == "ArchangelCoreDown"]

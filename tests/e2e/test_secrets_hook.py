@@ -18,7 +18,7 @@ from tests.e2e.conftest import KubeEmulator
 SECRETS = kmock_lib.resource("", "v1", "secrets")
 NAMESPACE = "archangel"
 NAME = "archangel-generated"
-SPEC = {
+SPEC: dict[str, Any] = {
     "secret": {
         "name": NAME,
         "labels": {"app.kubernetes.io/part-of": "archangel"},
@@ -115,7 +115,7 @@ async def test_losing_the_create_race_is_success(kube: KubeEmulator, spec_file: 
             reads.append(request)
             kube.server.objects[SECRETS, NAMESPACE, NAME] = winner
             raise kmock_lib.KubernetesObjectNotFoundError()
-        raise kmock_lib.ReactionMismatchError()
+        raise kmock_lib.ReactionMismatchError()  # type: ignore[attr-defined]  # kmock exports it untyped
 
     kube.server["get", SECRETS] << read_then_lose_the_race
     code, out, err = await kube.run(*HOOK, "--spec", str(spec_file))
@@ -242,7 +242,10 @@ def test_endless_conflicts_give_up_with_a_message() -> None:
 async def test_a_fixed_value_is_written_once_and_never_changed(kube: KubeEmulator, tmp_path: Path) -> None:
     # CloudNativePG reads the owner's name beside the password from the same Secret.
     path = tmp_path / "spec.json"
-    keys = [{"name": "username", "value": "archangel"}, {"name": "password", "length": 32, "alphabet": "alphanumeric"}]
+    keys: list[dict[str, Any]] = [
+        {"name": "username", "value": "archangel"},
+        {"name": "password", "length": 32, "alphabet": "alphanumeric"},
+    ]
     path.write_text(json.dumps({"secret": {"name": NAME}, "keys": keys}))
     code, _, err = await kube.run(*HOOK, "--spec", str(path))
     assert code == 0, err

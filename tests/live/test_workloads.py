@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pytest_helm_charts.clusters import Cluster  # type: ignore[import-untyped]
-from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run  # type: ignore[import-untyped]
-from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run  # type: ignore[import-untyped]
+from pytest_helm_charts.clusters import Cluster
+from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
+from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 
 from tests.live.conftest import Kubectl, ReleaseUnderTest, wait_for
 

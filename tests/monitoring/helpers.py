@@ -112,11 +112,14 @@ class Recorded:
     body: bytes
 
 
+Route = Callable[[Recorded], tuple[int, str, bytes]]  # an answer: status, content type, body
+
+
 @dataclass
 class LocalHTTPServer:
     """A threaded HTTP server on 127.0.0.1 whose answers are set per path; it records every request."""
 
-    routes: dict[str, Callable[[Recorded], tuple[int, str, bytes]]] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     port: int = 0
 

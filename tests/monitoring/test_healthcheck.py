@@ -13,7 +13,7 @@ import requests
 
 from archangel_helm.monitoring import healthcheck
 from archangel_helm.monitoring.healthcheck import Check, UsageError, parse_check, run, run_check
-from tests.monitoring.helpers import LocalHTTPServer, Recorded, free_port, local_http_server
+from tests.monitoring.helpers import LocalHTTPServer, Recorded, Route, free_port, local_http_server
 
 
 def _ok(_request: Recorded) -> tuple[int, str, bytes]:
@@ -43,7 +43,7 @@ def _refused(_request: Recorded) -> tuple[int, str, bytes]:
 
 @pytest.fixture
 def targets() -> Iterator[LocalHTTPServer]:
-    routes = {"/healthz/ready": _ok, "/down": _unavailable, "/moved": _redirect, "/slow": _slow}
+    routes: dict[str, Route] = {"/healthz/ready": _ok, "/down": _unavailable, "/moved": _redirect, "/slow": _slow}
     with local_http_server(LocalHTTPServer(routes=routes)) as server:
         yield server
 
@@ -51,7 +51,10 @@ def targets() -> Iterator[LocalHTTPServer]:
 @pytest.fixture
 def pushgateway() -> Iterator[LocalHTTPServer]:
     """Answers as a Pushgateway does; records what is pushed."""
-    routes = {"/metrics/job/archangel-healthcheck": _accepted, "/metrics/job/custom/env/prod": _accepted}
+    routes: dict[str, Route] = {
+        "/metrics/job/archangel-healthcheck": _accepted,
+        "/metrics/job/custom/env/prod": _accepted,
+    }
     with local_http_server(LocalHTTPServer(routes=routes)) as server:
         yield server
 

@@ -235,7 +235,7 @@ def test_qdrant_is_scraped_with_its_api_key_when_given(standalone_ha: Manifest, 
 def operator_pods(app: Manifest, namespace: str) -> list[dict[str, str]]:
     """What role: pod discovers of the pods CloudNativePG makes: the Cluster's instances carry its
     inheritedMetadata labels (and cnpg.io ones), the Pooler's its template's; one target per container port."""
-    pods = []
+    pods: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = []
     cluster = app.get("Cluster", "archangel-postgresql")
     instance_labels = {**cluster["spec"]["inheritedMetadata"]["labels"], "cnpg.io/podRole": "instance"}
     for ordinal in (1, 2, 3):

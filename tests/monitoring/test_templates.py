@@ -322,7 +322,7 @@ def test_extra_checks_may_not_shadow_built_in_ones(render_monitoring: RenderMoni
 
 # High availability ------------------------------------------------------------------------------------------------
 
-GRAFANA_DATABASE = {
+GRAFANA_DATABASE: dict[str, Any] = {
     "grafana": {
         "replicas": 2,
         "database": {
@@ -360,7 +360,9 @@ def test_one_replica_gets_no_preset_and_hard_requires_separate_nodes(
     template = next(t for t in hard.pod_templates() if t.owner_name == "archangel-monitoring-prometheus")
     (required,) = anti_affinity(template)["requiredDuringSchedulingIgnoredDuringExecution"]
     assert required["topologyKey"] == "kubernetes.io/hostname"
-    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}
+    own: dict[str, Any] = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}
+    }
     chosen = render_monitoring({"mode": "standalone", "prometheus": {"replicas": 2, "affinity": own}}, ())
     template = next(t for t in chosen.pod_templates() if t.owner_name == "archangel-monitoring-prometheus")
     assert template.spec["affinity"] == own  # the user's affinity replaces the preset

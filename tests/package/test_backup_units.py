@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,7 @@ def test_bad_keys_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encryption: str | None, mac: str, message: str
 ) -> None:
     monkeypatch.delenv("ARCHANGEL_BACKUP_ENCRYPTION_KEY", raising=False)
-    files = []
+    files: list[Path | None] = []
     for name, value in (("e", encryption), ("m", mac)):
         if value is None:
             files.append(None)
@@ -334,7 +335,11 @@ def test_restore_progress_counts_tables_and_keeps_a_heartbeat(monkeypatch: pytes
     from archangel_helm.backup import database
 
     clock = iter([0.0, 1.0, 2.0, 40.0, 41.0, 80.0, 100.0])
-    monkeypatch.setattr(database.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(
+        time,
+        "monotonic",  # the time module database uses
+        lambda: next(clock),
+    )
     said: list[str] = []
     progress = database.RestoreProgress(said.append, tables_total=2)  # started at 0.0
     progress('pg_restore: processing data for table "public.a"')  # 1.0

@@ -1,4 +1,4 @@
-"""The package is typed (mypy --strict) and ruff-clean; the checks run as part of the test suite so CI enforces them."""
+"""The package and its tests are typed (mypy --strict) and ruff-clean; the checks run as part of the test suite so CI enforces them."""
 
 from __future__ import annotations
 
@@ -29,4 +29,10 @@ def test_ruff_format() -> None:
 
 def test_mypy_strict() -> None:
     result = _run("mypy")
+    assert result.returncode == 0, result.stdout
+
+
+def test_mypy_strict_on_the_tests_too() -> None:
+    """The tests read like the library's best example: typed as strictly (pyproject's [tool.mypy])."""
+    result = _run("mypy", "tests")
     assert result.returncode == 0, result.stdout

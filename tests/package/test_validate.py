@@ -199,7 +199,7 @@ def test_crd_root_fields_are_allowed_even_when_the_schema_omits_them(tmp_path: P
     folder.mkdir(parents=True)
     (folder / "Gadget.json").write_text(json.dumps(schema))  # like Istio's: no apiVersion, kind or metadata listed
     validator = SchemaValidator([(1, 37)], CrdSchemas.from_directories(tmp_path))
-    gadget = {
+    gadget: dict[str, Any] = {
         "apiVersion": "example.com/v1",
         "kind": "Gadget",
         "metadata": {"name": "g", "labels": {"a": "b"}},
@@ -426,7 +426,7 @@ def test_a_virtualservice_host_outside_the_release_is_not_checked(host: str) -> 
 
 
 def test_an_ingress_backend_is_looked_up_in_the_ingress_namespace() -> None:
-    ingress = {
+    ingress: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": meta("web", "edge"),
@@ -466,7 +466,7 @@ def test_an_httproute_checks_service_backends_only_and_follows_their_namespace()
 
 
 def test_a_probe_named_port_must_be_a_port_of_its_own_container() -> None:
-    containers = [
+    containers: list[dict[str, Any]] = [
         {"name": "web", "image": "x:1", "ports": [{"name": "http", "containerPort": 8080}]},
         {
             "name": "sidecar",
@@ -483,7 +483,7 @@ def test_a_probe_named_port_must_be_a_port_of_its_own_container() -> None:
 
 
 def test_a_peerauthentication_selects_pods_of_its_own_namespace_only() -> None:
-    policy = {
+    policy: dict[str, Any] = {
         "apiVersion": "security.istio.io/v1",
         "kind": "PeerAuthentication",
         "metadata": meta("web", "istio-system"),

@@ -52,7 +52,6 @@ __all__ = [
     "find_helm",
     "render",
 ]
-assert sorted(__all__) == sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:

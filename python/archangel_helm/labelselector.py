@@ -55,6 +55,8 @@ def parse_selector(text: str) -> dict[str, Any]:
         elif found := _EQUALITY_TERM.match(term):
             if found["op"] == "!=":
                 expressions.append({"key": found["key"], "operator": "NotIn", "values": [found["value"]]})
+            elif found["key"] in match_labels:  # a=x,a=y: both must hold (nothing matches when x != y)
+                expressions.append({"key": found["key"], "operator": "In", "values": [found["value"]]})
             else:
                 match_labels[found["key"]] = found["value"]
         elif found := _EXISTS_TERM.match(term):

@@ -106,7 +106,7 @@ class _SnapshotBookkeeping:
         for item in session.items:
             if str(Path(item.path).resolve()) in self.partial_args:
                 self.ledger.partial_modules.add(Path(item.path))
-            self.ledger.collected(Path(item.path), item.name)
+            self.ledger.collected(Path(item.path), item.nodeid.split("::", 1)[-1])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.reporting and report.when == "call" and report.passed:
@@ -147,9 +147,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def helm(pytestconfig: pytest.Config) -> Helm:
+    """The helm binary the chart tests render with."""
     from .helm import find_helm
 
-    """The helm binary the chart tests render with."""
     return find_helm(pytestconfig.getoption("helm_binary"))
 
 
@@ -235,9 +235,9 @@ def render_env(environments: dict[str, Environment], render_chart: RenderChart) 
 
 @pytest.fixture(scope="session")
 def crd_schemas(pytestconfig: pytest.Config) -> CrdSchemas:
+    """CRD schemas from --crd-schemas, $ARCHANGEL_CRD_SCHEMAS or `crds fetch`; skips when there are none."""
     from .validate import CrdSchemas, default_crd_directories, holds_crd_files
 
-    """CRD schemas from --crd-schemas, $ARCHANGEL_CRD_SCHEMAS or `crds fetch`; skips when there are none."""
     directories = [Path(d) for d in pytestconfig.getoption("crd_schemas")] or default_crd_directories()
     existing = [d for d in directories if holds_crd_files(d)]
     if not existing:
@@ -276,6 +276,9 @@ def chart_snapshot(request: pytest.FixtureRequest) -> Snapshot:
     from .assertions import Snapshot
 
     update = True if request.config.getoption("update_snapshots") else None
-    snapshot = Snapshot.for_test(request.path, request.node.name, update)
-    request.config.stash[_BOOKKEEPING].ledger.snapshots[request.node.nodeid] = snapshot
+    # Named by the test's id in its module (a class's name included: TestA::test_x and TestB::test_x differ).
+    snapshot = Snapshot.for_test(request.path, request.node.nodeid.split("::", 1)[-1], update)
+    bookkeeping = request.config.stash[_BOOKKEEPING]
+    if bookkeeping.reporting:
+        bookkeeping.ledger.snapshots[request.node.nodeid] = snapshot
     return snapshot

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import yamlio
-from .cache import RenderCache
+from .cache import RenderCache, default_cache_dir
 from .chart import Chart
 from .errors import ConfigurationError, RenderError
 from .helm import Helm, find_helm
@@ -119,7 +119,7 @@ def _with_versions(chart: Chart, version: str | None, app_version: str | None) -
     if app_version is not None:
         metadata["appVersion"] = app_version
     key = hashlib.sha256(f"{chart.content_hash()}\0{version}\0{app_version}".encode()).hexdigest()[:24]
-    base = Path(tempfile.gettempdir()) / "archangel-helm-charts"
+    base = default_cache_dir() / "charts"  # the user's own cache, not a directory every user of /tmp shares
     target = base / key / chart.path.name
     if not target.is_dir():
         base.mkdir(parents=True, exist_ok=True)

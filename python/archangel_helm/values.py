@@ -44,10 +44,10 @@ def layered_values(values_files: Sequence[Path]) -> dict[str, Any]:
 
 
 def merged_values(chart: Path, values_files: Sequence[Path]) -> dict[str, Any]:
-    values: dict[str, Any] = yamlio.load((chart / "values.yaml").read_text()) or {}
-    for file in values_files:
-        values = coalesce(values, yamlio.load(Path(file).read_text()) or {})
-    return values
+    """The values the chart's templates see: the files layered as Helm layers them, then over the defaults."""
+    defaults: dict[str, Any] = yamlio.load((chart / "values.yaml").read_text()) or {}
+    merged: dict[str, Any] = coalesce(defaults, layered_values(values_files))
+    return merged
 
 
 def get(values: dict[str, Any], dotted: str, default: Any = None) -> Any:

@@ -22,6 +22,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -64,6 +65,8 @@ class ClusterState:
     collections: dict[str, Collection] = field(default_factory=dict)
     snapshots: dict[tuple[int, str, int], dict[str, bytes]] = field(default_factory=dict)
     requests: list[tuple[int, str, str]] = field(default_factory=list)  # (peer, method, path)
+    # Called after each shard snapshot is taken (collection, shard): what a test writes while a backup runs.
+    after_snapshot: list[Callable[[str, int], None]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def create(self, name: str, body: dict[str, Any]) -> Collection:
@@ -204,6 +207,8 @@ class NodeHandler(Handler):
             data = snapshot_bytes(f"{name}/shard-{shard}", replica.points)
             snapshot = f"{name}-shard-{shard}-{self.peer_id}-{len(stored)}-{time.strftime('%H-%M-%S')}.snapshot"
             stored[snapshot] = data
+            for hook in state.after_snapshot:
+                hook(name, shard)
             self._reply(200, {"name": snapshot, "size": len(data), "checksum": hashlib.sha256(data).hexdigest()})
         else:
             self._stored_snapshot(method, rest, stored)

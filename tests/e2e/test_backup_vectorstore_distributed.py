@@ -194,3 +194,30 @@ def test_a_single_node_backup_is_not_recovered_into_a_cluster(
     assert code == 4
     assert "backup of collection notes comes from a single-node Qdrant" in err
     assert "notes" not in cluster.state.collections
+
+
+def test_points_written_while_the_shards_are_snapshotted_stay_within_the_recorded_range(
+    backup_env: BackupEnv, cluster: QdrantClusterStandIn, key_file: Path
+) -> None:
+    """The application writes during the backup: a point lands in shard 2 after shard 0's snapshot and before
+    shard 2's, so the backup holds 301 points while 300 were there when it began. Restore and verification accept
+    what the manifest's range says (300 to 301), not only the count of its start."""
+    memories = cluster.state.collections["memories"]
+
+    def write_once(collection: str, shard: int) -> None:
+        if collection == "memories" and shard == 0 and not cluster.state.after_snapshot[1:]:
+            for replica in memories.shards[2].values():
+                replica.points.append({"id": 302, "vector": [0.5, 0.5], "payload": {}})
+            cluster.state.after_snapshot.append(lambda *_: None)  # only once
+
+    cluster.state.after_snapshot.append(write_once)
+    backup_id = backup_once(backup_env, env_for(cluster, key_file))
+    artifacts = manifest_of(backup_env, backup_id)["artifacts"]
+    assert isinstance(artifacts, list)
+    (shard,) = [a for a in artifacts if a["details"]["collection"] == "memories" and a["details"]["shard_id"] == 2]
+    assert shard["details"]["points_count_range"] == [300, 301]
+    del cluster.state.collections["memories"]
+    env = env_for(cluster, key_file)
+    code, out, err = backup_env.run("backup", "restore", "vectorstore", "--collection", "memories", extra_env=env)
+    assert code == 0, err
+    assert "memories (301 points)" in out

@@ -183,3 +183,24 @@ async def test_a_bad_certificates_spec_fails_before_any_request(
     assert "certificates.servers[0].renewBeforeDays" in err
     assert "nothing was written" in err
     assert not list(kube.server)
+
+
+async def test_near_the_cas_end_certificates_are_not_reissued_at_every_run(
+    kube: KubeEmulator, chart_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    """A CA with less left than the renewal window: the server certificates end with it and cannot be given more
+    by it, so a second run changes nothing (and the log warns, as a warning, about the CA)."""
+    short = json.loads(json.dumps(chart_spec))
+    short["certificates"]["ca"]["validityDays"] = 100  # renewBeforeDays is 180
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(short))
+    code, _, err = await kube.run(*HOOK, "--spec", str(path))
+    assert code == 0, err
+    assert f"WARNING: secrets hook: the CA in {NAMESPACE}/{CA} expires on" in err  # stderr, a warning
+    first = {name: secret(kube, name) for name in (POSTGRESQL, QDRANT)}
+    writes = len(kube.writes())
+    code, out, err = await kube.run(*HOOK, "--spec", str(path))
+    assert code == 0, err
+    assert {name: secret(kube, name) for name in first} == first
+    assert len(kube.writes()) == writes
+    assert "reissued" not in out

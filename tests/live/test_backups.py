@@ -68,7 +68,7 @@ def _backup_now(kubectl: Kubectl, release: ReleaseUnderTest, cronjob: str, name:
     kubectl.run("create", "job", name, f"--from=cronjob/{cronjob}", "-n", release.namespace)
     created.append(name)
     logs = _run_to_completion(kubectl, name, release.namespace)
-    match = re.search(r"backup id: (\S+)", logs)
+    match = re.search(r'backup id: ([^\s"]+)', logs)  # a plain or text line, or a JSON record's message
     assert match, f"the backup Job did not print its backup id:\n{logs}"
     return match[1]
 

@@ -50,3 +50,9 @@ def test_parsing_gives_a_label_selector() -> None:
 def test_a_term_it_cannot_read_is_named(selector: str) -> None:
     with pytest.raises(ValueError, match="cannot read"):
         parse_selector(selector)
+
+
+def test_a_key_given_twice_must_hold_both_times() -> None:
+    """app=a,app=b selects nothing, as the API server reads it (the second term must not replace the first)."""
+    assert not matches(parse_selector("app=web,app=db"), LABELS)
+    assert matches(parse_selector("app=web,app=web"), LABELS)

@@ -358,11 +358,22 @@ def test_deploys_one_document_is_what_helm_makes_of_the_files_in_order(tmp_path:
 
     chart = Path(__file__).resolve().parents[1] / "fixtures" / "charts" / "docs-example"
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    first.write_text("core:\n  replicas: 5\n  logLevel: debug\nimage:\n  tag: '2.0.0'\n")
-    second.write_text("core:\n  logLevel: null\n  replicas: 6\n")
+    first.write_text("core:\n  replicas: 5\n  logLevel: debug\nimage:\n  tag: '2.0.0'\nextraArgs: [a, b]\n")
+    second.write_text("core:\n  logLevel: null\n  replicas: 6\nextraArgs: [c]\n")
     layered = render(chart, [first, second], cache=False)
     one_document = render(chart, set_values=layered_values([first, second]), cache=False)
     assert list(one_document) == list(layered)
     env = layered.get("Deployment", "archangel-core")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env[0] == {"name": "LOG_LEVEL", "value": "info"}  # the null deleted debug; the template's default
     assert layered_values([first, second])["core"] == {"replicas": 6, "logLevel": None}
+    assert layered_values([first, second])["extraArgs"] == ["c"]  # replaced, as Helm does; pyhelm3 would join
+    args = layered.get("Deployment", "archangel-core")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["c"]
+
+
+def test_every_lazy_name_of_the_package_loads() -> None:
+    import archangel_helm
+
+    assert sorted(archangel_helm.__all__) == sorted(archangel_helm._WHERE)
+    for name in archangel_helm.__all__:
+        assert getattr(archangel_helm, name) is not None

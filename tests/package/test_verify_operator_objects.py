@@ -89,3 +89,39 @@ def test_another_api_error_is_not_taken_for_an_absent_kind() -> None:
 
     with pytest.raises(PermissionError):
         check_operator_objects(broken, "archangel", "archangel")
+
+
+def test_a_certificate_is_waited_for_until_ready() -> None:
+    conditions = iter(
+        [
+            [{"type": "Ready", "status": "False", "message": "Issuing certificate as Secret does not exist"}],
+            [{"type": "Ready", "status": "True", "message": "Certificate is up to date and has not expired"}],
+        ]
+    )
+
+    def get(path: str) -> Any:
+        if path.startswith(CLUSTERS):
+            raise NotFound(path)  # no CloudNativePG: only the certificate is waited for
+        status = {"conditions": next(conditions)}
+        return {"items": [{"metadata": {"name": "archangel-qdrant-tls"}, "status": status}]}
+
+    lines: list[str] = []
+    (result,) = wait_for_operator_objects(
+        get, "archangel", "archangel", Scope(), timeout_seconds=60, poll_seconds=0, progress=lines.append
+    )
+    assert (result.name, result.status) == ("Certificate/archangel-qdrant-tls", Status.PASS)
+    assert lines[0] == "  Certificate/archangel-qdrant-tls: Ready=False: Issuing certificate as Secret does not exist"
+
+
+def test_an_api_error_while_waiting_is_a_failed_row_polled_again() -> None:
+    answers = iter([PermissionError("403 forbidden"), {"items": []}])
+
+    def get(path: str) -> Any:
+        if path.startswith(CERTIFICATES):
+            raise NotFound(path)
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert wait_for_operator_objects(get, "archangel", "archangel", Scope(), timeout_seconds=60, poll_seconds=0) == []

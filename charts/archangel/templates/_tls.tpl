@@ -53,22 +53,23 @@ hook
 {{- toJson $names -}}
 {{- end -}}
 
-{{/* DNS names of the certificates: the Service, the headless Service and each pod behind it. */}}
-{{- define "archangel.postgresql.tlsNames" -}}
-{{- $service := include "archangel.componentName" (dict "root" . "component" "postgresql") -}}
-{{- $names := include "archangel.dataTLS.serviceNames" (dict "services" (list $service (printf "%s-hl" $service)) "namespace" .Release.Namespace) | fromJsonArray -}}
-{{- $names = append $names (printf "*.%s-hl.%s.svc" $service .Release.Namespace) -}}
-{{- $names = append $names (printf "*.%s-hl.%s.svc.cluster.local" $service .Release.Namespace) -}}
+{{/* DNS names of a server certificate: the Service, the headless Service and each pod behind it (Qdrant's peers
+reach one another as <pod>.<headless>). (dict "root" $ "component" "postgresql") */}}
+{{- define "archangel.dataTLS.names" -}}
+{{- $service := include "archangel.componentName" (dict "root" .root "component" .component) -}}
+{{- $namespace := .root.Release.Namespace -}}
+{{- $names := include "archangel.dataTLS.serviceNames" (dict "services" (list $service (printf "%s-hl" $service)) "namespace" $namespace) | fromJsonArray -}}
+{{- $names = append $names (printf "*.%s-hl.%s.svc" $service $namespace) -}}
+{{- $names = append $names (printf "*.%s-hl.%s.svc.cluster.local" $service $namespace) -}}
 {{- toJson $names -}}
 {{- end -}}
 
-{{/* Qdrant's peers reach each other as <pod>.<headless>; clients use the Service. */}}
+{{- define "archangel.postgresql.tlsNames" -}}
+{{- include "archangel.dataTLS.names" (dict "root" . "component" "postgresql") -}}
+{{- end -}}
+
 {{- define "archangel.qdrant.tlsNames" -}}
-{{- $service := include "archangel.componentName" (dict "root" . "component" "qdrant") -}}
-{{- $names := include "archangel.dataTLS.serviceNames" (dict "services" (list $service (printf "%s-hl" $service)) "namespace" .Release.Namespace) | fromJsonArray -}}
-{{- $names = append $names (printf "*.%s-hl.%s.svc" $service .Release.Namespace) -}}
-{{- $names = append $names (printf "*.%s-hl.%s.svc.cluster.local" $service .Release.Namespace) -}}
-{{- toJson $names -}}
+{{- include "archangel.dataTLS.names" (dict "root" . "component" "qdrant") -}}
 {{- end -}}
 
 {{/* What the secrets hook makes when it is the source: the CA and each server certificate (JSON, or ""). */}}

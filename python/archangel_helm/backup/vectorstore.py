@@ -111,14 +111,21 @@ def _backup_collection(catalog: Catalog, run: Any, qdrant: QdrantClient, collect
 
 
 def _backup_shards(catalog: Catalog, run: Any, nodes: Nodes, collection: str) -> list[Artifact]:
-    """Every shard of a distributed collection, each snapshotted on a node with an active replica of it."""
+    """Every shard of a distributed collection, each snapshotted on a node with an active replica of it.
+
+    The shards' snapshots are all made first (as close to one moment as the API allows), then streamed out: a
+    collection that is written meanwhile is captured within the point counts read before and after them, which
+    the manifest records as the range a restore must land in."""
     config = nodes.service.collection_info(collection)["config"]
     sources = shard_sources(nodes, collection)
-    points = nodes.service.points_count(collection)
-    artifacts = []
-    for source in sources:
-        snapshot = source.node.create_shard_snapshot(collection, source.shard_id)
-        try:
+    before = nodes.service.points_count(collection)
+    made: list[tuple[Any, Any]] = []
+    try:
+        for source in sources:
+            made.append((source, source.node.create_shard_snapshot(collection, source.shard_id)))
+        after = nodes.service.points_count(collection)
+        artifacts = []
+        for source, snapshot in made:
             artifacts.append(
                 catalog.seal(
                     run,
@@ -131,16 +138,18 @@ def _backup_shards(catalog: Catalog, run: Any, nodes: Nodes, collection: str) ->
                         "collection": collection,
                         "shard_id": source.shard_id,
                         "shard_count": len(sources),
-                        "points_count": points,  # the collection's, when its backup began
+                        "points_count": after,
+                        "points_count_range": [min(before, after), max(before, after)],
                         "peer_id": source.peer_id,
                         "snapshot": snapshot.name,
                         "config": config,  # what a restore creates the collection with again
                     },
                 )
             )
-        finally:
+        return artifacts
+    finally:
+        for source, snapshot in made:  # node-local snapshots fill the data volume if left
             source.node.delete_shard_snapshot(collection, source.shard_id, snapshot.name)
-    return artifacts
 
 
 def collection_of(artifact: Artifact) -> str:
@@ -187,9 +196,13 @@ def _recover_group(
             )
         return _recover(nodes.service, artifacts[0], snapshots[artifacts[0].name], collection)
     points = recover_collection(nodes, collection, [(a, snapshots[a.name]) for a in artifacts], log=catalog.log)
-    expected = int(artifacts[0].details.get("points_count", -1))
-    if points != expected:
-        raise IntegrityError(f"collection {collection}: {points} points after recovery, the backup recorded {expected}")
+    details = artifacts[0].details
+    low, high = details.get("points_count_range") or [details.get("points_count", -1)] * 2
+    if not int(low) <= points <= int(high):
+        raise IntegrityError(
+            f"collection {collection}: {points} points after recovery, the backup recorded {low}"
+            + (f" to {high} (written while its shards were snapshotted)" if high != low else "")
+        )
     return points
 
 

@@ -244,7 +244,12 @@ def reissue_reason(
     if absent := [n for n in spec.dns_names if n not in names]:
         return f"it does not name {', '.join(absent)}"
     remaining = certificate.not_valid_after_utc - now
-    if remaining <= datetime.timedelta(days=spec.renew_before_days):
+    # A certificate cut at the CA's own end cannot be given more by this CA: reissuing it at every run would
+    # change nothing (the CA's end is the hook's warning to act on).
+    cut_at_ca = abs(certificate.not_valid_after_utc - ca.certificate.not_valid_after_utc) < datetime.timedelta(
+        minutes=1
+    )
+    if remaining <= datetime.timedelta(days=spec.renew_before_days) and not cut_at_ca:
         return f"it expires in {max(remaining.days, 0)} days (renewal window {spec.renew_before_days} days)"
     return None
 

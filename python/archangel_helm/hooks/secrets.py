@@ -205,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             for line in ensure_certificates(
                 api, namespace, spec.certificates, labels=spec.labels, annotations=spec.annotations
             ):
-                _log().info(f"secrets hook: {line}")
+                if line.startswith("WARNING: "):
+                    _log().warning(f"secrets hook: {line.removeprefix('WARNING: ')}")
+                else:
+                    _log().info(f"secrets hook: {line}")
     except (HookError, CertificateSpecError) as error:
         _log().error(f"secrets hook: {error}")
         return 1

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +93,7 @@ class Deployer:
         self.options = options
         self.print = printer
         self.connection = ""  # "context X -> https://server", set once connected
+        self._deadline = 0.0  # time.monotonic() by which the release being installed must be up
         self.report = DeployReport(
             environment.name,
             "dry-run" if options.dry_run else "deploy",
@@ -238,6 +240,8 @@ class Deployer:
         action = "upgrading" if previous else "installing"
         self.print(f"\n{action} {release.name} ({chart.metadata.name} {chart.metadata.version}) in {release.namespace}")
         watcher = asyncio.create_task(self._watch(get, release))
+        # One timeout for the release: Helm's wait and then the operators' share it.
+        self._deadline = time.monotonic() + verify.prometheus_duration_seconds(self.options.timeout)
         try:
             revision = await client.install_or_upgrade_release(
                 release.name,
@@ -299,7 +303,7 @@ class Deployer:
             release.namespace,
             release.name,
             scope,
-            timeout_seconds=verify.prometheus_duration_seconds(self.options.timeout),
+            timeout_seconds=max(self._deadline - time.monotonic(), 0),
             progress=self.print,
         )
         if not failed(results):

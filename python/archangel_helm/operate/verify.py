@@ -128,7 +128,8 @@ def wait_for_operator_objects(
     deadline = time.monotonic() + timeout_seconds
     seen: dict[str, str] = {}
     while True:
-        results = check_operator_objects(get, namespace, release, scope)
+        # An API error (a 403 from narrow RBAC, a timeout) is a failed row, polled again until the deadline.
+        results = guarded(f"operators ({release})", lambda: check_operator_objects(get, namespace, release, scope))
         for result in results:
             if seen.get(result.name) != result.detail:
                 seen[result.name] = result.detail

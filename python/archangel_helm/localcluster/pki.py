@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..x509util import key_usage
+
 VALIDITY = datetime.timedelta(days=30)  # a test cluster lives minutes; a month covers a long debugging session
 SERVER, CLIENT = "server", "client"
 
@@ -76,17 +78,7 @@ def create_ca(directory: Path, stem: str, common_name: str) -> KeyPair:
         _builder(name, name, key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(signs_certificates=True),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -109,17 +101,7 @@ def issue(directory: Path, spec: CertificateSpec) -> KeyPair:
         _builder(_name(spec.common_name, spec.organizations), ca_certificate.subject, key.public_key())
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(signs_certificates=False, key_encipherment=True),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)

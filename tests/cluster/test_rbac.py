@@ -67,6 +67,16 @@ def run_hook(cluster: LocalCluster, kubeconfig: Path, spec: Path) -> None:
     cluster.run(*as_account(kubeconfig, *hook))
 
 
+def hook_as_its_account(cluster: LocalCluster, manifest: Manifest, workdir: Path) -> tuple[Path, Path]:
+    """The hook's ServiceAccount, Role and RoleBinding as the release renders them, a kubeconfig with that
+    account's token, and the spec the hook's ConfigMap carries: (kubeconfig, spec file)."""
+    apply(cluster, identity_objects(manifest, HOOK))
+    kubeconfig = service_account_kubeconfig(cluster, HOOK, NAMESPACE, workdir)
+    spec = workdir / "spec.json"
+    spec.write_text(manifest.get("ConfigMap", HOOK)["data"]["spec.json"])
+    return kubeconfig, spec
+
+
 def generated_data(cluster: LocalCluster) -> dict[str, str]:
     secret = json.loads(cluster.kubectl("get", "secret", GENERATED, "-n", NAMESPACE, "-o", "json"))
     data: dict[str, str] = secret["data"]
@@ -76,10 +86,7 @@ def generated_data(cluster: LocalCluster) -> dict[str, str]:
 def test_the_secrets_hook_creates_once_and_never_changes_a_key(
     production: Manifest, local_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    apply(local_cluster, identity_objects(production, HOOK))
-    kubeconfig = service_account_kubeconfig(local_cluster, HOOK, NAMESPACE, tmp_path)
-    spec = tmp_path / "spec.json"
-    spec.write_text(production.get("ConfigMap", HOOK)["data"]["spec.json"])
+    kubeconfig, spec = hook_as_its_account(local_cluster, production, tmp_path)
     keys = {k["name"] for k in json.loads(spec.read_text())["keys"]}
     run_hook(local_cluster, kubeconfig, spec)
     first = generated_data(local_cluster)
@@ -147,10 +154,7 @@ def staging(production: Manifest) -> Manifest:
 def test_the_secrets_hook_makes_the_data_tier_certificates_once_with_its_own_role(
     staging: Manifest, local_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    apply(local_cluster, identity_objects(staging, HOOK))
-    kubeconfig = service_account_kubeconfig(local_cluster, HOOK, NAMESPACE, tmp_path)
-    spec = tmp_path / "spec.json"
-    spec.write_text(staging.get("ConfigMap", HOOK)["data"]["spec.json"])
+    kubeconfig, spec = hook_as_its_account(local_cluster, staging, tmp_path)
     certificates = json.loads(spec.read_text())["certificates"]
     servers = [s["secret"] for s in certificates["servers"]]
     assert servers == ["archangel-postgresql-tls", "archangel-qdrant-tls"]

@@ -31,7 +31,7 @@ import requests
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from tests.e2e.servers import PostgresServer, free_port, postgres_server  # noqa: E402
+from tests.support.servers import PostgresServer, free_port, postgres_server  # noqa: E402
 
 from archangel_helm.backup.postgres import psql  # noqa: E402
 

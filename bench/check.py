@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from archangel_helm import Chart, find_helm
-from archangel_helm.shipped import ShippedValues, shipped_values
+from archangel_helm.plan.shipped import ShippedValues, shipped_values
 from archangel_helm.validate import CrdSchemas, SchemaValidator, default_crd_directories, supported_kube_versions
 from archangel_helm.validate.rules import Release, run_checks
 

@@ -27,8 +27,8 @@ import boto3
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from tests.e2e import servers  # noqa: E402
-from tests.e2e.barman import BarmanCloud, recovered, wait_archived  # noqa: E402
+from tests.support import servers  # noqa: E402
+from tests.support.barman import BarmanCloud, recovered, wait_archived  # noqa: E402
 
 from archangel_helm.backup.postgres import psql  # noqa: E402
 from bench.backup import moto_process, seed  # noqa: E402

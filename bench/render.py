@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from archangel_helm import Chart, find_helm, render
-from archangel_helm.environments import load_environment
+from archangel_helm.plan.environments import load_environment
 from archangel_helm.validate import CrdSchemas, SchemaValidator, default_crd_directories, supported_kube_versions
 
 PROJECT = Path(__file__).resolve().parent.parent

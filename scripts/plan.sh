@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 mode=error
 if [ -z "${ARCHANGEL_CRD_SCHEMAS:-}" ]; then
-  fetched=$(python -c 'from archangel_helm.crdfetch import default_fetch_directory as d; print(d())')
+  fetched=$(python -c 'from archangel_helm.crds.fetch import default_fetch_directory as d; print(d())')
   if [ -d ../shared/crd-schemas ]; then
     ARCHANGEL_CRD_SCHEMAS=$(cd ../shared/crd-schemas && pwd)
     export ARCHANGEL_CRD_SCHEMAS

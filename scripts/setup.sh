@@ -94,7 +94,7 @@ tool_venv barman-cloud "$BARMAN_VENV" "$BARMAN_PYTHON" requirements/barman-lock.
 
 # --- 4b. cert-manager's CRDs (validation and the local cluster), from the Go module proxy ------------
 if command -v go >/dev/null; then
-  "$VENV/bin/python" -m archangel_helm.gomodcrds
+  "$VENV/bin/python" -m archangel_helm.crds.gomod
 else
   log "WARNING: go not found: no cert-manager CRDs (validating a cert-manager environment fails; install golang)"
 fi

@@ -3,48 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.cache import CACHE_ENV
-from archangel_helm.environments import Environment, load_environments
-from archangel_helm.pytest_plugin import RenderChart
-from archangel_helm.shipped import ShippedValues, shipped_values
+from archangel_helm.core.render_cache import CACHE_ENV
+from archangel_helm.plan.environments import Environment, load_environments
+from archangel_helm.plan.shipped import ShippedValues
+from archangel_helm.testing.plugin import RenderChart
 from archangel_helm.validate.crds import CRD_DIR_ENV
 from tests.support.local_cluster import group_of, mark_session, stop_if_ours
-
-PROJECT = Path(__file__).resolve().parent.parent
-APP_CHART = PROJECT / "charts" / "archangel"
-MONITORING_CHART = PROJECT / "charts" / "archangel-monitoring"
-CHARTS = (APP_CHART, MONITORING_CHART)
-FIXTURES = PROJECT / "tests" / "fixtures"
-# Upstream CRD schemas provided beside the repository for our tests; read in place, never copied in.
-SHARED_CRD_SCHEMAS = PROJECT.parent / "shared" / "crd-schemas"
+from tests.support.project import PROJECT, SHARED_CRD_SCHEMAS, TEST_RENDER_CACHE
 
 if SHARED_CRD_SCHEMAS.is_dir() and not os.environ.get(CRD_DIR_ENV):
     os.environ[CRD_DIR_ENV] = str(SHARED_CRD_SCHEMAS)
 
-# The tests' renders are cached in the repository's build directory, never in the user's ~/.cache (which the
-# CLI uses): one directory every xdist worker shares, removed by `make clean`.
-TEST_RENDER_CACHE = PROJECT / "build" / "test-render-cache"
 os.environ.setdefault(CACHE_ENV, str(TEST_RENDER_CACHE))
-
-
-SHIPPED_VALUES = shipped_values(PROJECT)
-
-
-def with_site_values(values_files: Sequence[str | Path]) -> list[str]:
-    """The files, each environment values file followed by its example site values (as the tests render them)."""
-    sites = {s.values_file: s.site_values for s in SHIPPED_VALUES}
-    files: list[str] = []
-    for file in values_files:
-        path = Path(file) if Path(file).is_absolute() else PROJECT / file
-        files += [str(file), *map(str, sites.get(path.resolve(), ()))]
-    return files
 
 
 @pytest.fixture(scope="session")

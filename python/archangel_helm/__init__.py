@@ -10,8 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .chart import Chart
-    from .errors import (
+    from archangel_helm.core.chart import Chart
+    from archangel_helm.core.errors import (
         ArchangelHelmError,
         ConfigurationError,
         HelmNotFoundError,
@@ -19,23 +19,23 @@ if TYPE_CHECKING:
         RenderError,
         SchemaNotFoundError,
     )
-    from .helm import Helm, find_helm
-    from .manifest import Manifest, PodTemplate
-    from .render import render
+    from archangel_helm.core.helm import Helm, find_helm
+    from archangel_helm.core.manifest import Manifest, PodTemplate
+    from archangel_helm.core.render import render
 
 _WHERE = {
-    "Chart": ".chart",
-    "ArchangelHelmError": ".errors",
-    "ConfigurationError": ".errors",
-    "HelmNotFoundError": ".errors",
-    "ObjectNotFoundError": ".errors",
-    "RenderError": ".errors",
-    "SchemaNotFoundError": ".errors",
-    "Helm": ".helm",
-    "find_helm": ".helm",
-    "Manifest": ".manifest",
-    "PodTemplate": ".manifest",
-    "render": ".render",
+    "Chart": ".core.chart",
+    "ArchangelHelmError": ".core.errors",
+    "ConfigurationError": ".core.errors",
+    "HelmNotFoundError": ".core.errors",
+    "ObjectNotFoundError": ".core.errors",
+    "RenderError": ".core.errors",
+    "SchemaNotFoundError": ".core.errors",
+    "Helm": ".core.helm",
+    "find_helm": ".core.helm",
+    "Manifest": ".core.manifest",
+    "PodTemplate": ".core.manifest",
+    "render": ".core.render",
 }
 
 __all__ = [

@@ -11,19 +11,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import checkreport, crdfetch, golden
-from .backup.errors import BackupError, TerminatedError
-from .chart import Chart, format_kube_version
-from .environments import find_project_root, load_environment
-from .errors import ArchangelHelmError, ReleaseRenderErrors, RenderError
-from .logsetup import logger
-from .manifest import Manifest
-from .output import write_objects
-from .plan import kube_version_labels, plan, plan_json, report
-from .render import default_cache, render
-from .validate import CrdSchemas, SchemaValidator, default_crd_directories, supported_kube_versions
-from .validate.references import ExternalObjects
-from .validate.rules import Release, load_waivers, run_checks
+from archangel_helm.backup.errors import BackupError, TerminatedError
+from archangel_helm.core.chart import Chart, format_kube_version
+from archangel_helm.core.errors import ArchangelHelmError, ReleaseRenderErrors, RenderError
+from archangel_helm.core.logsetup import logger
+from archangel_helm.core.manifest import Manifest
+from archangel_helm.core.output import write_objects
+from archangel_helm.core.render import default_cache, render
+from archangel_helm.crds import fetch as crds_fetch
+from archangel_helm.plan.environments import find_project_root, load_environment
+from archangel_helm.plan.release_plan import kube_version_labels, plan, plan_json, report
+from archangel_helm.testing import golden
+from archangel_helm.validate import (
+    CrdSchemas,
+    SchemaValidator,
+    check_output,
+    default_crd_directories,
+    supported_kube_versions,
+)
+from archangel_helm.validate.references import ExternalObjects
+from archangel_helm.validate.rules import Release, load_waivers, run_checks
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -151,7 +158,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .argo import hook_report  # imported here: this command's own needs stay in this function
+    from archangel_helm.validate.argo_hooks import (
+        hook_report,  # imported here: this command's own needs stay in this function
+    )
 
     chart = Chart.load(args.chart)
     # Release, namespace, kubeVersion, API versions: explicit flags, then --env's release of this chart, then defaults.
@@ -202,9 +211,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.env:
         subject += f" as in {args.env}"
     if args.format == "junit":
-        report = checkreport.junit(result, subject)
+        report = check_output.junit(result, subject)
     else:
-        formatter = {"text": checkreport.text, "json": checkreport.as_json}[args.format]
+        formatter = {"text": check_output.text, "json": check_output.as_json}[args.format]
         report = formatter(result, subject, hook_report(manifest))
     if args.output_file:
         args.output_file.write_text(report + "\n")
@@ -257,7 +266,7 @@ def cmd_golden(args: argparse.Namespace) -> int:
 
 
 def cmd_crds_fetch(args: argparse.Namespace) -> int:
-    crdfetch.fetch(args.dir, base_url=args.base_url)
+    crds_fetch.fetch(args.dir, base_url=args.base_url)
     return EXIT_OK
 
 
@@ -285,7 +294,7 @@ PLUGINS = (
         },
     ),
     Plugin(
-        "archangel_helm.promote",
+        "archangel_helm.operate.promote",
         {"promote": "pin production's Argo CD Applications to a revision staging has run"},
     ),
     Plugin(
@@ -384,8 +393,8 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
         dest="crds_command", required=True
     )
     p = crds.add_parser("fetch", help="download the pinned upstream CRD manifests")
-    p.add_argument("--dir", type=Path, default=crdfetch.default_fetch_directory())
-    p.add_argument("--base-url", default=crdfetch.RAW_BASE, help=argparse.SUPPRESS)
+    p.add_argument("--dir", type=Path, default=crds_fetch.default_fetch_directory())
+    p.add_argument("--base-url", default=crds_fetch.RAW_BASE, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_crds_fetch)
 
     for plugin in PLUGINS:

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from archangel_helm import Manifest, yamlio
-from archangel_helm.argo import sync_waves
-from archangel_helm.environments import Environment, load_environments
+from archangel_helm import Manifest
+from archangel_helm.core import yamlio
+from archangel_helm.plan.environments import Environment, load_environments
 from archangel_helm.validate import CrdSchemas, SchemaValidator
-from tests.conftest import PROJECT
+from archangel_helm.validate.argo_hooks import sync_waves
+from tests.support.project import PROJECT
 
 ARGOCD = PROJECT / "argocd"
 ARGO_CD_CRDS = PROJECT.parent / "shared" / "crds" / "argo-cd"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError
-from archangel_helm import assertions as a
-from archangel_helm.argo import hook_report
-from archangel_helm.manifest import K8sObject, PodTemplate, annotations_of, labels_of
-from archangel_helm.quantity import parse_quantity
+from archangel_helm.core.manifest import K8sObject, PodTemplate, annotations_of, labels_of
+from archangel_helm.core.quantity import parse_quantity
+from archangel_helm.testing import assertions as a
+from archangel_helm.validate.argo_hooks import hook_report
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import matches
 from tests.charts.test_data_tier import BUILTIN

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from archangel_helm import Chart, Manifest
-from archangel_helm.pytest_plugin import RenderChart
+from archangel_helm.testing.plugin import RenderChart
 from archangel_helm.validate import supported_kube_versions
-from tests.conftest import APP_CHART, CHARTS, MONITORING_CHART
+from tests.support.project import APP_CHART, CHARTS, MONITORING_CHART
 
 RenderEnv = Callable[..., Manifest]
 ENVIRONMENTS = ("production", "staging")

@@ -13,14 +13,14 @@ import pytest
 import yaml
 
 from archangel_helm import Chart, Manifest, RenderError
-from archangel_helm.environments import Environment
-from archangel_helm.pytest_plugin import RenderChart
+from archangel_helm.plan.environments import Environment
+from archangel_helm.testing.plugin import RenderChart
 from archangel_helm.validate import CrdSchemas, SchemaValidator, supported_kube_versions
 from archangel_helm.validate.graph import check_graph
 from archangel_helm.validate.references import check_references
 from archangel_helm.validate.workload_rules import check_pdbs_allow_disruption
 from tests.charts.test_data_tier import credentials, env_of, template_of
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 RenderEnv = Callable[..., Manifest]
 CNPG_APIS = ["postgresql.cnpg.io/v1/Cluster", "postgresql.cnpg.io/v1/Pooler", "postgresql.cnpg.io/v1/ScheduledBackup",

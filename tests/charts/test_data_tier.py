@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest, RenderError
-from archangel_helm.manifest import PodTemplate, annotations_of
-from archangel_helm.quantity import parse_quantity
+from archangel_helm.core.manifest import PodTemplate, annotations_of
+from archangel_helm.core.quantity import parse_quantity
 from archangel_helm.validate.selectors import selected_pod_templates
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 RenderEnv = Callable[..., Manifest]
 # Production's PostgreSQL is a CloudNativePG Cluster (database.mode cloudnativepg). The builtin StatefulSet is

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from archangel_helm import Chart, Manifest, render
-from archangel_helm.shipped import ShippedValues
+from archangel_helm.plan.shipped import ShippedValues
 from archangel_helm.validate.rules import RULES, Release
-from tests.conftest import CHARTS, FIXTURES, SHIPPED_VALUES
+from tests.support.project import CHARTS, FIXTURES, SHIPPED_VALUES
 
 FORBIDDEN = re.compile(
     r"\b(lookup|randAlphaNum|randAlpha|randNumeric|randAscii|randBytes|randInt|uuidv4|shuffle|now|genPrivateKey"

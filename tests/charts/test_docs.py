@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHARTS, PROJECT
+from tests.support.project import CHARTS, PROJECT
 
 GENERATOR = PROJECT / "node_modules" / ".bin" / "readme-generator"
 pytestmark = pytest.mark.skipif(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from archangel_helm.golden import check, normalize, stale_files
-from tests.conftest import PROJECT
+from archangel_helm.testing.golden import check, normalize, stale_files
+from tests.support.project import PROJECT
 
 
 def test_golden_manifests_match_the_templates() -> None:

@@ -7,10 +7,10 @@ import shutil
 import pytest
 
 from archangel_helm import Helm, Manifest, RenderError, find_helm, render
-from archangel_helm import assertions as a
-from archangel_helm.golden import normalize
-from archangel_helm.shipped import ShippedValues
-from tests.conftest import APP_CHART, SHIPPED_VALUES
+from archangel_helm.plan.shipped import ShippedValues
+from archangel_helm.testing import assertions as a
+from archangel_helm.testing.golden import normalize
+from tests.support.project import APP_CHART, SHIPPED_VALUES
 
 HELM3 = shutil.which("helm3")
 pytestmark = pytest.mark.skipif(

@@ -17,15 +17,15 @@ from typing import Any, ClassVar
 import pytest
 
 from archangel_helm import Chart, Manifest
-from archangel_helm.argo import hook_report
-from archangel_helm.manifest import PodTemplate, annotations_of, labels_of
-from archangel_helm.shipped import ShippedValues
+from archangel_helm.core.manifest import PodTemplate, annotations_of, labels_of
+from archangel_helm.plan.shipped import ShippedValues
+from archangel_helm.validate.argo_hooks import hook_report
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.rules import RULES, Release
-from tests.background import serving
 from tests.charts.test_data_tier import BUILTIN, env_of, template_of
 from tests.charts.test_network_policies import allowed
-from tests.conftest import APP_CHART, SHIPPED_VALUES
+from tests.support.background import serving
+from tests.support.project import APP_CHART, SHIPPED_VALUES
 
 RenderEnv = Callable[..., Manifest]
 TOOLS = "ghcr.io/archangel-ai/archangel-tools:0.1.0"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.argo import hook_report
-from archangel_helm.manifest import annotations_of
+from archangel_helm.core.manifest import annotations_of
+from archangel_helm.validate.argo_hooks import hook_report
 from archangel_helm.validate.pod_security import check_pod_security
 from tests.charts.test_data_tier import BUILTIN
 

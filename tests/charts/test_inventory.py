@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.manifest import name_of
-from archangel_helm.shipped import ShippedValues
-from tests.conftest import SHIPPED_VALUES
+from archangel_helm.core.manifest import name_of
+from archangel_helm.plan.shipped import ShippedValues
+from tests.support.project import SHIPPED_VALUES
 
 WORKLOAD_OBJECTS = {
     (kind, f"archangel-{component}")

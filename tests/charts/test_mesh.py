@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError
-from archangel_helm.manifest import PodTemplate
+from archangel_helm.core.manifest import PodTemplate
 from archangel_helm.validate.selectors import matches, selected_pod_templates
 from tests.charts.test_data_tier import BUILTIN
 

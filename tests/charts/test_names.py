@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.manifest import labels_of, name_of
-from archangel_helm.shipped import ShippedValues
-from tests.conftest import SHIPPED_VALUES
+from archangel_helm.core.manifest import labels_of, name_of
+from archangel_helm.plan.shipped import ShippedValues
+from tests.support.project import SHIPPED_VALUES
 
 LONGEST_RELEASE = "r" * 53  # Helm's own limit for release names
 SUFFIXED_KINDS = {"CronJob", "StatefulSet"}

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.manifest import name_of
-from archangel_helm.shipped import ShippedValues
+from archangel_helm.core.manifest import name_of
+from archangel_helm.core.values_layering import merged_values
+from archangel_helm.plan.shipped import ShippedValues
 from archangel_helm.validate.graph import check_network_policies, is_default_deny, pods_without_default_deny
 from archangel_helm.validate.operators import selectable_pod_templates
 from archangel_helm.validate.selectors import matches
-from archangel_helm.values import merged_values
-from tests.conftest import PROJECT, SHIPPED_VALUES
 from tests.support.entry_points import entry_point, merged
 from tests.support.notes import install_notes
+from tests.support.project import PROJECT, SHIPPED_VALUES
 
 RenderEnv = Callable[..., Manifest]
 

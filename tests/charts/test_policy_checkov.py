@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.output import write_objects
-from tests.conftest import PROJECT, SHIPPED_VALUES
+from archangel_helm.core.output import write_objects
+from tests.support.project import PROJECT, SHIPPED_VALUES
 
 CHECKOV = PROJECT / ".venv-checkov" / "bin" / "checkov"
 pytestmark = pytest.mark.skipif(not CHECKOV.exists(), reason="checkov not installed (make setup creates .venv-checkov)")

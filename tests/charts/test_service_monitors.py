@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.manifest import labels_of
+from archangel_helm.core.manifest import labels_of
 from archangel_helm.validate.graph import check_pod_monitors, check_service_monitors
 from tests.charts.test_data_tier import BUILTIN
 

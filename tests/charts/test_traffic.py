@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError
-from archangel_helm import assertions as a
-from archangel_helm.manifest import annotations_of
+from archangel_helm.core.manifest import annotations_of
+from archangel_helm.testing import assertions as a
 from archangel_helm.validate.graph import check_services
 from archangel_helm.validate.selectors import selected_pod_templates
-from tests.conftest import PROJECT
 from tests.support.entry_points import entry_point, merged
 from tests.support.notes import install_notes
+from tests.support.project import PROJECT
 
 RenderEnv = Callable[..., Manifest]
 HTTPROUTE_API = "gateway.networking.k8s.io/v1/HTTPRoute"

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 
 from archangel_helm import Chart, Manifest
-from archangel_helm.shipped import ShippedValues
+from archangel_helm.plan.shipped import ShippedValues
 from archangel_helm.validate import CrdSchemas, SchemaValidator, supported_kube_versions
 from archangel_helm.validate import kubernetes as builtin
 from archangel_helm.validate.graph import check_graph
-from tests.conftest import SHIPPED_VALUES
+from tests.support.project import SHIPPED_VALUES
 
 
 @pytest.mark.parametrize("shipped", SHIPPED_VALUES, ids=lambda s: s.id)

@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from archangel_helm import RenderError
-from archangel_helm import assertions as a
-from archangel_helm.pytest_plugin import RenderChart
-from archangel_helm.shipped import ShippedValues
-from archangel_helm.values import coalesce
-from tests.conftest import APP_CHART, CHARTS, PROJECT, SHIPPED_VALUES
+from archangel_helm.core.values_layering import coalesce
+from archangel_helm.plan.shipped import ShippedValues
+from archangel_helm.testing import assertions as a
+from archangel_helm.testing.plugin import RenderChart
+from tests.support.project import APP_CHART, CHARTS, PROJECT, SHIPPED_VALUES
 
 
 def load_schema(chart: Path) -> dict[str, Any]:

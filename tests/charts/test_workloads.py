@@ -11,16 +11,16 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest, RenderError
-from archangel_helm import assertions as a
-from archangel_helm.environments import load_environments
-from archangel_helm.manifest import PodTemplate, labels_of
-from archangel_helm.pytest_plugin import RenderChart
-from archangel_helm.shipped import ShippedValues
+from archangel_helm.core.manifest import PodTemplate, labels_of
+from archangel_helm.plan.environments import load_environments
+from archangel_helm.plan.shipped import ShippedValues
+from archangel_helm.testing import assertions as a
+from archangel_helm.testing.plugin import RenderChart
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import selected_pod_templates
-from tests.conftest import PROJECT, SHIPPED_VALUES
 from tests.support.entry_points import entry_point
 from tests.support.notes import install_notes
+from tests.support.project import PROJECT, SHIPPED_VALUES
 
 RenderEnv = Callable[..., Manifest]
 VPA_API = "autoscaling.k8s.io/v1/VerticalPodAutoscaler"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import PROJECT
 from tests.support.cluster_state import reset
 from tests.support.local_cluster import LocalCluster, group_of, start
+from tests.support.project import PROJECT
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT
 from tests.support.local_cluster import LocalCluster
+from tests.support.project import PROJECT
 
 CASES = sorted(p.relative_to(PROJECT).as_posix() for p in PROJECT.glob("charts/*/ci/*-values.yaml"))
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from archangel_helm.environments import load_environment
 from archangel_helm.operate.cluster import discover
 from archangel_helm.operate.connect import connect
-from tests.conftest import PROJECT
+from archangel_helm.plan.environments import load_environment
 from tests.support.cloudnativepg import install_stand_ins
 from tests.support.cluster_state import reset
 from tests.support.local_cluster import LocalCluster, cluster_values
+from tests.support.project import PROJECT
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ import pytest
 from pytest_helm_charts.k8s.fixtures import NamespaceFactoryFunc
 
 from archangel_helm import Chart
-from archangel_helm.chart import kube_version_bounds
+from archangel_helm.core.chart import kube_version_bounds
 from archangel_helm.localcluster import pki, processes
 from archangel_helm.localcluster.control_plane import status
 from archangel_helm.localcluster.settings import ADVERTISE_ADDRESS, default_nodes
-from tests.conftest import APP_CHART
 from tests.support.local_cluster import LocalCluster
+from tests.support.project import APP_CHART
 
 
 def test_server_is_kubernetes_1_37_and_inside_the_charts_kube_version(local_cluster: LocalCluster) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from archangel_helm.environments import Environment, load_environment
-from archangel_helm.manifest import Manifest
-from tests.conftest import PROJECT
+from archangel_helm.core.manifest import Manifest
+from archangel_helm.plan.environments import Environment, load_environment
 from tests.support.cloudnativepg import install_stand_ins
 from tests.support.cluster_state import reset
 from tests.support.local_cluster import LocalCluster, cluster_values
+from tests.support.project import PROJECT
 
 ENVIRONMENTS = ("staging", "production")
 # The local cluster serves no metrics API (no kubelet to scrape): installed anyway, the HPA reports it cannot

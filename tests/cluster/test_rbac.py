@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest, render
-from archangel_helm.environments import load_environment
-from archangel_helm.manifest import name_of
-from tests.conftest import PROJECT
+from archangel_helm.core.manifest import name_of
+from archangel_helm.plan.environments import load_environment
 from tests.support.local_cluster import LocalCluster, cluster_values, service_account_kubeconfig
+from tests.support.project import PROJECT
 
 NAMESPACE = "archangel"
 HOOK = "archangel-secrets-hook"

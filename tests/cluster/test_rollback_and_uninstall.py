@@ -11,9 +11,9 @@ import pytest
 from pytest_helm_charts.clusters import Cluster
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
-from archangel_helm.environments import load_environment
-from tests.conftest import PROJECT
+from archangel_helm.plan.environments import load_environment
 from tests.support.local_cluster import LocalCluster, cluster_values
+from tests.support.project import PROJECT
 from tests.support.secrets_hook import helm_hook_spec, run_the_secrets_hook
 
 NAMESPACE = "archangel"

@@ -12,10 +12,10 @@ from pytest_helm_charts.clusters import Cluster
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 
-from archangel_helm.environments import load_environment
 from archangel_helm.localcluster.settings import default_nodes
-from tests.conftest import PROJECT
+from archangel_helm.plan.environments import load_environment
 from tests.support.local_cluster import LocalCluster, cluster_values
+from tests.support.project import PROJECT
 
 NAMESPACE = "archangel"
 DEPLOYMENTS = ["archangel-core", "archangel-agents"]

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest, render
-from archangel_helm.shipped import ShippedValues
-from tests.conftest import PROJECT, SHIPPED_VALUES
+from archangel_helm.plan.shipped import ShippedValues
 from tests.support.cluster_state import reset
 from tests.support.local_cluster import LocalCluster
+from tests.support.project import PROJECT, SHIPPED_VALUES
 
 CLUSTER_SCOPED = {"StorageClass", "PriorityClass", "ClusterRole", "ClusterRoleBinding", "VolumeSnapshotClass"}
 

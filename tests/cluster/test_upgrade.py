@@ -17,11 +17,11 @@ from pytest_helm_charts.clusters import Cluster
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 
-from archangel_helm.environments import load_environment
-from tests.conftest import PROJECT
+from archangel_helm.plan.environments import load_environment
 from tests.support.cloudnativepg import install_stand_ins
 from tests.support.local_cluster import LocalCluster, cluster_values
 from tests.support.previous_chart import previous_chart
+from tests.support.project import PROJECT
 from tests.support.secrets_hook import helm_hook_spec, run_the_secrets_hook
 
 NAMESPACE = "archangel"

@@ -2,48 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e import servers
-
-
-@dataclass
-class KubeEmulator:
-    """kmock's stateful Kubernetes API emulator, and a kubeconfig that points the real client at it."""
-
-    server: Any
-    kubeconfig: Path
-
-    async def run(self, *args: str) -> tuple[int, str, str]:
-        """Run `python -m <args>` against the emulator; the event loop keeps serving while it runs."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            *args,
-            env={**os.environ, "KUBECONFIG": str(self.kubeconfig), "POD_NAMESPACE": ""},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await process.communicate()
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
-
-    def writes(self) -> list[Any]:
-        return [
-            r for r in self.server if str(r.method).rsplit(".", 1)[-1].upper() in ("POST", "PUT", "PATCH", "DELETE")
-        ]
+from tests.support import servers
+from tests.support.backup_env import BackupEnv
+from tests.support.kube_emulator import KubeEmulator
 
 
 @pytest.fixture
@@ -106,35 +77,6 @@ def pushgateway() -> Iterator[servers.Pushgateway]:
         pytest.skip("prometheus-pushgateway is not installed (make setup installs the Debian package)")
     with servers.pushgateway() as gateway:
         yield gateway
-
-
-@dataclass
-class BackupEnv:
-    """Everything a `archangel-helm backup ...` run needs, as the CronJobs pass it: environment variables."""
-
-    env: dict[str, str]
-    bucket: str
-    s3: servers.S3Server
-    encryption_key: Path
-    mac_key: Path
-    workdir: Path
-
-    def run(self, *args: str, extra_env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        executable = shutil.which("archangel-helm")
-        assert executable, "archangel-helm is not installed (make setup)"
-        result = subprocess.run(
-            [executable, *args],
-            capture_output=True,
-            text=True,
-            env={**self.env, **(extra_env or {})},
-            check=False,
-            timeout=600,
-        )
-        return result.returncode, result.stdout, result.stderr
-
-    def objects(self) -> dict[str, int]:
-        listing = self.s3.client().list_objects_v2(Bucket=self.bucket)
-        return {o["Key"]: o["Size"] for o in listing.get("Contents", [])}
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ import requests
 import yaml
 
 from archangel_helm import Manifest
-from archangel_helm.environments import Environment
-from archangel_helm.pytest_plugin import RenderChart
-from tests.conftest import MONITORING_CHART
-from tests.monitoring.helpers import (
+from archangel_helm.plan.environments import Environment
+from archangel_helm.testing.plugin import RenderChart
+from tests.support.monitoring import (
     ALL_RECEIVERS,
     CI_DIR,
     NAMESPACE,
@@ -34,6 +33,7 @@ from tests.monitoring.helpers import (
     running_process,
     wait_until,
 )
+from tests.support.project import MONITORING_CHART
 
 pytestmark = pytest.mark.e2e
 SECRETS = "/etc/alertmanager/secrets/"

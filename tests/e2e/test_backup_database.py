@@ -24,8 +24,8 @@ from archangel_helm.backup.keys import load_keys
 from archangel_helm.backup.manifest import Artifact, BackupManifest
 from archangel_helm.backup.postgres import Connection, psql, row_counts
 from archangel_helm.backup.storage import ObjectStore, StoreConfig
-from tests.e2e.conftest import BackupEnv
-from tests.e2e.servers import PostgresServer
+from tests.support.backup_env import BackupEnv
+from tests.support.servers import PostgresServer
 
 SEED = """
 CREATE TYPE mood AS ENUM ('calm', 'alert');
@@ -482,7 +482,7 @@ def test_a_failed_dump_leaves_no_backup_behind(backup_env: BackupEnv, postgres: 
 def test_backup_metrics_reach_the_pushgateway_and_a_failure_keeps_the_last_success(
     backup_env: BackupEnv, postgres: PostgresServer, source_db: tuple[Connection, str], pushgateway: object
 ) -> None:
-    from tests.e2e.servers import Pushgateway
+    from tests.support.servers import Pushgateway
 
     assert isinstance(pushgateway, Pushgateway)
     _, name = source_db

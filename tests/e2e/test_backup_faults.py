@@ -21,9 +21,9 @@ from archangel_helm.backup.keys import load_keys
 from archangel_helm.backup.manifest import BackupManifest
 from archangel_helm.backup.postgres import Connection, psql, row_counts, user_objects
 from archangel_helm.backup.storage import ObjectStore, StoreConfig
-from tests.e2e.conftest import BackupEnv
-from tests.e2e.servers import PostgresServer, S3Server
 from tests.e2e.test_backup_database import SEED, backup_once, catalog_for, fingerprint, pg_env, schema
+from tests.support.backup_env import BackupEnv
+from tests.support.servers import PostgresServer, S3Server
 
 
 @pytest.fixture
@@ -384,7 +384,7 @@ def test_pgsslrootcert_reaches_libpq_and_a_wrong_ca_is_refused(
     assert code == 0, err
     other = tmp_path / "other"
     other.mkdir()
-    from tests.e2e.servers import make_tls_files
+    from tests.support.servers import make_tls_files
 
     wrong_ca = make_tls_files(other, None)
     code, _, err = backup_env.run("backup", "database", extra_env={**env, "PGSSLROOTCERT": str(wrong_ca)})

@@ -9,7 +9,7 @@ from archangel_helm.backup.catalog import Catalog, new_backup_id
 from archangel_helm.backup.keys import load_keys
 from archangel_helm.backup.manifest import BackupManifest
 from archangel_helm.backup.storage import ObjectStore, StoreConfig
-from tests.e2e.conftest import BackupEnv
+from tests.support.backup_env import BackupEnv
 
 
 def catalog_for(backup_env: BackupEnv) -> Catalog:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from archangel_helm.backup.postgres import Connection, psql, row_counts
-from tests.e2e import servers
-from tests.e2e.conftest import BackupEnv
 from tests.e2e.test_backup_database import SEED, backup_once, catalog_for, fingerprint, pg_env
+from tests.support import servers
+from tests.support.backup_env import BackupEnv
 
 
 @pytest.fixture

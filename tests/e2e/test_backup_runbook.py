@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from archangel_helm.backup.command import ENVIRONMENT
-from tests.e2e.conftest import BackupEnv
-from tests.e2e.servers import PostgresServer
 from tests.e2e.test_backup_database import backup_once, fingerprint, pg_env
+from tests.support.backup_env import BackupEnv
+from tests.support.servers import PostgresServer
 
 PROJECT = Path(__file__).resolve().parents[2]
 RUNBOOK = PROJECT / "docs" / "DISASTER_RECOVERY.md"

@@ -1,5 +1,5 @@
 """Qdrant backups end to end, against a local stand-in for Qdrant's snapshot API (Qdrant's server cannot be
-installed here; see tests/e2e/qdrant_standin.py) and a local S3 server. The cluster tests run the same path
+installed here; see tests/support/qdrant_standin.py) and a local S3 server. The cluster tests run the same path
 against the real Qdrant image."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BackupEnv
-from tests.e2e.qdrant_standin import QdrantStandIn
+from tests.support.backup_env import BackupEnv
+from tests.support.qdrant_standin import QdrantStandIn
 
 API_KEY = "qdrant-test-key-" + "k" * 20
 

@@ -1,5 +1,5 @@
 """Backups of a distributed Qdrant (production: 3 nodes, each shard on 2), through the `archangel-helm backup`
-commands the CronJobs run, against the cluster stand-in (tests/e2e/qdrant_cluster_standin.py) and the local S3
+commands the CronJobs run, against the cluster stand-in (tests/support/qdrant_cluster_standin.py) and the local S3
 server: every shard captured from a node holding an active replica of it, and a restore that creates the
 collection again with its shards and waits until every replica is active."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BackupEnv
-from tests.e2e.qdrant_cluster_standin import QdrantClusterStandIn
-from tests.e2e.qdrant_standin import QdrantStandIn
+from tests.support.backup_env import BackupEnv
+from tests.support.qdrant_cluster_standin import QdrantClusterStandIn
+from tests.support.qdrant_standin import QdrantStandIn
 
 API_KEY = "qdrant-test-key-" + "c" * 20
 MEMORIES = [{"id": i, "vector": [i / 300, 1 - i / 300], "payload": {"n": i}} for i in range(300)]

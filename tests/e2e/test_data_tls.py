@@ -20,16 +20,16 @@ import pytest
 from archangel_helm import Manifest
 from archangel_helm.hooks.certificates import (
     CaSpec,
-    KeyPair,
+    PemKeyPair,
     ServerCertificateSpec,
     issue_server_certificate,
     new_ca,
     parse_certificates,
 )
 from tests.charts.test_data_tier import env_of, template_of
-from tests.e2e import servers
-from tests.e2e.conftest import BackupEnv
-from tests.e2e.qdrant_standin import QdrantStandIn
+from tests.support import servers
+from tests.support.backup_env import BackupEnv
+from tests.support.qdrant_standin import QdrantStandIn
 
 pytestmark = pytest.mark.skipif(servers.missing_postgres_reason() is not None, reason="no PostgreSQL binaries")
 NOW = datetime.datetime.now(datetime.UTC)
@@ -43,8 +43,8 @@ def staging(render_env: Callable[..., Manifest]) -> Manifest:
 
 @dataclass(frozen=True)
 class ChartTls:
-    ca: KeyPair
-    postgresql: KeyPair
+    ca: PemKeyPair
+    postgresql: PemKeyPair
     postgresql_names: tuple[str, ...]
     qdrant: ServerCertificateSpec
 

@@ -15,16 +15,16 @@ from typing import Any
 import kmock as kmock_lib
 import pytest
 
-from archangel_helm import yamlio
-from archangel_helm.environments import load_environment
-from archangel_helm.helm import find_helm
+from archangel_helm.core import yamlio
+from archangel_helm.core.helm import find_helm
+from archangel_helm.core.values_layering import merged_values
 from archangel_helm.operate.cluster import OPTIONAL_APIS
 from archangel_helm.operate.preflight import FEATURES, Feature
-from archangel_helm.plan import render_release
+from archangel_helm.plan.environments import load_environment
+from archangel_helm.plan.release_plan import render_release
 from archangel_helm.validate import CrdSchemas
-from archangel_helm.values import merged_values
-from tests.conftest import PROJECT
-from tests.e2e.conftest import KubeEmulator
+from tests.support.kube_emulator import KubeEmulator
+from tests.support.project import PROJECT
 
 ALL_APIS = [api for api in OPTIONAL_APIS if api.count("/") == 2]
 RESOURCE_NAMES = {

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 
 from archangel_helm.backup.postgres import psql
-from tests.e2e import servers
-from tests.e2e.barman import BarmanCloud, missing_barman_reason, recovered, wait_archived
+from tests.support import servers
+from tests.support.barman import BarmanCloud, missing_barman_reason, recovered, wait_archived
 
 ARCHIVE_TIMEOUT_SECONDS = 2  # production sets its own (values: database.cloudnativepg.archiveTimeout)
 

@@ -14,7 +14,7 @@ from archangel_helm import Manifest
 from archangel_helm.backup.postgres import psql
 from archangel_helm.hooks.certificates import CaSpec, ServerCertificateSpec, issue_server_certificate, new_ca
 from tests.charts.test_data_tier import BUILTIN
-from tests.e2e import servers
+from tests.support import servers
 
 pytestmark = pytest.mark.skipif(servers.missing_postgres_reason() is not None, reason="no PostgreSQL binaries")
 

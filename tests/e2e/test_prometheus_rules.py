@@ -21,12 +21,11 @@ import yaml
 
 from archangel_helm import Manifest
 from archangel_helm.backup import metrics as backup_metrics
-from archangel_helm.environments import Environment
 from archangel_helm.monitoring import healthcheck
 from archangel_helm.monitoring.healthcheck import Check
-from archangel_helm.pytest_plugin import RenderChart
-from tests.conftest import MONITORING_CHART
-from tests.monitoring.helpers import (
+from archangel_helm.plan.environments import Environment
+from archangel_helm.testing.plugin import RenderChart
+from tests.support.monitoring import (
     CI_DIR,
     NAMESPACE,
     RELEASE,
@@ -40,6 +39,7 @@ from tests.monitoring.helpers import (
     running_process,
     wait_until,
 )
+from tests.support.project import MONITORING_CHART
 
 pytestmark = pytest.mark.e2e
 TARGET_LABELS = {"namespace": "archangel", "release": "archangel"}

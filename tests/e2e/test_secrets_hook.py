@@ -13,7 +13,7 @@ import pytest
 
 from archangel_helm.hooks.secrets import ALPHABETS, KeySpec, SecretSpec, ensure_secret
 from archangel_helm.hooks.secretstore import MAX_ATTEMPTS, HookError
-from tests.e2e.conftest import KubeEmulator
+from tests.support.kube_emulator import KubeEmulator
 
 SECRETS = kmock_lib.resource("", "v1", "secrets")
 NAMESPACE = "archangel"

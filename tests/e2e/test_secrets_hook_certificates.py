@@ -18,13 +18,13 @@ from cryptography import x509
 from archangel_helm import Manifest
 from archangel_helm.hooks.certificates import (
     CaSpec,
-    KeyPair,
+    PemKeyPair,
     ServerCertificateSpec,
     issue_server_certificate,
     new_ca,
     server_secret_data,
 )
-from tests.e2e.conftest import KubeEmulator
+from tests.support.kube_emulator import KubeEmulator
 
 SECRETS = kmock_lib.resource("", "v1", "secrets")
 NAMESPACE = "archangel-staging"
@@ -161,7 +161,7 @@ async def test_a_certificate_missing_a_name_is_reissued(
 
 
 async def test_a_ca_secret_the_hook_did_not_make_is_never_overwritten(kube: KubeEmulator, spec_file: Path) -> None:
-    authority: KeyPair = new_ca(CaSpec(CA, "someone else's", 30), datetime.datetime.now(datetime.UTC))
+    authority: PemKeyPair = new_ca(CaSpec(CA, "someone else's", 30), datetime.datetime.now(datetime.UTC))
     seed(kube, CA, {"ca.crt": authority.certificate_pem})  # no key: not a CA this hook can sign with
     code, _, err = await kube.run(*HOOK, "--spec", str(spec_file))
     assert code == 1

@@ -15,7 +15,7 @@ from typing import Any
 import kmock as kmock_lib
 import pytest
 
-from tests.e2e.conftest import KubeEmulator
+from tests.support.kube_emulator import KubeEmulator
 
 SNAPSHOTS = kmock_lib.resource("snapshot.storage.k8s.io", "v1", "volumesnapshots")
 CLAIMS = kmock_lib.resource("", "v1", "persistentvolumeclaims")

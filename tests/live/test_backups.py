@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.live.conftest import Kubectl, ReleaseUnderTest, wait_for
+from tests.support.live_cluster import Kubectl, ReleaseUnderTest, wait_for
 
 pytestmark = pytest.mark.live
 

@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 from archangel_helm import Chart
-from archangel_helm.chart import kube_version_bounds
-from tests.conftest import APP_CHART
+from archangel_helm.core.chart import kube_version_bounds
+from tests.support.project import APP_CHART
 
 
 def test_server_version_is_within_the_chart_kubeversion(kube_config: str) -> None:

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from archangel_helm.loadcheck import LoadCheckConfig, Thresholds, format_summary, run_load_check
-from tests.live.conftest import Kubectl, ReleaseUnderTest
+from tests.support.live_cluster import Kubectl, ReleaseUnderTest
 
 pytestmark = pytest.mark.live
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.live.conftest import ReleaseUnderTest, ServiceAddress
 from tests.live.test_workloads import _hpa_metrics_state
+from tests.support.live_cluster import ReleaseUnderTest, ServiceAddress
 
 
 @pytest.mark.parametrize(

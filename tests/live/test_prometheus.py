@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.live.conftest import Kubectl, ReleaseUnderTest, ServiceAddress, wait_for
+from tests.support.live_cluster import Kubectl, ReleaseUnderTest, ServiceAddress, wait_for
 
 pytestmark = pytest.mark.live
 

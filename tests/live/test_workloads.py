@@ -11,7 +11,7 @@ from pytest_helm_charts.clusters import Cluster
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 
-from tests.live.conftest import Kubectl, ReleaseUnderTest, wait_for
+from tests.support.live_cluster import Kubectl, ReleaseUnderTest, wait_for
 
 pytestmark = pytest.mark.live
 

@@ -8,12 +8,10 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.environments import Environment
-from archangel_helm.pytest_plugin import RenderChart
-from tests.conftest import MONITORING_CHART, with_site_values
-from tests.monitoring.helpers import ALL_RECEIVERS, CI_DIR, NAMESPACE, RELEASE
-
-RenderMonitoring = Callable[..., Manifest]
+from archangel_helm.plan.environments import Environment
+from archangel_helm.testing.plugin import RenderChart
+from tests.support.monitoring import ALL_RECEIVERS, CI_DIR, NAMESPACE, RELEASE, RenderMonitoring
+from tests.support.project import MONITORING_CHART, with_site_values
 
 
 @pytest.fixture(scope="session")

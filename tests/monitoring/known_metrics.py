@@ -8,7 +8,7 @@ import fnmatch
 import functools
 import re
 
-from tests.monitoring.helpers import METRICS_DOC
+from tests.support.monitoring import METRICS_DOC
 
 METRIC_SECTIONS = ("## Application metrics", "## Batch-job metrics", "## Exporters", "## Prometheus itself")
 _TOKEN = re.compile(r"`([a-zA-Z_:][a-zA-Z0-9_:*]*)`")

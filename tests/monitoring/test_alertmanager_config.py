@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest, RenderError
-from tests.monitoring.conftest import RenderMonitoring
-from tests.monitoring.helpers import ALL_RECEIVERS, binary, config_of, run
+from tests.support.monitoring import ALL_RECEIVERS, RenderMonitoring, binary, config_of, run
 
 ALERTMANAGER = "archangel-monitoring-alertmanager"
 SECRET_FIELDS = {"api_url", "routing_key", "service_key", "auth_password", "auth_secret", "url"}

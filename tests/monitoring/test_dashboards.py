@@ -15,8 +15,8 @@ import yaml
 from archangel_helm import Manifest
 from archangel_helm.monitoring.promql import grafana_query_metric_names
 from archangel_helm.monitoring.rules import load_rules, recorded_names
-from tests.monitoring.helpers import binary, dashboard_files, rule_files, run
 from tests.monitoring.known_metrics import known_metric
+from tests.support.monitoring import binary, dashboard_files, rule_files, run
 
 RECORDED = recorded_names(load_rules(rule_files()))
 EXPECTED_DASHBOARDS = {"overview", "agents", "data"}

@@ -13,7 +13,7 @@ import requests
 
 from archangel_helm.monitoring import healthcheck
 from archangel_helm.monitoring.healthcheck import Check, UsageError, parse_check, run, run_check
-from tests.monitoring.helpers import LocalHTTPServer, Recorded, Route, free_port, local_http_server
+from tests.support.monitoring import LocalHTTPServer, Recorded, Route, free_port, local_http_server
 
 
 def _ok(_request: Recorded) -> tuple[int, str, bytes]:

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from archangel_helm import Manifest, RenderError
-from tests.monitoring.conftest import RenderMonitoring
-from tests.monitoring.helpers import RULES_DIR, binary, config_of, run
+from tests.support.monitoring import RULES_DIR, RenderMonitoring, binary, config_of, run
 
 PROMETHEUS = "archangel-monitoring-prometheus"
 ARCHANGEL_JOBS = ("archangel", "archangel-qdrant")

@@ -15,9 +15,10 @@ import yaml
 from archangel_helm import Manifest
 from archangel_helm.backup.catalog import TARGETS
 from archangel_helm.monitoring.promql import metric_names
-from archangel_helm.monitoring.rules import Rule, alerting_rules, load_rules, recorded_names
+from archangel_helm.monitoring.rules import PrometheusRuleEntry, alerting_rules, load_rules, recorded_names
 from archangel_helm.operate.verify import GRACE_HOURS, schedule_period_hours
-from tests.monitoring.helpers import (
+from tests.monitoring.known_metrics import known_metric
+from tests.support.monitoring import (
     RULE_TESTS_DIR,
     RULES_DIR,
     RUNBOOK_URL,
@@ -27,7 +28,6 @@ from tests.monitoring.helpers import (
     rule_test_files,
     run,
 )
-from tests.monitoring.known_metrics import known_metric
 
 RULES = load_rules(rule_files())
 ALERTS = alerting_rules(RULES)
@@ -98,7 +98,7 @@ CLUSTER_WIDE = re.compile(r"\b(kube_\w+|kubelet_\w+|up|pg_up)\s*\{([^}]*)\}")
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.alert or r.record or "")
-def test_every_rule_on_cluster_wide_series_selects_archangels_namespaces(rule: Rule) -> None:
+def test_every_rule_on_cluster_wide_series_selects_archangels_namespaces(rule: PrometheusRuleEntry) -> None:
     """A shared Prometheus holds every team's kube-state-metrics, kubelet and target series: a rule that reads
     them by name pattern alone (`.+-postgresql`) would page Archangel's on-call for another team's database."""
     selectors = CLUSTER_WIDE.findall(rule.expr)
@@ -125,12 +125,12 @@ def _alert_cases() -> Iterator[tuple[str, list[dict[str, Any]]]]:
                 yield case["alertname"], case.get("exp_alerts") or []
 
 
-def _key(rule: Rule) -> str:
+def _key(rule: PrometheusRuleEntry) -> str:
     return f"{rule.alert}/{rule.severity}"
 
 
 @pytest.mark.parametrize("rule", ALERTS, ids=_key)
-def test_every_alert_fires_in_a_unit_test(rule: Rule) -> None:
+def test_every_alert_fires_in_a_unit_test(rule: PrometheusRuleEntry) -> None:
     firing = [
         expected
         for alertname, alerts in _alert_cases()
@@ -142,7 +142,7 @@ def test_every_alert_fires_in_a_unit_test(rule: Rule) -> None:
 
 
 @pytest.mark.parametrize("rule", [a for a in ALERTS if a.alert not in ALWAYS_FIRING], ids=_key)
-def test_every_alert_stays_silent_in_a_unit_test(rule: Rule) -> None:
+def test_every_alert_stays_silent_in_a_unit_test(rule: PrometheusRuleEntry) -> None:
     silent = [
         alerts
         for alertname, alerts in _alert_cases()
@@ -161,7 +161,7 @@ def test_every_silent_case_names_its_edge() -> None:
 
 
 def test_the_coverage_check_can_fail() -> None:
-    untested = Rule(
+    untested = PrometheusRuleEntry(
         file="x.yaml", group="g", expr="vector(1)", alert="NotTestedAnywhere", labels={"severity": "warning"}
     )
     with pytest.raises(AssertionError, match="no promtool test case"):
@@ -196,7 +196,7 @@ def test_every_recording_rule_is_used_or_checked() -> None:
 
 
 @pytest.mark.parametrize("rule", ALERTS, ids=_key)
-def test_every_alert_has_severity_summary_description_and_runbook(rule: Rule) -> None:
+def test_every_alert_has_severity_summary_description_and_runbook(rule: PrometheusRuleEntry) -> None:
     assert rule.severity in SEVERITIES
     assert set(rule.annotations) == {"summary", "description", "runbook_url"}
     assert all(value.strip() for value in rule.annotations.values())
@@ -230,7 +230,7 @@ def test_alerts_of_both_severities_share_a_name_so_inhibition_applies() -> None:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
-def test_rules_read_only_metrics_that_exist(rule: Rule) -> None:
+def test_rules_read_only_metrics_that_exist(rule: PrometheusRuleEntry) -> None:
     """Every metric a rule reads is recorded by a rule, produced by an exporter, or documented (docs/METRICS.md)."""
     recorded = recorded_names(RULES)
     unknown = sorted(name for name in metric_names(rule.expr) if name not in recorded and not known_metric(name))
@@ -238,7 +238,7 @@ def test_rules_read_only_metrics_that_exist(rule: Rule) -> None:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
-def test_rules_select_application_series_by_component_not_job(rule: Rule) -> None:
+def test_rules_select_application_series_by_component_not_job(rule: PrometheusRuleEntry) -> None:
     """Jobs differ between modes (ServiceMonitor vs kubernetes_sd) and releases; component and release do not."""
     assert not re.search(r'job=~?"archangel-(core|agents|postgresql|qdrant)', rule.expr)
 
@@ -283,7 +283,7 @@ def backup_max_ages() -> dict[str, int]:
     return rows
 
 
-def cronjob_targets(rule: Rule, cronjob: str) -> set[str]:
+def cronjob_targets(rule: PrometheusRuleEntry, cronjob: str) -> set[str]:
     """The target a backup alert derives from a CronJob's name, as Prometheus's anchored label_replace would."""
     targets = set()
     for replacement, _label, pattern in _TARGET_FROM_CRONJOB.findall(rule.expr):

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.manifest import K8sObject, labels_of, name_of
-from tests.monitoring.helpers import RUNBOOKS_DIR
+from archangel_helm.core.manifest import K8sObject, labels_of, name_of
+from tests.support.monitoring import RUNBOOKS_DIR
 
 APP_RELEASE = "archangel"
 APP_NAMESPACE = "archangel"

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError
+from archangel_helm.core.manifest import annotations_of, labels_of
 from archangel_helm.hooks.secrets import parse_spec
-from archangel_helm.manifest import annotations_of, labels_of
 from archangel_helm.monitoring.healthcheck import parse_check
 from archangel_helm.validate.graph import check_graph, pods_without_default_deny
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import matches
-from tests.conftest import SHIPPED_VALUES
-from tests.monitoring.conftest import RenderMonitoring
+from tests.support.monitoring import RenderMonitoring
+from tests.support.project import SHIPPED_VALUES
 
 CRD_KINDS = {"PrometheusRule", "ServiceMonitor", "PodMonitor", "AlertmanagerConfig"}
 STANDALONE_SERVERS = {

@@ -12,8 +12,8 @@ import yaml
 
 from archangel_helm import RenderError
 from tests.charts.test_values_schema import assert_refused
-from tests.conftest import MONITORING_CHART
-from tests.monitoring.conftest import RenderMonitoring
+from tests.support.monitoring import RenderMonitoring
+from tests.support.project import MONITORING_CHART
 
 SCHEMA = json.loads((MONITORING_CHART / "values.schema.json").read_text())
 

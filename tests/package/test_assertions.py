@@ -1,4 +1,4 @@
-"""archangel_helm.assertions: each assertion passes on a real render and fails, with a useful message, on a
+"""archangel_helm.testing.assertions: each assertion passes on a real render and fails, with a useful message, on a
 broken one. "Real" is the fixture chart tests/fixtures/charts/assertions and the shipped chart with the
 production values; "broken" is the fixture chart with broken=true (see its templates)."""
 
@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, RenderError, render
-from archangel_helm import assertions as a
-from archangel_helm.environments import load_environment
-from archangel_helm.paths import PathSyntaxError
-from tests.conftest import FIXTURES, PROJECT
+from archangel_helm.core.paths import PathSyntaxError
+from archangel_helm.plan.environments import load_environment
+from archangel_helm.testing import assertions as a
+from tests.support.project import FIXTURES, PROJECT
 
 CHART = FIXTURES / "charts" / "assertions"
 IMAGE = 'spec.template.spec.containers[?name=="web"].image'
@@ -195,7 +195,7 @@ def test_equal_decodes_base64_secret_data_one_key_or_all(good: Manifest) -> None
     secret = a.select(good, kind="Secret")
     a.equal(secret, "data.password", "s3cret", decode_base64=True)
     a.equal(secret, "data", {"password": "s3cret"}, decode_base64=True)
-    a.not_equal(secret, "data.password", "s3cret")  # still encoded without the flag
+    a.equal(secret, "data.password", "s3cret", negate=True)  # still encoded without the flag
 
 
 def test_equal_decode_base64_fails_on_data_that_is_not_base64(broken: Manifest) -> None:
@@ -205,12 +205,12 @@ def test_equal_decode_base64_fails_on_data_that_is_not_base64(broken: Manifest) 
         a.equal(a.select(broken, kind="Secret"), "data.password", "s3cret", decode_base64=True)
 
 
-def test_not_equal_passes_on_a_difference_and_fails_on_equality(good: Manifest, broken: Manifest) -> None:
-    a.not_equal(deployment(good), IMAGE, "registry.example/web:latest")
+def test_negated_equal_passes_on_a_difference_and_fails_on_equality(good: Manifest, broken: Manifest) -> None:
+    a.equal(deployment(good), IMAGE, "registry.example/web:latest", negate=True)
     with fails(
-        r'not_equal failed on Deployment/archangel-web.*expected: not "registry.example/web:latest"\n  actual:   "registry.example/web:latest"'
+        r'equal\(negate=True\) failed on Deployment/archangel-web.*expected: not "registry.example/web:latest"\n  actual:   "registry.example/web:latest"'
     ):
-        a.not_equal(deployment(broken), IMAGE, "registry.example/web:latest")
+        a.equal(deployment(broken), IMAGE, "registry.example/web:latest", negate=True)
 
 
 def test_a_path_that_does_not_resolve_names_the_failed_segment_and_what_was_there(good: Manifest) -> None:
@@ -222,7 +222,7 @@ def test_a_path_that_does_not_resolve_names_the_failed_segment_and_what_was_ther
     with fails(
         r"why: segment 'imagee' failed at spec.template.spec.containers\[0\]: no key 'imagee'; keys there: name, image, ports, env, resources"
     ):
-        a.not_equal(web, f"{WEB}.imagee", "x")  # both polarities need the path: absence is not_exists
+        a.equal(web, f"{WEB}.imagee", "x", negate=True)  # both polarities need the path: absence is exists(negate)
     with fails(r"why: segment 'x' failed at spec.replicas: int 2, not a mapping"):
         a.equal(web, "spec.replicas.x", 1)
 
@@ -235,13 +235,15 @@ def test_a_bad_path_is_a_usage_error_not_an_assertion_failure(good: Manifest) ->
 # ---------------------------------------------------------------------------------------- exists / null
 
 
-def test_exists_and_not_exists(good: Manifest, production: Manifest) -> None:
+def test_exists_and_its_negation(good: Manifest, production: Manifest) -> None:
     a.exists(deployment(good), 'metadata.annotations["example.com/owner"]')
     a.exists(deployment(good), "spec.template.spec.containers[*].resources.limits")  # in every container
     workloads = a.select(production, kind="Deployment")
     a.exists(workloads, "metadata.labels['app.kubernetes.io/name']")
-    a.not_exists(workloads, "spec.template.spec.hostNetwork")
-    a.not_exists(a.select(production, kind="Deployment", name="archangel-agents"), "spec.replicas")  # HPA owns it
+    a.exists(workloads, "spec.template.spec.hostNetwork", negate=True)
+    a.exists(
+        a.select(production, kind="Deployment", name="archangel-agents"), "spec.replicas", negate=True
+    )  # HPA owns it
     a.exists(deployment(good), "spec.template.spec.hostNetwork", negate=True)
 
 
@@ -254,11 +256,11 @@ def test_exists_fails_with_the_keys_that_were_there(broken: Manifest) -> None:
         a.exists(deployment(broken), "spec.template.spec.containers[*].env")
 
 
-def test_not_exists_fails_showing_the_value_found(broken: Manifest) -> None:
+def test_negated_exists_fails_showing_the_value_found(broken: Manifest) -> None:
     with fails(
-        r"not_exists failed on Deployment/archangel-web.*path:     spec.template.spec.hostNetwork\n  expected: no value \(the path not to resolve\)\n  actual:   true"
+        r"exists\(negate=True\) failed on Deployment/archangel-web.*path:     spec.template.spec.hostNetwork\n  expected: no value \(the path not to resolve\)\n  actual:   true"
     ):
-        a.not_exists(deployment(broken), "spec.template.spec.hostNetwork")
+        a.exists(deployment(broken), "spec.template.spec.hostNetwork", negate=True)
 
 
 def test_is_null_or_empty(good: Manifest) -> None:
@@ -403,11 +405,11 @@ def test_greater_or_equal_fails_with_both_sides_in_base_units(broken: Manifest) 
 # ------------------------------------------------------------------------------------------------ regex
 
 
-def test_match_regex_and_not_match_regex(good: Manifest, production: Manifest) -> None:
+def test_match_regex_and_its_negation(good: Manifest, production: Manifest) -> None:
     images = "spec.template.spec.containers[*].image"
     workloads = a.select(production, kind="Deployment")
     a.match_regex(workloads, images, r":\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?$")  # pinned
-    a.not_match_regex(workloads, images, r":latest$")
+    a.match_regex(workloads, images, r":latest$", negate=True)
     a.match_regex(a.select(good, kind="Secret"), "data.password", r"^s3", decode_base64=True)
     a.match_regex(deployment(good), IMAGE, r"latest", negate=True)
 
@@ -418,9 +420,9 @@ def test_match_regex_fails_with_the_pattern_and_the_string(broken: Manifest) -> 
     ):
         a.match_regex(deployment(broken), "spec.template.spec.containers[*].image", r":\d+\.\d+\.\d+$")
     with fails(
-        r'not_match_regex failed.*expected: not a string matching /:latest\$/\n  actual:   "registry.example/web:latest"'
+        r'match_regex\(negate=True\) failed.*expected: not a string matching /:latest\$/\n  actual:   "registry.example/web:latest"'
     ):
-        a.not_match_regex(deployment(broken), IMAGE, r":latest$")
+        a.match_regex(deployment(broken), IMAGE, r":latest$", negate=True)
     with fails(r'actual:   "not-base64!"\n  note: decode_base64: "not-base64!" is not base64 of UTF-8 text'):
         a.match_regex(a.select(broken, kind="Secret"), "data.password", r"s3", decode_base64=True)
     with fails(r"note: the value is int, not a string"):
@@ -449,12 +451,12 @@ def test_failed_template_fails_when_the_chart_renders_or_says_something_else() -
         a.failed_template(lambda: render(CHART, set_values={"replicas": 0}), pattern=r"^replicas")
 
 
-def test_not_failed_template_returns_the_manifest_or_fails_with_helms_message(good: Manifest) -> None:
-    manifest = a.not_failed_template(lambda: render(CHART))
+def test_renders_returns_the_manifest_or_fails_with_helms_message(good: Manifest) -> None:
+    manifest = a.renders(lambda: render(CHART))
     a.has_documents(manifest, 4)
-    assert a.not_failed_template(good) is good
-    with fails(r"not_failed_template failed: the render failed:\n  .*image.tag is required"):
-        a.not_failed_template(lambda: render(CHART, set_values={"image.tag": ""}))
+    assert a.renders(good) is good
+    with fails(r"renders failed: the render failed:\n  .*image.tag is required"):
+        a.renders(lambda: render(CHART, set_values={"image.tag": ""}))
 
 
 # ---------------------------------------------------------------------------------------------- schema
@@ -505,3 +507,29 @@ def test_the_reference_page_documents_every_public_name() -> None:
     page = (PROJECT / "docs" / "ASSERTIONS.md").read_text()
     missing = [name for name in a.__all__ if f"{name}(" not in page and f"`{name}`" not in page]
     assert not missing, f"docs/ASSERTIONS.md does not mention {missing}"
+
+
+def test_one_negation_style_every_opposite_is_negate_true() -> None:
+    """helm-unittest has both `not: true` and notX twins; the library keeps one: a `negate` keyword."""
+    import inspect
+
+    twins = [name for name in a.__all__ if name.startswith("not_")]
+    assert not twins, f"negated twins {twins}: use negate=True"
+    takes_negate = {
+        name
+        for name in a.__all__
+        if inspect.isfunction(getattr(a, name)) and "negate" in inspect.signature(getattr(a, name)).parameters
+    }
+    # no opposite: the render pair (failed_template / renders), has_documents (count=0), selection, snapshots
+    no_opposite = {
+        "has_documents",
+        "documents",
+        "select",
+        "failed_template",
+        "failed_values_schema",
+        "renders",
+        "match_snapshot",
+        "value_at",
+    }
+    functions = {name for name in a.__all__ if inspect.isfunction(getattr(a, name))}
+    assert functions - no_opposite == takes_negate

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest, render
-from archangel_helm import assertions as a
-from tests.conftest import FIXTURES, PROJECT
+from archangel_helm.testing import assertions as a
+from tests.support.project import FIXTURES, PROJECT
 
 DOC = PROJECT / "docs" / "ASSERTIONS.md"
 CHART = FIXTURES / "charts" / "docs-example"

@@ -1,4 +1,4 @@
-"""archangel_helm.paths: the path syntax of the assertions, and misses that say which segment failed."""
+"""archangel_helm.core.paths: the path syntax of the assertions, and misses that say which segment failed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from archangel_helm.paths import (
+from archangel_helm.core.paths import (
     Filter,
     Index,
     Key,

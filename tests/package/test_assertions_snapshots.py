@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from archangel_helm import Manifest, render, yamlio
-from archangel_helm import assertions as a
-from tests.conftest import FIXTURES
+from archangel_helm import Manifest, render
+from archangel_helm.core import yamlio
+from archangel_helm.testing import assertions as a
+from tests.support.project import FIXTURES
 
 CHART = FIXTURES / "charts" / "assertions"
 

@@ -114,9 +114,9 @@ class OneCollectionQdrant:
         return 3
 
     def create_snapshot(self, collection: str) -> Any:
-        from archangel_helm.backup.qdrant import Snapshot
+        from archangel_helm.backup.qdrant import QdrantSnapshot
 
-        return Snapshot("memories-0.snapshot", 300 << 30)  # a 300 GiB collection
+        return QdrantSnapshot("memories-0.snapshot", 300 << 30)  # a 300 GiB collection
 
     def download_snapshot(self, collection: str, snapshot: str) -> Any:
         return iter([b"snapshot bytes"])

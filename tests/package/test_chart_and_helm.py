@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from archangel_helm import Chart, ConfigurationError, HelmNotFoundError, find_helm
-from archangel_helm.chart import kube_version_bounds
-from archangel_helm.helm import MINIMUM_HELM
-from tests.conftest import APP_CHART
+from archangel_helm.core.chart import kube_version_bounds
+from archangel_helm.core.helm import MINIMUM_HELM
+from tests.support.project import APP_CHART
 
 
 @pytest.mark.parametrize(

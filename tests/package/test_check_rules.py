@@ -14,11 +14,11 @@ import pytest
 
 from archangel_helm import Chart, render
 from archangel_helm.cli import main
-from archangel_helm.shipped import ShippedValues
+from archangel_helm.plan.shipped import ShippedValues
 from archangel_helm.validate import CrdSchemas
 from archangel_helm.validate.references import ExternalObjects
 from archangel_helm.validate.rules import Release, Waiver, run_checks
-from tests.conftest import APP_CHART, FIXTURES, PROJECT, SHIPPED_VALUES
+from tests.support.project import APP_CHART, FIXTURES, PROJECT, SHIPPED_VALUES
 
 CHECKS = FIXTURES / "charts" / "checks"
 # The fixture renders its CRD-backed objects (monitors, mesh, routes) only for a cluster that serves them.

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from archangel_helm import gomodcrds
 from archangel_helm.cli import main
-from archangel_helm.manifest import Manifest
-from tests.conftest import FIXTURES, PROJECT, SHARED_CRD_SCHEMAS
+from archangel_helm.core.manifest import Manifest
+from archangel_helm.crds import gomod
+from tests.support.project import FIXTURES, PROJECT, SHARED_CRD_SCHEMAS
 
 WORKLOADS = FIXTURES / "charts" / "workloads"
 NEEDS_SHARED = pytest.mark.skipif(
@@ -85,7 +85,7 @@ def test_the_set_flags_render_exactly_as_helm_template_does(
     flags: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Helm parses them: the same flags given to `helm template` give the same objects."""
-    from archangel_helm.helm import find_helm
+    from archangel_helm.core.helm import find_helm
 
     assert main(["render", str(WORKLOADS), *flags]) == 0
     ours = Manifest.parse(capsys.readouterr().out)
@@ -178,7 +178,7 @@ def test_plan_renders_validates_and_reports(tmp_path: Path, capsys: pytest.Captu
             str(PROJECT),
             "-o",
             str(tmp_path),
-            *(f"--crd-dir={d}" for d in [SHARED_CRD_SCHEMAS, *gomodcrds.directories()]),
+            *(f"--crd-dir={d}" for d in [SHARED_CRD_SCHEMAS, *gomod.directories()]),
         ]
     )
     out = capsys.readouterr().out

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:

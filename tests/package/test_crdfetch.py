@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from archangel_helm import gomodcrds
 from archangel_helm.cli import main
-from archangel_helm.crdfetch import SOURCES, fetch
-from archangel_helm.errors import ConfigurationError
+from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.crds import gomod
+from archangel_helm.crds.fetch import SOURCES, fetch
 from archangel_helm.validate import CrdSchemas
-from tests.background import serving
-from tests.conftest import PROJECT
+from tests.support.background import serving
+from tests.support.project import PROJECT
 
 
 def _crd(kind: str) -> dict[str, object]:
@@ -112,7 +112,7 @@ SHARED_CRDS = PROJECT.parent / "shared" / "crds"
 def test_every_pinned_source_is_the_file_the_tests_install() -> None:
     """The download users get (`crds fetch`) is the set the local cluster installs in tests (../shared/crds and
     the Go modules' CRDs in Go's module cache): the same upstream file names, defining the same kinds."""
-    shared = {p.name: p for d in [SHARED_CRDS, *gomodcrds.directories()] for p in d.rglob("*.yaml")}
+    shared = {p.name: p for d in [SHARED_CRDS, *gomod.directories()] for p in d.rglob("*.yaml")}
     for source in SOURCES:
         name = Path(source.path).name
         if name == "crd-all.gen.yaml":  # Istio: shared/crds has istio/api's copy of the same CRDs

@@ -16,13 +16,13 @@ import pytest
 
 from archangel_helm.loadcheck import LoadCheckConfig
 from archangel_helm.loadcheck.result import Sample, summarise
-from archangel_helm.operate import report
-from archangel_helm.operate.checks import CheckResult, Status
+from archangel_helm.operate import deploy_report
+from archangel_helm.operate.checks import Status, StepCheck
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "reports"
 
 
-def fixed_report() -> report.DeployReport:
+def fixed_report() -> deploy_report.DeployReport:
     # 1,000 requests: latencies 20..219 ms in a fixed cycle, 3 upstream 503s and one timeout.
     samples = [Sample(i * 0.06, 0.020 + (i * 37 % 200) / 1000, "response", 200) for i in range(996)]
     samples += [Sample(60.0, 0.004, "response", 503)] * 3 + [Sample(60.0, 10.0, "timeout", None)]
@@ -32,7 +32,7 @@ def fixed_report() -> report.DeployReport:
         window=60.0,
         warmup_requests=40,
     )
-    return report.DeployReport(
+    return deploy_report.DeployReport(
         environment="production",
         mode="deploy",
         started_at="2026-11-28T05:00:00Z",
@@ -59,14 +59,14 @@ def fixed_report() -> report.DeployReport:
             },
         },
         checks=[
-            CheckResult(
+            StepCheck(
                 "preflight", "kubernetes version (archangel)", Status.PASS, "server v1.33.4; chart needs >=1.30.0-0"
             ),
-            CheckResult("preflight", "namespace monitoring", Status.WARN, "absent; it will be created <unlabelled>"),
-            CheckResult("deploy", "archangel", Status.PASS, "revision 12 deployed"),
-            CheckResult("verify", "rollout Deployment/archangel-core", Status.PASS, "3/3 ready, 3 updated"),
-            CheckResult("verify", "backup database", Status.PASS, "last success 6h ago (limit 26h)"),
-            CheckResult("load", "load check", Status.PASS, "; ".join(c.describe() for c in load.verdict.checks)),
+            StepCheck("preflight", "namespace monitoring", Status.WARN, "absent; it will be created <unlabelled>"),
+            StepCheck("deploy", "archangel", Status.PASS, "revision 12 deployed"),
+            StepCheck("verify", "rollout Deployment/archangel-core", Status.PASS, "3/3 ready, 3 updated"),
+            StepCheck("verify", "backup database", Status.PASS, "last success 6h ago (limit 26h)"),
+            StepCheck("load", "load check", Status.PASS, "; ".join(c.describe() for c in load.verdict.checks)),
         ],
         load=json.loads(json.dumps(load.as_dict())),  # through JSON, as report.json stores it
         next_steps=["watch the overview dashboard for an hour"],
@@ -80,8 +80,8 @@ RUNS = ["verify-production", "deploy-production-failed-verification"]
 @pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("suffix", ["md", "html"])
 def test_report_of_a_recorded_run_matches_golden(run: str, suffix: str, pytestconfig: pytest.Config) -> None:
-    recorded = report.DeployReport.from_dict(json.loads((RECORDED / f"{run}.json").read_text()))
-    rendered = report.markdown(recorded) if suffix == "md" else report.html_page(recorded)
+    recorded = deploy_report.DeployReport.from_dict(json.loads((RECORDED / f"{run}.json").read_text()))
+    rendered = deploy_report.markdown(recorded) if suffix == "md" else deploy_report.html_page(recorded)
     golden = GOLDEN / f"{run}.{suffix}"
     if pytestconfig.getoption("update_snapshots"):
         golden.write_text(rendered)
@@ -94,7 +94,7 @@ def test_recorded_reports_round_trip_through_json(run: str) -> None:
     """Reports recorded before `succeeded` existed read it from their outcome's words."""
     data = json.loads((RECORDED / f"{run}.json").read_text())
     expected = {**data, "succeeded": data.get("succeeded", data["outcome"].startswith(("succeeded", "dry run")))}
-    assert report.DeployReport.from_dict(data).as_dict() == expected
+    assert deploy_report.DeployReport.from_dict(data).as_dict() == expected
     assert expected["succeeded"] is (not data["outcome"].startswith("failed"))
 
 
@@ -103,33 +103,33 @@ def test_the_recorded_deploy_names_what_failed_and_how_to_roll_back() -> None:
     assert recorded["outcome"] == "failed at verification"
     assert recorded["releases"]["archangel"]["objects"]["Deployment"] == 2
     assert "roll back: helm rollback archangel 4 -n archangel --wait" in recorded["next_steps"]
-    text = report.markdown(report.DeployReport.from_dict(recorded))
+    text = deploy_report.markdown(deploy_report.DeployReport.from_dict(recorded))
     assert "| archangel | archangel-0.1.0 | archangel | 5 (from 4) | " in text
 
 
 def test_the_recorded_verify_carries_the_load_histogram() -> None:
-    recorded = report.DeployReport.from_dict(json.loads((RECORDED / "verify-production.json").read_text()))
+    recorded = deploy_report.DeployReport.from_dict(json.loads((RECORDED / "verify-production.json").read_text()))
     assert recorded.load is not None
     assert recorded.load["verdict"]["passed"] is True
-    assert report.html_page(recorded).count("<rect ") == len(recorded.load["histogram"]["counts"])
+    assert deploy_report.html_page(recorded).count("<rect ") == len(recorded.load["histogram"]["counts"])
 
 
 def test_json_report_round_trips() -> None:
     original = fixed_report()
-    again = report.DeployReport.from_dict(json.loads(json.dumps(original.as_dict())))
+    again = deploy_report.DeployReport.from_dict(json.loads(json.dumps(original.as_dict())))
     assert again == original
-    assert report.markdown(again) == report.markdown(original)
+    assert deploy_report.markdown(again) == deploy_report.markdown(original)
 
 
 def test_markdown_cells_cannot_break_the_table() -> None:
     broken = fixed_report()
-    broken.checks = [CheckResult("verify", "a|b", Status.FAIL, "line one\nline two | <b>")]
-    row = next(line for line in report.markdown(broken).splitlines() if line.startswith("| FAIL"))
+    broken.checks = [StepCheck("verify", "a|b", Status.FAIL, "line one\nline two | <b>")]
+    row = next(line for line in deploy_report.markdown(broken).splitlines() if line.startswith("| FAIL"))
     assert row == "| FAIL | a\\|b | line one line two \\| &lt;b> |"
 
 
 def test_html_escapes_cluster_text_and_embeds_the_histogram() -> None:
-    page = report.html_page(fixed_report())
+    page = deploy_report.html_page(fixed_report())
     assert "&lt;unlabelled&gt;" in page
     assert "<unlabelled>" not in page
     load = fixed_report().load
@@ -139,7 +139,7 @@ def test_html_escapes_cluster_text_and_embeds_the_histogram() -> None:
 
 
 def test_markdown_lists_the_measured_percentiles() -> None:
-    text = report.markdown(fixed_report())
+    text = deploy_report.markdown(fixed_report())
     load = fixed_report().load
     assert load is not None
     assert f"| P99 | {load['latency_seconds']['p99'] * 1000:.1f} ms |" in text

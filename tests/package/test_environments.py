@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from archangel_helm.environments import find_project_root, load_environment, load_environments
-from archangel_helm.errors import ConfigurationError
-from tests.conftest import PROJECT
+from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.plan.environments import find_project_root, load_environment, load_environments
+from tests.support.project import PROJECT
 
 
 def test_shipped_environments_load() -> None:

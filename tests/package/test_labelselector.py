@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from archangel_helm.labelselector import matches, parse_selector
+from archangel_helm.core.labelselector import matches, parse_selector
 
 LABELS = {"app": "web", "tier": "front", "canary": ""}
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from archangel_helm.errors import ConfigurationError
+from archangel_helm.core.errors import ConfigurationError
 from archangel_helm.loadcheck import (
     ErrorPolicy,
     Histogram,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from archangel_helm.errors import ConfigurationError
+from archangel_helm.core.errors import ConfigurationError
 from archangel_helm.localcluster import control_plane, processes, tools
 from archangel_helm.localcluster.settings import Ports, Settings
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 REQUIREMENTS = PROJECT / "requirements"
 TEST_ONLY = {"pytest", "pytest-xdist", "moto", "mypy", "ruff", "flask", "hypothesis", "kmock", "yamllint"}

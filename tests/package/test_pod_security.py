@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from archangel_helm.manifest import PodTemplate
+from archangel_helm.core.manifest import PodTemplate
 from archangel_helm.validate.pod_security import check_pod_security
 
 RESTRICTED_CONTAINER: dict[str, Any] = {

@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from archangel_helm.environments import Environment, load_environment
-from archangel_helm.operate.checks import CheckResult, Status
+from archangel_helm.operate.checks import Status, StepCheck
 from archangel_helm.operate.cluster import ClusterInfo
 from archangel_helm.operate.preflight import (
     _cloudnativepg,
@@ -18,7 +17,8 @@ from archangel_helm.operate.preflight import (
     _spread,
     _storage_classes,
 )
-from tests.conftest import PROJECT
+from archangel_helm.plan.environments import Environment, load_environment
+from tests.support.project import PROJECT
 
 PRODUCTION = load_environment(PROJECT, "production").with_example_values()
 
@@ -29,7 +29,7 @@ def cluster(*classes: str, default: str | None = "gp3") -> ClusterInfo:
     return ClusterInfo((1, 33), "v1.33.4", api_versions=apis, storage_classes=storage)
 
 
-def storage(environment: Environment, info: ClusterInfo) -> list[CheckResult]:
+def storage(environment: Environment, info: ClusterInfo) -> list[StepCheck]:
     manifests = _render_releases(environment, info)
     assert isinstance(manifests, dict), manifests
     return _storage_classes(environment, info, manifests)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from archangel_helm.cli import main
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 
 def git(repo: Path, *args: str) -> str:

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from archangel_helm.capacity import Resources, count_rules, pod_resources, release_capacity
-from archangel_helm.manifest import Manifest, PodTemplate
-from archangel_helm.quantity import format_bytes, format_cpu, parse_quantity
+from archangel_helm.core.manifest import Manifest, PodTemplate
+from archangel_helm.core.quantity import format_bytes, format_cpu, parse_quantity
+from archangel_helm.plan.capacity import Resources, count_rules, pod_resources, release_capacity
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from archangel_helm import Manifest, ObjectNotFoundError, RenderError, find_helm, render
-from archangel_helm.cache import RenderCache
-from archangel_helm.render import expand_dotted
-from tests.conftest import FIXTURES
+from archangel_helm.core.render import expand_dotted
+from archangel_helm.core.render_cache import RenderCache
+from tests.support.project import FIXTURES
 
 WORKLOADS = FIXTURES / "charts" / "workloads"
 
@@ -258,7 +258,7 @@ def test_a_render_error_survives_pickling_with_every_field() -> None:
 
 
 def test_the_default_kube_version_is_the_newest_schema_and_helm_4s_own_default(tmp_path: Path) -> None:
-    from archangel_helm.render import DEFAULT_KUBE_VERSION
+    from archangel_helm.core.render import DEFAULT_KUBE_VERSION
     from archangel_helm.validate import kubernetes
 
     newest = kubernetes.shipped_versions()[-1]
@@ -301,8 +301,8 @@ def test_a_missing_object_is_a_failed_assertion_and_a_manifest_prints_short() ->
 
 
 def test_the_tests_render_cache_is_the_repositorys_not_the_users() -> None:
-    from archangel_helm.cache import default_cache_dir
-    from tests.conftest import PROJECT, TEST_RENDER_CACHE
+    from archangel_helm.core.render_cache import default_cache_dir
+    from tests.support.project import PROJECT, TEST_RENDER_CACHE
 
     assert default_cache_dir() == TEST_RENDER_CACHE
     assert TEST_RENDER_CACHE.is_relative_to(PROJECT / "build")
@@ -316,8 +316,8 @@ def test_the_plugin_imports_only_pytest_until_a_fixture_is_used() -> None:
     import sys
 
     code = (
-        "import sys, archangel_helm.pytest_plugin, archangel_helm\n"
-        "heavy = [m for m in ('archangel_helm.render', 'archangel_helm.validate', 'archangel_helm.assertions', "
+        "import sys, archangel_helm.testing.plugin, archangel_helm\n"
+        "heavy = [m for m in ('archangel_helm.core.render', 'archangel_helm.validate', 'archangel_helm.testing.assertions', "
         "'jsonschema', 'kubernetes') if m in sys.modules]\n"
         "print(heavy)\n"
     )
@@ -354,7 +354,7 @@ def test_deploys_one_document_is_what_helm_makes_of_the_files_in_order(tmp_path:
     """deploy sends pyhelm3 one values document; it must install what `helm -f a -f b` (plan, check, golden)
     renders: a null in a later file deletes the chart's default (merging it away at once let the default
     come back), and a later list replaces an earlier one (pyhelm3's own merge would join them)."""
-    from archangel_helm.values import layered_values
+    from archangel_helm.core.values_layering import layered_values
 
     chart = Path(__file__).resolve().parents[1] / "fixtures" / "charts" / "docs-example"
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"

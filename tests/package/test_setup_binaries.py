@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 
 def _load_installer() -> ModuleType:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from archangel_helm.chart import Chart
-from archangel_helm.errors import ConfigurationError
-from archangel_helm.manifest import Manifest
+from archangel_helm.core.chart import Chart
+from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.core.manifest import Manifest
 from archangel_helm.validate import CrdSchemas, SchemaValidator, supported_kube_versions
 from archangel_helm.validate.crds import go_regex_to_python, strict_schema
 from archangel_helm.validate.graph import check_graph
-from tests.conftest import APP_CHART, SHARED_CRD_SCHEMAS
+from tests.support.project import APP_CHART, SHARED_CRD_SCHEMAS
 
 NEEDS_SHARED = pytest.mark.skipif(
     not SHARED_CRD_SCHEMAS.is_dir(), reason=f"upstream CRD schemas not present at {SHARED_CRD_SCHEMAS}"

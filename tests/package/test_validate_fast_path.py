@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest
-from archangel_helm.shipped import ShippedValues
+from archangel_helm.plan.shipped import ShippedValues
 from archangel_helm.validate import kubernetes
-from tests.conftest import SHIPPED_VALUES
+from tests.support.project import SHIPPED_VALUES
 
 VERSIONS = [(1, 30), (1, 37)]
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from archangel_helm import render
-from tests.conftest import APP_CHART, CHARTS, PROJECT
+from tests.support.project import APP_CHART, CHARTS, PROJECT
 
 GITHUB = PROJECT / ".github"
 WORKFLOWS = GITHUB / "workflows"
@@ -337,7 +337,7 @@ def test_the_upgrade_release_backs_up_to_the_in_cluster_s3() -> None:
 
 def test_ci_run_requires_the_local_cluster_but_not_the_kind_only_live_layer() -> None:
     """.ci/run has no container engine: requiring the live layer there would fail every run (stop 18 did)."""
-    from tests.live.conftest import REQUIRE_CLUSTER_ENV as live_variable
+    from tests.support.live_cluster import REQUIRE_CLUSTER_ENV as live_variable
     from tests.support.local_cluster import REQUIRE_ENV as local_variable
 
     ci_run = (PROJECT / ".ci" / "run").read_text()

@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from archangel_helm.render import deep_merge
-from tests.conftest import PROJECT
+from archangel_helm.core.render import deep_merge
+from tests.support.project import PROJECT
 
 
 def entry_point(name: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from archangel_helm.errors import ConfigurationError
+from archangel_helm.core.errors import ConfigurationError
 from archangel_helm.localcluster import control_plane, tools
 from archangel_helm.localcluster.settings import ADVERTISE_ADDRESS, Ports, Settings
 

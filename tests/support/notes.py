@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from archangel_helm.helm import find_helm
-from tests.conftest import APP_CHART
+from archangel_helm.core.helm import find_helm
+from tests.support.project import APP_CHART
 
 # Production's database is a CloudNativePG Cluster, which needs the operator's API, and `helm install` (unlike
 # `helm template`) takes no --api-versions: the dry run uses the builtin database (the notes under test are

@@ -22,13 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from .codec import DEFAULT_ALGORITHM, codec
-from .crypto import PBKDF2_ITERATIONS, KeyDerivation
-from .errors import BackupConfigError, BackupError, IntegrityError, NotFoundError
-from .keys import BackupKeys
-from .manifest import Artifact, BackupManifest
-from .pipeline import Progress, SealedStream, unseal
-from .storage import ObjectStore
+from archangel_helm.backup.codec import DEFAULT_ALGORITHM, codec
+from archangel_helm.backup.crypto import PBKDF2_ITERATIONS, KeyDerivation
+from archangel_helm.backup.errors import BackupConfigError, BackupError, IntegrityError, NotFoundError
+from archangel_helm.backup.keys import BackupKeys
+from archangel_helm.backup.manifest import Artifact, BackupManifest
+from archangel_helm.backup.pipeline import Progress, SealedStream, unseal
+from archangel_helm.backup.storage import ObjectStore
 
 TARGETS = ("database", "vectorstore")
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import zstandard
 
-from .errors import BackupConfigError
+from archangel_helm.backup.errors import BackupConfigError
 
 ZSTD, GZIP = "zstd", "gzip"
 DEFAULT_ALGORITHM = ZSTD

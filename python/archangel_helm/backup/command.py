@@ -19,17 +19,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..hooks.kube import core_v1_api, current_namespace
-from ..logsetup import logger
-from . import database, metrics, vectorstore
-from .catalog import PRUNE_RULES, Catalog, check_target, plan_prune
-from .codec import DEFAULT_ALGORITHM, codec
-from .errors import BackupConfigError, BackupError, TerminatedError
-from .keys import load_keys
-from .postgres import Connection
-from .qdrant import QdrantClient
-from .restore_request import Claim, RestoreRequests
-from .storage import ObjectStore, StoreConfig
+from archangel_helm.backup import database, metrics, vectorstore
+from archangel_helm.backup.catalog import PRUNE_RULES, Catalog, check_target, plan_prune
+from archangel_helm.backup.codec import DEFAULT_ALGORITHM, codec
+from archangel_helm.backup.errors import BackupConfigError, BackupError, TerminatedError
+from archangel_helm.backup.keys import load_keys
+from archangel_helm.backup.postgres import Connection
+from archangel_helm.backup.qdrant import QdrantClient
+from archangel_helm.backup.restore_request import Claim, RestoreRequests
+from archangel_helm.backup.storage import ObjectStore, StoreConfig
+from archangel_helm.core.logsetup import logger
+from archangel_helm.hooks.kube import core_v1_api, current_namespace
 
 
 def _log() -> logging.Logger:
@@ -444,8 +444,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
-    from ..hooks.kube import core_v1_api, current_namespace
-    from .snapshots import VolumeSnapshotter
+    from archangel_helm.backup.snapshots import VolumeSnapshotter
+    from archangel_helm.hooks.kube import core_v1_api, current_namespace
 
     if args.retention_days < 1 or args.keep_ready < 0:
         raise BackupConfigError("--retention-days must be at least 1 and --keep-ready at least 0")

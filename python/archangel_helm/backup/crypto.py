@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .errors import IntegrityError
+from archangel_helm.backup.errors import IntegrityError
 
 MAGIC = b"Salted__"
 SALT_BYTES = 8

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from .. import __name__ as package_name
-from .catalog import BackupRun, Catalog, run_checked, run_with_progress
-from .crypto import PBKDF2_ITERATIONS
-from .errors import BackupConfigError, BackupError, IntegrityError, RefusedError
-from .manifest import BackupManifest
-from .postgres import (
+from archangel_helm import __name__ as package_name
+from archangel_helm.backup.catalog import BackupRun, Catalog, run_checked, run_with_progress
+from archangel_helm.backup.crypto import PBKDF2_ITERATIONS
+from archangel_helm.backup.errors import BackupConfigError, BackupError, IntegrityError, RefusedError
+from archangel_helm.backup.manifest import BackupManifest
+from archangel_helm.backup.postgres import (
     Connection,
     SnapshotSession,
     check_client_not_older,

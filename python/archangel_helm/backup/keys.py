@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BackupConfigError
+from archangel_helm.backup.errors import BackupConfigError
 
 ENCRYPTION_KEY_ENV = "ARCHANGEL_BACKUP_ENCRYPTION_KEY"
 MAC_KEY_ENV = "ARCHANGEL_BACKUP_MAC_KEY"

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import IntegrityError
+from archangel_helm.backup.errors import IntegrityError
 
 FORMAT_VERSION = 1
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, pushadd_to_gateway
 
-from .errors import BackupError
+from archangel_helm.backup.errors import BackupError
 
 JOB = "archangel-backup"
 

@@ -27,10 +27,10 @@ from typing import IO, Any
 
 import zstandard
 
-from .codec import Codec, codec
-from .crypto import CHUNK, PBKDF2_ITERATIONS, Decryptor, Encryptor, KeyDerivation, new_mac
-from .errors import BackupError, IntegrityError
-from .keys import BackupKeys
+from archangel_helm.backup.codec import Codec, codec
+from archangel_helm.backup.crypto import CHUNK, PBKDF2_ITERATIONS, Decryptor, Encryptor, KeyDerivation, new_mac
+from archangel_helm.backup.errors import BackupError, IntegrityError
+from archangel_helm.backup.keys import BackupKeys
 
 QUEUE_BLOCKS = 8  # per stage: at most 8 x 1 MiB in flight between two stages
 _DONE = object()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from .errors import BackupConfigError, BackupError
+from archangel_helm.backup.errors import BackupConfigError, BackupError
 
 _END = "__ARCHANGEL_END__"
 # Exact row counts of every user table, in one statement, inside the dump's snapshot.

@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .errors import BackupError
+from archangel_helm.backup.errors import BackupError
 
 TIMEOUT = (10, 3600)  # connect, read: a large collection's snapshot takes a while to create
 
 
-class Snapshot(NamedTuple):
+class QdrantSnapshot(NamedTuple):
     name: str
     size: int | None  # bytes, as Qdrant reports it: sizes the upload's parts (S3 allows 10,000 of them)
 
@@ -78,10 +78,10 @@ class QdrantClient:
     def points_count(self, name: str) -> int:
         return int(self._request("GET", f"/collections/{name}").json()["result"]["points_count"] or 0)
 
-    def create_snapshot(self, collection: str) -> Snapshot:
+    def create_snapshot(self, collection: str) -> QdrantSnapshot:
         result = self._request("POST", f"/collections/{collection}/snapshots", params={"wait": "true"}).json()
         size = result["result"].get("size")
-        return Snapshot(str(result["result"]["name"]), int(size) if size is not None else None)
+        return QdrantSnapshot(str(result["result"]["name"]), int(size) if size is not None else None)
 
     def download_snapshot(self, collection: str, snapshot: str) -> Iterator[bytes]:
         response = self._request("GET", f"/collections/{collection}/snapshots/{snapshot}", stream=True)
@@ -126,11 +126,11 @@ class QdrantClient:
         port = f":{own.port}" if own.port else ""
         return replace(self, url=f"{own.scheme}://{peer.hostname}{port}")
 
-    def create_shard_snapshot(self, collection: str, shard: int) -> Snapshot:
+    def create_shard_snapshot(self, collection: str, shard: int) -> QdrantSnapshot:
         path = f"/collections/{collection}/shards/{shard}/snapshots"
         result = self._request("POST", path, params={"wait": "true"}).json()["result"]
         size = result.get("size")
-        return Snapshot(str(result["name"]), int(size) if size is not None else None)
+        return QdrantSnapshot(str(result["name"]), int(size) if size is not None else None)
 
     def download_shard_snapshot(self, collection: str, shard: int, snapshot: str) -> Iterator[bytes]:
         path = f"/collections/{collection}/shards/{shard}/snapshots/{snapshot}"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BackupError, IntegrityError
-from .manifest import Artifact
-from .qdrant import QdrantClient
+from archangel_helm.backup.errors import BackupError, IntegrityError
+from archangel_helm.backup.manifest import Artifact
+from archangel_helm.backup.qdrant import QdrantClient
 
 SHARD_FORMAT = "qdrant-shard-snapshot"
 ACTIVE = "Active"

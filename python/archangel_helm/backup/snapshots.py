@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..labelselector import matches, parse_selector
-from .errors import BackupConfigError, BackupError
+from archangel_helm.backup.errors import BackupConfigError, BackupError
+from archangel_helm.core.labelselector import matches, parse_selector
 
 GROUP, VERSION, PLURAL = "snapshot.storage.k8s.io", "v1", "volumesnapshots"
 MANAGED_BY = "archangel-volume-snapshots"

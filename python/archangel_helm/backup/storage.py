@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import BackupConfigError, BackupError, IntegrityError, NotFoundError
+from archangel_helm.backup.errors import BackupConfigError, BackupError, IntegrityError, NotFoundError
 
 MiB = 1 << 20
 MIN_PART = 8 * MiB  # S3's floor is 5 MiB

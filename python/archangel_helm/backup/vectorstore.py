@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog
-from .crypto import PBKDF2_ITERATIONS
-from .errors import BackupError, IntegrityError, RefusedError
-from .manifest import Artifact, BackupManifest
-from .qdrant import QdrantClient
-from .qdrant_shards import SHARD_FORMAT, Nodes, recover_collection, shard_sources
+from archangel_helm.backup.catalog import Catalog
+from archangel_helm.backup.crypto import PBKDF2_ITERATIONS
+from archangel_helm.backup.errors import BackupError, IntegrityError, RefusedError
+from archangel_helm.backup.manifest import Artifact, BackupManifest
+from archangel_helm.backup.qdrant import QdrantClient
+from archangel_helm.backup.qdrant_shards import SHARD_FORMAT, Nodes, recover_collection, shard_sources
 
 TARGET = "vectorstore"
 

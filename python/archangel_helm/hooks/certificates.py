@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..x509util import key_usage
-from .secretstore import SecretIdentity, converge_secret
+from archangel_helm.hooks.secretstore import SecretIdentity, converge_secret
+from archangel_helm.hooks.x509keys import key_usage
 
 CA_KEYS = ("ca.crt", "ca.key")
 SERVER_KEYS = ("tls.crt", "tls.key", "ca.crt")
@@ -61,7 +61,7 @@ class CertificatesSpec:
 
 
 @dataclass(frozen=True)
-class KeyPair:
+class PemKeyPair:
     certificate_pem: str
     key_pem: str
 
@@ -148,7 +148,7 @@ def _certificate_pem(certificate: x509.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def new_ca(spec: CaSpec, now: datetime.datetime) -> KeyPair:
+def new_ca(spec: CaSpec, now: datetime.datetime) -> PemKeyPair:
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, spec.common_name)])
     certificate = (
@@ -168,10 +168,10 @@ def new_ca(spec: CaSpec, now: datetime.datetime) -> KeyPair:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return KeyPair(_certificate_pem(certificate), _key_pem(key))
+    return PemKeyPair(_certificate_pem(certificate), _key_pem(key))
 
 
-def issue_server_certificate(ca: KeyPair, spec: ServerCertificateSpec, now: datetime.datetime) -> KeyPair:
+def issue_server_certificate(ca: PemKeyPair, spec: ServerCertificateSpec, now: datetime.datetime) -> PemKeyPair:
     key = _new_key()
     ca_certificate = ca.certificate
     certificate = (
@@ -195,11 +195,11 @@ def issue_server_certificate(ca: KeyPair, spec: ServerCertificateSpec, now: date
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
         .sign(ca.key, hashes.SHA256())
     )
-    return KeyPair(_certificate_pem(certificate), _key_pem(key))
+    return PemKeyPair(_certificate_pem(certificate), _key_pem(key))
 
 
 def reissue_reason(
-    existing: Mapping[str, str], ca: KeyPair, spec: ServerCertificateSpec, now: datetime.datetime
+    existing: Mapping[str, str], ca: PemKeyPair, spec: ServerCertificateSpec, now: datetime.datetime
 ) -> str | None:
     """Why the server certificate in `existing` must be reissued, or None when it still serves."""
     if missing := [k for k in SERVER_KEYS if k not in existing]:
@@ -235,18 +235,18 @@ def reissue_reason(
     return None
 
 
-def server_secret_data(pair: KeyPair, ca: KeyPair) -> dict[str, str]:
+def server_secret_data(pair: PemKeyPair, ca: PemKeyPair) -> dict[str, str]:
     return {"tls.crt": pair.certificate_pem, "tls.key": pair.key_pem, "ca.crt": ca.certificate_pem}
 
 
-def ca_from(existing: Mapping[str, str], secret: str) -> KeyPair:
+def ca_from(existing: Mapping[str, str], secret: str) -> PemKeyPair:
     """The CA a Secret holds; a Secret that has only part of one is an error, never something to overwrite."""
     if missing := [k for k in CA_KEYS if k not in existing]:
         raise CertificateSpecError(
             f"secret {secret} exists without {', '.join(missing)}: it is not a CA this hook made; the hook never "
             "overwrites it. Delete it only if no client trusts it yet (every client must then get the new ca.crt)"
         )
-    pair = KeyPair(existing["ca.crt"], existing["ca.key"])
+    pair = PemKeyPair(existing["ca.crt"], existing["ca.key"])
     try:
         pair.key  # noqa: B018 - loading proves the key is readable before anything is signed with it
         if pair.certificate.public_key() != pair.key.public_key():
@@ -272,7 +272,7 @@ def ensure_certificates(
     """Make the CA Secret and every server certificate Secret exist and serve; one summary line per Secret."""
     now = now or datetime.datetime.now(datetime.UTC)
     lines: list[str] = []
-    authority: list[KeyPair] = []
+    authority: list[PemKeyPair] = []
 
     def ca_changes(existing: Mapping[str, str] | None) -> dict[str, str]:
         if existing is None:
@@ -300,7 +300,7 @@ def _ensure_server(
     api: Any,
     namespace: str,
     spec: ServerCertificateSpec,
-    ca: KeyPair,
+    ca: PemKeyPair,
     *,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],

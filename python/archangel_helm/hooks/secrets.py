@@ -27,10 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..logsetup import logger
-from .certificates import CertificateSpecError, CertificatesSpec, ensure_certificates, parse_certificates
-from .kube import core_v1_api, current_namespace
-from .secretstore import HookError, SecretIdentity, converge_secret
+from archangel_helm.core.logsetup import logger
+from archangel_helm.hooks.certificates import (
+    CertificateSpecError,
+    CertificatesSpec,
+    ensure_certificates,
+    parse_certificates,
+)
+from archangel_helm.hooks.kube import core_v1_api, current_namespace
+from archangel_helm.hooks.secretstore import HookError, SecretIdentity, converge_secret
 
 
 def _log() -> logging.Logger:
@@ -153,7 +158,7 @@ def generate_value(key: KeySpec) -> str:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SecretOutcome:
     created: bool
     added: tuple[str, ...]
     kept: tuple[str, ...]
@@ -171,7 +176,7 @@ class Outcome:
 
 def ensure_secret(
     api: Any, namespace: str, spec: SecretSpec, generate: Callable[[KeySpec], str] = generate_value
-) -> Outcome:
+) -> SecretOutcome:
     """Make the Secret hold every key of the spec without touching any key it already has."""
 
     def missing_keys(existing: Mapping[str, str] | None) -> dict[str, str]:
@@ -180,7 +185,7 @@ def ensure_secret(
     result = converge_secret(
         api, namespace, SecretIdentity(spec.name, "Opaque", spec.labels, spec.annotations), missing_keys
     )
-    return Outcome(result.created, tuple(result.written), () if result.created else result.kept)
+    return SecretOutcome(result.created, tuple(result.written), () if result.created else result.kept)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 import sys
 
-from .command import main
+from archangel_helm.loadcheck.command import main
 
 sys.exit(main())

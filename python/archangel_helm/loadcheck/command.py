@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ErrorPolicy, LoadCheckConfig, LoadCheckConfigError, Thresholds
-from .report import format_summary, to_json
-from .runner import run_load_check
+from archangel_helm.loadcheck.config import ErrorPolicy, LoadCheckConfig, LoadCheckConfigError, Thresholds
+from archangel_helm.loadcheck.runner import run_load_check
+from archangel_helm.loadcheck.summary import format_summary, to_json
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 

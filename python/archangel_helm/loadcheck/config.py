@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from ..errors import ConfigurationError
+from archangel_helm.core.errors import ConfigurationError
 
 # RFC 9110 token: what a method or a header name may be made of.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal, NamedTuple
 
-from .config import LoadCheckConfig
-from .stats import Histogram, LatencyStats
-from .verdict import Verdict, evaluate
+from archangel_helm.loadcheck.config import LoadCheckConfig
+from archangel_helm.loadcheck.stats import Histogram, LatencyStats
+from archangel_helm.loadcheck.verdict import Verdict, evaluate
 
 OutcomeKind = Literal["response", "timeout", "connection"]
 PERCENTILE_METHOD = "nearest-rank"

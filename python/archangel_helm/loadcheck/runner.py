@@ -12,8 +12,8 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from .config import LoadCheckConfig
-from .result import LoadResult, OutcomeKind, Sample, summarise
+from archangel_helm.loadcheck.config import LoadCheckConfig
+from archangel_helm.loadcheck.result import LoadResult, OutcomeKind, Sample, summarise
 
 USER_AGENT = "archangel-helm-loadcheck"
 Slot = Literal["warmup", "measured"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import Thresholds
-from .stats import LatencyStats
+from archangel_helm.loadcheck.config import Thresholds
+from archangel_helm.loadcheck.stats import LatencyStats
 
 
 def format_seconds(seconds: float) -> str:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..environments import find_project_root
-from . import control_plane, settings, tools
+from archangel_helm.localcluster import control_plane, settings, tools
+from archangel_helm.plan.environments import find_project_root
 
 EXIT_OK, EXIT_NOT_RUNNING = 0, 1
 

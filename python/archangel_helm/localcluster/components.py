@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from .settings import ADVERTISE_ADDRESS, POD_CIDR, SERVICE_CIDR, Settings
-from .tools import Toolset
+from archangel_helm.localcluster.settings import ADVERTISE_ADDRESS, POD_CIDR, SERVICE_CIDR, Settings
+from archangel_helm.localcluster.tools import Toolset
 
 # explicitly so that what this cluster enforces is written down here and not left to the binary's default.
 ADMISSION_PLUGINS = (

@@ -27,10 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError
-from . import components, credentials, processes, seed
-from .settings import DIRECTORY_ENV, PORT_ENV, READY_TIMEOUT, Settings
-from .tools import Toolset
+from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.localcluster import components, credentials, processes, seed
+from archangel_helm.localcluster.settings import DIRECTORY_ENV, PORT_ENV, READY_TIMEOUT, Settings
+from archangel_helm.localcluster.tools import Toolset
 
 # --- state -------------------------------------------------------------------------------------------------
 
@@ -69,7 +69,7 @@ class State:
 
 
 @dataclass(frozen=True)
-class Status:
+class ControlPlaneStatus:
     running: list[str]
     stopped: list[str]
     state: State | None
@@ -79,15 +79,15 @@ class Status:
         return self.state is not None and not self.stopped and bool(self.running)
 
 
-def status(settings: Settings) -> Status:
+def status(settings: Settings) -> ControlPlaneStatus:
     state = State.load(settings.state_file)
     if state is None:
-        return Status([], [], None)
+        return ControlPlaneStatus([], [], None)
     running: list[str] = []
     stopped: list[str] = []
     for started in state.started():
         (running if processes.is_running(started) else stopped).append(started.name)
-    return Status(running, stopped, state)
+    return ControlPlaneStatus(running, stopped, state)
 
 
 # --- up ----------------------------------------------------------------------------------------------------

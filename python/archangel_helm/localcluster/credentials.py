@@ -7,8 +7,8 @@ import ssl
 
 import yaml
 
-from . import pki
-from .settings import ADVERTISE_ADDRESS, CONTEXT, SERVICE_API_IP, Settings
+from archangel_helm.localcluster import pki
+from archangel_helm.localcluster.settings import ADVERTISE_ADDRESS, CONTEXT, SERVICE_API_IP, Settings
 
 _IDENTITIES = {
     # kubeconfig name -> (common name, groups)

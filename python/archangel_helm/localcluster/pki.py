@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..x509util import key_usage
+from archangel_helm.hooks.x509keys import key_usage
 
 VALIDITY = datetime.timedelta(days=30)  # a test cluster lives minutes; a month covers a long debugging session
 SERVER, CLIENT = "server", "client"
@@ -40,7 +40,7 @@ class CertificateSpec:
 
 
 @dataclass(frozen=True)
-class KeyPair:
+class KeyFiles:
     certificate: Path
     key: Path
 
@@ -71,7 +71,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurve
     )
 
 
-def create_ca(directory: Path, stem: str, common_name: str) -> KeyPair:
+def create_ca(directory: Path, stem: str, common_name: str) -> KeyFiles:
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name(common_name)
     certificate = (
@@ -84,13 +84,13 @@ def create_ca(directory: Path, stem: str, common_name: str) -> KeyPair:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    pair = KeyPair(directory / f"{stem}.crt", directory / f"{stem}.key")
+    pair = KeyFiles(directory / f"{stem}.crt", directory / f"{stem}.key")
     pair.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     _write_key(pair.key, key)
     return pair
 
 
-def issue(directory: Path, spec: CertificateSpec) -> KeyPair:
+def issue(directory: Path, spec: CertificateSpec) -> KeyFiles:
     ca_certificate = x509.load_pem_x509_certificate((directory / f"{spec.signer}.crt").read_bytes())
     ca_key = serialization.load_pem_private_key((directory / f"{spec.signer}.key").read_bytes(), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
@@ -115,7 +115,7 @@ def issue(directory: Path, spec: CertificateSpec) -> KeyPair:
     if alternative_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
     certificate = builder.sign(ca_key, hashes.SHA256())
-    pair = KeyPair(directory / f"{spec.stem}.crt", directory / f"{spec.stem}.key")
+    pair = KeyFiles(directory / f"{spec.stem}.crt", directory / f"{spec.stem}.key")
     pair.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     _write_key(pair.key, key)
     return pair

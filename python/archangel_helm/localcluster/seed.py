@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigurationError
-from .settings import READY_TIMEOUT, Settings
+from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.localcluster.settings import READY_TIMEOUT, Settings
 
 Log = Callable[[str], None]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError
+from archangel_helm.core.errors import ConfigurationError
 
 DIRECTORY_ENV = "ARCHANGEL_CLUSTER_DIR"
 PORT_ENV = "ARCHANGEL_CLUSTER_PORT"
@@ -146,11 +146,11 @@ class Settings:
 
 def default_crd_directories(project: Path) -> tuple[Path, ...]:
     """The upstream CRD manifests the cluster installs: the base set (below) and the CRDs of Go modules in Go's
-    module cache (cert-manager's, which ../shared/crds lacks: see gomodcrds)."""
-    from .. import gomodcrds
+    module cache (cert-manager's, which ../shared/crds lacks: see crds.gomod)."""
+    from archangel_helm.crds import gomod
 
     base = _base_crd_directories(project)
-    return base + tuple(d for d in gomodcrds.directories() if d not in base)
+    return base + tuple(d for d in gomod.directories() if d not in base)
 
 
 def _base_crd_directories(project: Path) -> tuple[Path, ...]:
@@ -167,7 +167,7 @@ def _base_crd_directories(project: Path) -> tuple[Path, ...]:
     shared = project.parent / "shared" / "crds"
     if shared.is_dir():
         return (shared,)
-    from ..crdfetch import default_fetch_directory
+    from archangel_helm.crds.fetch import default_fetch_directory
 
     fetched = default_fetch_directory()
     return (fetched,) if fetched.is_dir() and any(fetched.glob("*.yaml")) else ()

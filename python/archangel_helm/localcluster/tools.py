@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigurationError
+from archangel_helm.core.errors import ConfigurationError
 
 TOOLS_CACHE_ENV = "ARCHANGEL_TOOLS_CACHE"
 KUBERNETES_VERSION = "v1.37.2"  # must match k8s.io/kubernetes in tools/cluster/go.mod (a test keeps them in step)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import requests
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
-from ..logsetup import logger
+from archangel_helm.core.logsetup import logger
 
 
 def _log() -> logging.Logger:
@@ -52,7 +52,7 @@ class Check:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class HealthCheckResult:
     name: str
     success: bool
     duration_seconds: float
@@ -81,19 +81,19 @@ def parse_grouping_key(text: str) -> tuple[str, str]:
 
 def run_check(
     check: Check, session: requests.Session, timeout: float, clock: Callable[[], float] = time.monotonic
-) -> CheckResult:
+) -> HealthCheckResult:
     started = clock()
     try:
         response = session.get(check.url, timeout=timeout, allow_redirects=False)
     except requests.RequestException as error:
-        return CheckResult(check.name, False, clock() - started, f"{type(error).__name__}: {error}")
+        return HealthCheckResult(check.name, False, clock() - started, f"{type(error).__name__}: {error}")
     duration = clock() - started
     response.close()
     success = 200 <= response.status_code < 300
-    return CheckResult(check.name, success, duration, f"HTTP {response.status_code}")
+    return HealthCheckResult(check.name, success, duration, f"HTTP {response.status_code}")
 
 
-def build_registry(results: Sequence[CheckResult], finished_at: float) -> CollectorRegistry:
+def build_registry(results: Sequence[HealthCheckResult], finished_at: float) -> CollectorRegistry:
     registry = CollectorRegistry()
     success = Gauge(
         "archangel_healthcheck_success", "1 when the check passed on the last run", ["check"], registry=registry
@@ -120,7 +120,7 @@ def run(
     grouping_key: dict[str, str] | None = None,
     session: requests.Session | None = None,
     wall_clock: Callable[[], float] = time.time,
-) -> list[CheckResult]:
+) -> list[HealthCheckResult]:
     """Run every check, push the results with push-add, and return them. Raises OSError when the push fails."""
     own_session = session is None
     http = session or requests.Session()

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .. import yamlio
+from archangel_helm.core import yamlio
 
 
 class RulesFileError(ValueError):
@@ -17,7 +17,7 @@ class RulesFileError(ValueError):
 
 
 @dataclass(frozen=True)
-class Rule:
+class PrometheusRuleEntry:
     file: str
     group: str
     expr: str
@@ -44,10 +44,10 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
     return dict(value)
 
 
-def parse_rules(document: Any, source: str) -> list[Rule]:
+def parse_rules(document: Any, source: str) -> list[PrometheusRuleEntry]:
     if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
         raise RulesFileError(f"{source}: expected a mapping with a list of groups")
-    rules: list[Rule] = []
+    rules: list[PrometheusRuleEntry] = []
     for index, group in enumerate(document["groups"]):
         if not isinstance(group, dict) or not isinstance(group.get("name"), str):
             raise RulesFileError(f"{source}: groups[{index}] needs a name")
@@ -59,7 +59,7 @@ def parse_rules(document: Any, source: str) -> list[Rule]:
             if (alert is None) == (record is None):
                 raise RulesFileError(f"{where}: needs exactly one of alert or record")
             rules.append(
-                Rule(
+                PrometheusRuleEntry(
                     file=source,
                     group=group["name"],
                     expr=raw["expr"],
@@ -73,8 +73,8 @@ def parse_rules(document: Any, source: str) -> list[Rule]:
     return rules
 
 
-def load_rules(paths: Iterable[Path]) -> list[Rule]:
-    rules: list[Rule] = []
+def load_rules(paths: Iterable[Path]) -> list[PrometheusRuleEntry]:
+    rules: list[PrometheusRuleEntry] = []
     for path in paths:
         try:
             document = yamlio.load(path.read_text())
@@ -84,9 +84,9 @@ def load_rules(paths: Iterable[Path]) -> list[Rule]:
     return rules
 
 
-def alerting_rules(rules: Iterable[Rule]) -> list[Rule]:
+def alerting_rules(rules: Iterable[PrometheusRuleEntry]) -> list[PrometheusRuleEntry]:
     return [rule for rule in rules if rule.alert]
 
 
-def recorded_names(rules: Iterable[Rule]) -> set[str]:
+def recorded_names(rules: Iterable[PrometheusRuleEntry]) -> set[str]:
     return {rule.record for rule in rules if rule.record}

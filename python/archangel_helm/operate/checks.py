@@ -16,7 +16,7 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class StepCheck:
     step: str  # preflight, deploy, verify, load
     name: str
     status: Status
@@ -26,10 +26,10 @@ class CheckResult:
         return {**asdict(self), "status": str(self.status)}
 
 
-def failed(results: Sequence[CheckResult]) -> list[CheckResult]:
+def failed(results: Sequence[StepCheck]) -> list[StepCheck]:
     return [r for r in results if r.status is Status.FAIL]
 
 
-def table(results: Sequence[CheckResult]) -> str:
+def table(results: Sequence[StepCheck]) -> str:
     width = max((len(r.name) for r in results), default=10)
     return "\n".join(f"  {r.status.value.upper():4}  {r.name.ljust(width)}  {r.detail}" for r in results)

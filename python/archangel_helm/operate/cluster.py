@@ -69,7 +69,7 @@ class ClusterInfo:
 
 
 def _call(api_client: Any, path: str) -> dict[str, Any]:
-    from .connect import get_json
+    from archangel_helm.operate.connect import get_json
 
     return dict(get_json(api_client, path))
 

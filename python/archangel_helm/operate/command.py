@@ -13,15 +13,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..environments import Environment, find_project_root, load_environment
-from ..errors import ConfigurationError
-from ..helm import find_helm
-from . import report as reports
-from . import verify
-from .checks import CheckResult, Status, failed, table
-from .connect import connect, describe
-from .deploy import Deployer, DeployOptions, quiet_pyhelm3
-from .report import DeployReport
+from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.core.helm import find_helm
+from archangel_helm.operate import deploy_report, verify
+from archangel_helm.operate.checks import Status, StepCheck, failed, table
+from archangel_helm.operate.connect import connect, describe
+from archangel_helm.operate.deploy import Deployer, DeployOptions, quiet_pyhelm3
+from archangel_helm.operate.deploy_report import DeployReport
+from archangel_helm.plan.environments import Environment, find_project_root, load_environment
 
 
 def _environment(args: argparse.Namespace) -> tuple[Path, Environment]:
@@ -37,7 +36,7 @@ def _environment(args: argparse.Namespace) -> tuple[Path, Environment]:
 
 def _write_report(report: DeployReport, project: Path, args: argparse.Namespace) -> None:
     directory = args.report_dir or project / "build" / report.environment / "report"
-    for path in reports.write(report, directory):
+    for path in deploy_report.write(report, directory):
         print(f"report: {path}")
 
 
@@ -60,7 +59,7 @@ def _connect_or_report(deployer: Deployer, args: argparse.Namespace) -> Any:
     try:
         api_client = connect(args.kubeconfig, args.context)
     except ConfigurationError as error:
-        deployer.report.checks.append(CheckResult("preflight", "cluster", Status.FAIL, str(error)))
+        deployer.report.checks.append(StepCheck("preflight", "cluster", Status.FAIL, str(error)))
         print("Preflight\n" + table(deployer.report.checks))
         deployer.stop(
             "preflight",
@@ -93,7 +92,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 1
 
     async def run() -> DeployReport:
-        from .cluster import discover
+        from archangel_helm.operate.cluster import discover
 
         cluster = await asyncio.to_thread(discover, api_client, {r.namespace for r in environment.releases})
         deployer.report.versions["kubernetes"] = cluster.git_version or ".".join(map(str, cluster.version))

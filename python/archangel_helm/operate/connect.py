@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigurationError
+from archangel_helm.core.errors import ConfigurationError
 
 
 def connect(kubeconfig: str | None, context: str | None, timeout: float = 5.0) -> Any:

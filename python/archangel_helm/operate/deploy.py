@@ -13,20 +13,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..chart import Chart, format_kube_version
-from ..environments import Environment, ReleaseSpec
-from ..helm import Helm
-from ..manifest import Manifest
-from ..plan import render_release
-from ..validate import SchemaValidator, default_crd_directories, supported_kube_versions
-from ..validate.crds import CrdSchemas
-from ..values import layered_values
-from . import verify
-from .checks import CheckResult, Status, failed, table
-from .cluster import ClusterInfo, discover
-from .immutable import ImmutableChange, immutable_changes
-from .preflight import run_preflight
-from .report import DeployReport
+from archangel_helm.core.chart import Chart, format_kube_version
+from archangel_helm.core.helm import Helm
+from archangel_helm.core.manifest import Manifest
+from archangel_helm.core.values_layering import layered_values
+from archangel_helm.operate import verify
+from archangel_helm.operate.checks import Status, StepCheck, failed, table
+from archangel_helm.operate.cluster import ClusterInfo, discover
+from archangel_helm.operate.deploy_report import DeployReport
+from archangel_helm.operate.immutable import ImmutableChange, immutable_changes
+from archangel_helm.operate.preflight import run_preflight
+from archangel_helm.plan.environments import Environment, ReleaseSpec
+from archangel_helm.plan.release_plan import render_release
+from archangel_helm.validate import SchemaValidator, default_crd_directories, supported_kube_versions
+from archangel_helm.validate.crds import CrdSchemas
 
 PROGRESS_SECONDS = 5.0
 
@@ -117,7 +117,7 @@ class Deployer:
         self.report.versions["kubernetes"] = cluster.git_version or format_kube_version(cluster.version)
         preflight = run_preflight(self.environment, cluster, self.helm, self.options.allow_missing_apis)
         if self.connection:
-            preflight.insert(0, CheckResult("preflight", "cluster", Status.PASS, self.connection))
+            preflight.insert(0, StepCheck("preflight", "cluster", Status.PASS, self.connection))
         self.report.checks += preflight
         self.print("Preflight\n" + table(preflight))
         if failed(preflight):
@@ -171,7 +171,7 @@ class Deployer:
             )
             if refused:
                 detail += f"; {len(refused)} change(s) the API server would refuse"
-            self.report.checks.append(CheckResult("render", release.name, Status.PASS if ok else Status.FAIL, detail))
+            self.report.checks.append(StepCheck("render", release.name, Status.PASS if ok else Status.FAIL, detail))
             self.print(f"{release.name}: {detail} ({', '.join(f'{v} {k}' for k, v in objects.items())})")
             for finding in [*problems, *refused]:
                 self.print(f"  {finding}")
@@ -219,7 +219,7 @@ class Deployer:
     def _stop_on_refused(self, release: ReleaseSpec, changes: list[ImmutableChange]) -> DeployReport:
         for change in changes:
             self.report.checks.append(
-                CheckResult("immutable", f"{release.name}: {change.kind}/{change.name}", Status.FAIL, str(change))
+                StepCheck("immutable", f"{release.name}: {change.kind}/{change.name}", Status.FAIL, str(change))
             )
         return self.stop(
             f"immutable fields of {release.name}",
@@ -254,7 +254,7 @@ class Deployer:
             )
         except HelmError as error:
             message = _helm_message(error)
-            self.report.checks.append(CheckResult("deploy", release.name, Status.FAIL, message[-1500:]))
+            self.report.checks.append(StepCheck("deploy", release.name, Status.FAIL, message[-1500:]))
             rollback = (
                 f"roll back: helm rollback {release.name} {previous} -n {release.namespace} --wait"
                 if previous
@@ -273,7 +273,7 @@ class Deployer:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         self.report.checks.append(
-            CheckResult("deploy", release.name, Status.PASS, f"revision {revision.revision} {revision.status.value}")
+            StepCheck("deploy", release.name, Status.PASS, f"revision {revision.revision} {revision.status.value}")
         )
         stopped = await self._wait_for_operators(get, release, cluster, previous)
         if stopped is not None:
@@ -336,7 +336,7 @@ class Deployer:
     async def verify_and_measure(self, get: verify.Get, cluster: ClusterInfo) -> DeployReport:
         cores = core_service(self.environment, cluster)
         scope = verify.Scope(cluster.runs_containers, cluster.serves("metrics.k8s.io/v1beta1"))
-        results: list[CheckResult] = []
+        results: list[StepCheck] = []
         for release in self.environment.releases:
             results += await asyncio.to_thread(
                 verify.verify_release,
@@ -367,7 +367,7 @@ class Deployer:
         ]
         return self.report
 
-    def _hook_results(self, release: ReleaseSpec, scope: verify.Scope) -> list[CheckResult]:
+    def _hook_results(self, release: ReleaseSpec, scope: verify.Scope) -> list[StepCheck]:
         """What Helm recorded about the release's hooks (the secrets hook, the backup configuration check)."""
         args = ["status", release.name, "--namespace", release.namespace, "--output", "json"]
         if self.options.kubeconfig:
@@ -377,11 +377,11 @@ class Deployer:
         done = self.helm.run(args, timeout=60)
         if done.returncode != 0:
             message = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return [CheckResult(verify.STEP, f"release {release.name}", Status.FAIL, f"helm status: {message}")]
+            return [StepCheck(verify.STEP, f"release {release.name}", Status.FAIL, f"helm status: {message}")]
         try:
             status = json.loads(done.stdout)
         except ValueError:
-            return [CheckResult(verify.STEP, f"release {release.name}", Status.FAIL, "helm status: not JSON")]
+            return [StepCheck(verify.STEP, f"release {release.name}", Status.FAIL, "helm status: not JSON")]
         state = (status.get("info") or {}).get("status", "?")
         metadata = (status.get("chart") or {}).get("metadata") or {}
         chart = f"{metadata.get('name', '?')} {metadata.get('version', '?')}"
@@ -398,7 +398,7 @@ class Deployer:
             # What the deployed revision holds (hooks apart), as Helm stored it: verify renders nothing itself.
             recorded["objects"] = dict(sorted(Manifest.parse(status["manifest"]).kinds().items()))
         results = [
-            CheckResult(
+            StepCheck(
                 verify.STEP,
                 f"release {release.name}",
                 Status.PASS if state == "deployed" else Status.FAIL,
@@ -424,14 +424,14 @@ class Deployer:
     async def _load_check(self, scope: verify.Scope) -> str | None:
         url = self.options.load_url or self.environment.verify.load_url
         if not scope.runs_containers and not self.options.skip_load:
-            self.report.checks.append(CheckResult("load", "load check", Status.SKIP, verify.SIMULATED))
+            self.report.checks.append(StepCheck("load", "load check", Status.SKIP, verify.SIMULATED))
             return None
         if self.options.skip_load or not url:
             self.report.checks.append(
-                CheckResult("load", "load check", Status.SKIP, "no URL configured" if not url else "skipped")
+                StepCheck("load", "load check", Status.SKIP, "no URL configured" if not url else "skipped")
             )
             return None
-        from ..loadcheck import LoadCheckConfig, format_summary, run_load_check_async
+        from archangel_helm.loadcheck import LoadCheckConfig, format_summary, run_load_check_async
 
         config = LoadCheckConfig(
             url,
@@ -444,7 +444,7 @@ class Deployer:
         self.print("\nLoad check\n" + format_summary(result))
         status = Status.PASS if result.passed else Status.FAIL
         self.report.checks.append(
-            CheckResult("load", "load check", status, "; ".join(c.describe() for c in result.verdict.checks))
+            StepCheck("load", "load check", status, "; ".join(c.describe() for c in result.verdict.checks))
         )
         return (
             None

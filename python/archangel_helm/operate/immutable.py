@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..manifest import K8sObject, annotations_of, name_of
-from ..quantity import parse_quantity
+from archangel_helm.core.manifest import K8sObject, annotations_of, name_of
+from archangel_helm.core.quantity import parse_quantity
 
 GUIDE = "docs/UPGRADING.md#changes-kubernetes-refuses-in-place"  # the tables and procedures
 

@@ -9,18 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..capacity import autoscaler_ranges
-from ..chart import Chart, format_kube_version, kube_version_bounds
-from ..environments import Environment
-from ..errors import RenderError
-from ..helm import MINIMUM_HELM, Helm
-from ..manifest import Manifest, PodTemplate, name_of
-from ..plan import render_release
-from ..validate.operators import operator_workloads
-from ..validate.selectors import matches
-from ..values import get, merged_values
-from .checks import CheckResult, Status
-from .cluster import OPTIONAL_APIS, ClusterInfo
+from archangel_helm.core.chart import Chart, format_kube_version, kube_version_bounds
+from archangel_helm.core.errors import RenderError
+from archangel_helm.core.helm import MINIMUM_HELM, Helm
+from archangel_helm.core.manifest import Manifest, PodTemplate, name_of
+from archangel_helm.core.values_layering import get, merged_values
+from archangel_helm.operate.checks import Status, StepCheck
+from archangel_helm.operate.cluster import OPTIONAL_APIS, ClusterInfo
+from archangel_helm.plan.capacity import autoscaler_ranges
+from archangel_helm.plan.environments import Environment
+from archangel_helm.plan.release_plan import render_release
+from archangel_helm.validate.operators import operator_workloads
+from archangel_helm.validate.selectors import matches
 
 STEP = "preflight"
 
@@ -206,10 +206,10 @@ FEATURES: tuple[Feature, ...] = (
 
 def run_preflight(
     environment: Environment, cluster: ClusterInfo, helm: Helm, allow_missing: frozenset[str] = frozenset()
-) -> list[CheckResult]:
+) -> list[StepCheck]:
     """Every check; an API in `allow_missing` that a feature needs and the cluster lacks is a warning."""
     results = [
-        CheckResult(
+        StepCheck(
             STEP,
             "helm",
             Status.PASS if helm.version >= MINIMUM_HELM else Status.FAIL,
@@ -219,7 +219,7 @@ def run_preflight(
     results += _kube_version(environment, cluster)
     results += _apis(environment, cluster, allow_missing)
     manifests = _render_releases(environment, cluster)
-    if isinstance(manifests, CheckResult):
+    if isinstance(manifests, StepCheck):
         results.append(manifests)
     else:
         results += _storage_classes(environment, cluster, manifests)
@@ -237,12 +237,12 @@ def run_preflight(
     return results
 
 
-def _cloudnativepg(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:
+def _cloudnativepg(values: dict[str, Any], cluster: ClusterInfo) -> list[StepCheck]:
     """Served CRDs are not a running operator: a Cluster without its operator never starts an instance, and
     without the Barman Cloud plugin registered no WAL is archived (the RPO is then the last base backup)."""
     if get(values, "database.mode") != "cloudnativepg":
         return []
-    from .cluster import BARMAN_CLOUD_PLUGIN_SELECTOR, CNPG_OPERATOR_SELECTOR
+    from archangel_helm.operate.cluster import BARMAN_CLOUD_PLUGIN_SELECTOR, CNPG_OPERATOR_SELECTOR
 
     wanted = [("database.mode: cloudnativepg operator", cluster.cnpg_operator, "the CloudNativePG operator",
                f"Deployment labelled {CNPG_OPERATOR_SELECTOR} with a ready replica")]  # fmt: skip
@@ -252,27 +252,25 @@ def _cloudnativepg(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckRe
     results = []
     for name, found, what, how in wanted:
         if found:
-            results.append(CheckResult(STEP, name, Status.PASS, f"{what} runs ({how})"))
+            results.append(StepCheck(STEP, name, Status.PASS, f"{what} runs ({how})"))
         elif found is None:
-            results.append(CheckResult(STEP, name, Status.WARN, f"cannot list the cluster's {how.split(' ')[0]}s "
+            results.append(StepCheck(STEP, name, Status.WARN, f"cannot list the cluster's {how.split(' ')[0]}s "
                                        f"to find {what}: check it runs before installing"))  # fmt: skip
         else:
-            results.append(CheckResult(STEP, name, Status.FAIL, f"{what} is not installed (no {how}): install it "
+            results.append(StepCheck(STEP, name, Status.FAIL, f"{what} is not installed (no {how}): install it "
                                        "first (docs/DISASTER_RECOVERY.md, Moving a release ...), or set "
                                        "database.mode: builtin"))  # fmt: skip
     return results
 
 
-def _api_server_policy(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:
+def _api_server_policy(values: dict[str, Any], cluster: ClusterInfo) -> list[StepCheck]:
     """The NetworkPolicy's API server range covers the real endpoints: otherwise the secrets hook (every
     install and upgrade) and the snapshot job are cut off the moment the policies exist."""
     if not get(values, "networkPolicy.enabled"):
         return []
     name = "networkPolicy.kubeAPIServer"
     if cluster.api_server_endpoints is None:
-        return [
-            CheckResult(STEP, name, Status.WARN, "API server endpoints not readable; check cidrs and ports by hand")
-        ]
+        return [StepCheck(STEP, name, Status.WARN, "API server endpoints not readable; check cidrs and ports by hand")]
     cidrs = [ipaddress.ip_network(str(c), strict=False) for c in get(values, "networkPolicy.kubeAPIServer.cidrs") or []]
     ports = {int(p) for p in get(values, "networkPolicy.kubeAPIServer.ports") or []}
     outside = [
@@ -282,7 +280,7 @@ def _api_server_policy(values: dict[str, Any], cluster: ClusterInfo) -> list[Che
     ]
     if outside:
         return [
-            CheckResult(
+            StepCheck(
                 STEP,
                 name,
                 Status.FAIL,
@@ -291,10 +289,10 @@ def _api_server_policy(values: dict[str, Any], cluster: ClusterInfo) -> list[Che
             )
         ]
     endpoints = ", ".join(f"{a}:{p}" for a, p in cluster.api_server_endpoints)
-    return [CheckResult(STEP, name, Status.PASS, f"covers the API server endpoints ({endpoints})")]
+    return [StepCheck(STEP, name, Status.PASS, f"covers the API server endpoints ({endpoints})")]
 
 
-def _istio_injection(values: dict[str, Any], cluster: ClusterInfo, namespace: str) -> list[CheckResult]:
+def _istio_injection(values: dict[str, Any], cluster: ClusterInfo, namespace: str) -> list[StepCheck]:
     """istio.injection.enabled labels every pod for Istio's injector. Under restricted Pod Security an injected pod
     is admitted only when the Istio CNI node agent sets up its traffic redirection (istio-init needs NET_ADMIN)."""
     if not get(values, "istio.injection.enabled"):
@@ -308,7 +306,7 @@ def _istio_injection(values: dict[str, Any], cluster: ClusterInfo, namespace: st
     )
     if cluster.istio_injector is False:
         return [
-            CheckResult(
+            StepCheck(
                 STEP,
                 name,
                 Status.WARN,
@@ -317,10 +315,10 @@ def _istio_injection(values: dict[str, Any], cluster: ClusterInfo, namespace: st
             )
         ]
     if not restricted:
-        return [CheckResult(STEP, name, Status.PASS, "pods are labelled for injection")]
+        return [StepCheck(STEP, name, Status.PASS, "pods are labelled for injection")]
     if cluster.istio_cni is None or cluster.istio_injector is None:
         return [
-            CheckResult(
+            StepCheck(
                 STEP,
                 name,
                 Status.WARN,
@@ -330,7 +328,7 @@ def _istio_injection(values: dict[str, Any], cluster: ClusterInfo, namespace: st
         ]
     if not cluster.istio_cni:
         return [
-            CheckResult(
+            StepCheck(
                 STEP,
                 name,
                 Status.FAIL,
@@ -339,10 +337,10 @@ def _istio_injection(values: dict[str, Any], cluster: ClusterInfo, namespace: st
                 "(istioctl install --set components.cni.enabled=true), or set istio.injection.enabled=false",
             )
         ]
-    return [CheckResult(STEP, name, Status.PASS, "Istio injector and CNI node agent run; pods are injected")]
+    return [StepCheck(STEP, name, Status.PASS, "Istio injector and CNI node agent run; pods are injected")]
 
 
-def _ingress_custom_headers(manifests: dict[str, Manifest]) -> list[CheckResult]:
+def _ingress_custom_headers(manifests: dict[str, Manifest]) -> list[StepCheck]:
     """ingress-nginx answers 503 on every path of an Ingress whose custom-headers ConfigMap names a header its
     controller does not allow. The controller's settings are not the release's to read: a reminder, with the
     line to set, read from the rendered Ingress and ConfigMap."""
@@ -354,7 +352,7 @@ def _ingress_custom_headers(manifests: dict[str, Manifest]) -> list[CheckResult]
                 continue
             headers = sorted(manifest.get("ConfigMap", reference.rpartition("/")[2]).get("data") or {})
             results.append(
-                CheckResult(
+                StepCheck(
                     STEP,
                     f"Ingress/{name_of(ingress)} custom-headers",
                     Status.WARN,
@@ -365,7 +363,7 @@ def _ingress_custom_headers(manifests: dict[str, Manifest]) -> list[CheckResult]
     return results
 
 
-def _kube_version(environment: Environment, cluster: ClusterInfo) -> list[CheckResult]:
+def _kube_version(environment: Environment, cluster: ClusterInfo) -> list[StepCheck]:
     results = []
     server = format_kube_version(cluster.version)
     for release in environment.releases:
@@ -373,7 +371,7 @@ def _kube_version(environment: Environment, cluster: ClusterInfo) -> list[CheckR
         lower, upper = kube_version_bounds(chart.kube_version_constraint)
         ok = cluster.version >= lower and (upper is None or cluster.version <= upper)
         results.append(
-            CheckResult(
+            StepCheck(
                 STEP,
                 f"kubernetes version ({chart.name})",
                 Status.PASS if ok else Status.FAIL,
@@ -383,7 +381,7 @@ def _kube_version(environment: Environment, cluster: ClusterInfo) -> list[CheckR
     return results
 
 
-def _apis(environment: Environment, cluster: ClusterInfo, allow_missing: frozenset[str]) -> list[CheckResult]:
+def _apis(environment: Environment, cluster: ClusterInfo, allow_missing: frozenset[str]) -> list[StepCheck]:
     results = []
     declared = set(environment.api_versions)
     for api, label in OPTIONAL_APIS.items():
@@ -393,18 +391,18 @@ def _apis(environment: Environment, cluster: ClusterInfo, allow_missing: frozens
             detail = f"missing: environments.yaml says {environment.name} clusters serve {api}"
         else:
             status, detail = Status.PASS, f"{'served' if served else 'not served'} ({api})"
-        results.append(CheckResult(STEP, f"API: {label}", status, detail))
+        results.append(StepCheck(STEP, f"API: {label}", status, detail))
     return results
 
 
-def _namespace(namespace: str, cluster: ClusterInfo, app_values: dict[str, Any] | None) -> list[CheckResult]:
+def _namespace(namespace: str, cluster: ClusterInfo, app_values: dict[str, Any] | None) -> list[StepCheck]:
     name = f"namespace {namespace}"
     if namespace not in cluster.namespaces:
         created_by_chart = app_values is not None and bool(get(app_values, "namespace.create"))
         if created_by_chart:
-            return [CheckResult(STEP, name, Status.PASS, "absent; the chart creates it with Pod Security labels")]
+            return [StepCheck(STEP, name, Status.PASS, "absent; the chart creates it with Pod Security labels")]
         return [
-            CheckResult(
+            StepCheck(
                 STEP,
                 name,
                 Status.WARN,
@@ -417,7 +415,7 @@ def _namespace(namespace: str, cluster: ClusterInfo, app_values: dict[str, Any] 
     injected = labels.get("istio-injection") == "enabled" or "istio.io/rev" in labels
     if enforce == "restricted" and injected:
         return [
-            CheckResult(
+            StepCheck(
                 STEP,
                 name,
                 Status.WARN,
@@ -426,27 +424,25 @@ def _namespace(namespace: str, cluster: ClusterInfo, app_values: dict[str, Any] 
             )
         ]
     if enforce == "restricted":
-        return [CheckResult(STEP, name, Status.PASS, "exists, Pod Security enforce=restricted")]
+        return [StepCheck(STEP, name, Status.PASS, "exists, Pod Security enforce=restricted")]
     return [
-        CheckResult(
-            STEP, name, Status.WARN, f"exists, Pod Security enforce={enforce or 'not set'} (restricted expected)"
-        )
+        StepCheck(STEP, name, Status.WARN, f"exists, Pod Security enforce={enforce or 'not set'} (restricted expected)")
     ]
 
 
 def _features(
     chart: str, values: dict[str, Any], values_file: str, cluster: ClusterInfo, allow_missing: frozenset[str]
-) -> list[CheckResult]:
+) -> list[StepCheck]:
     results = []
     for feature in FEATURES:
         if feature.chart != chart or not feature.enabled(values):
             continue
         name = f"{chart}: {feature.value}"
         if cluster.serves(feature.api):
-            results.append(CheckResult(STEP, name, Status.PASS, f"enabled, and the cluster serves {feature.api}"))
+            results.append(StepCheck(STEP, name, Status.PASS, f"enabled, and the cluster serves {feature.api}"))
         elif _group_version(feature.api) in allow_missing:
             results.append(
-                CheckResult(
+                StepCheck(
                     STEP,
                     name,
                     Status.WARN,
@@ -456,13 +452,13 @@ def _features(
             )
         elif feature.missing is Status.WARN:
             results.append(
-                CheckResult(
+                StepCheck(
                     STEP, name, Status.WARN, f"enabled, and the cluster does not serve {feature.api}: {feature.advice}"
                 )
             )
         else:
             results.append(
-                CheckResult(
+                StepCheck(
                     STEP,
                     name,
                     Status.FAIL,
@@ -495,7 +491,7 @@ def storage_claims(manifest: Manifest) -> list[tuple[str, str | None]]:
     return claims
 
 
-def _render_releases(environment: Environment, cluster: ClusterInfo) -> dict[str, Manifest] | CheckResult:
+def _render_releases(environment: Environment, cluster: ClusterInfo) -> dict[str, Manifest] | StepCheck:
     """Each release as it would install on this cluster (its version and served APIs), or the failure."""
     kube_version = ".".join(map(str, cluster.version)) + ".0"
     manifests: dict[str, Manifest] = {}
@@ -504,11 +500,11 @@ def _render_releases(environment: Environment, cluster: ClusterInfo) -> dict[str
             manifests[spec.name] = render_release(spec, kube_version, sorted(cluster.api_versions))
         except RenderError as error:
             message = error.helm_message.splitlines()[-1] if error.helm_message else str(error)
-            return CheckResult(STEP, f"render {spec.name}", Status.FAIL, f"cannot render for this cluster: {message}")
+            return StepCheck(STEP, f"render {spec.name}", Status.FAIL, f"cannot render for this cluster: {message}")
     return manifests
 
 
-def _spread(manifests: dict[str, Manifest], cluster: ClusterInfo) -> list[CheckResult]:
+def _spread(manifests: dict[str, Manifest], cluster: ClusterInfo) -> list[StepCheck]:
     """A workload with required anti-affinity per node needs a schedulable node for each of its pods (at its
     autoscaler's maximum): beyond that, pods stay Pending."""
     results = []
@@ -522,7 +518,7 @@ def _spread(manifests: dict[str, Manifest], cluster: ClusterInfo) -> list[CheckR
             )
             name = f"{release}: {template.ref} anti-affinity"
             if cluster.schedulable_nodes is None:
-                results.append(CheckResult(STEP, name, Status.WARN, f"needs {replicas} nodes; nodes not readable"))
+                results.append(StepCheck(STEP, name, Status.WARN, f"needs {replicas} nodes; nodes not readable"))
                 continue
             ok = cluster.schedulable_nodes >= replicas
             detail = (
@@ -530,7 +526,7 @@ def _spread(manifests: dict[str, Manifest], cluster: ClusterInfo) -> list[CheckR
             )
             if not ok:
                 detail += "; add nodes or lower its replicas (or use podAntiAffinity soft)"
-            results.append(CheckResult(STEP, name, Status.PASS if ok else Status.FAIL, detail))
+            results.append(StepCheck(STEP, name, Status.PASS if ok else Status.FAIL, detail))
     return results
 
 
@@ -544,9 +540,7 @@ def _hard_per_node(template: PodTemplate) -> bool:
     return False
 
 
-def _storage_classes(
-    environment: Environment, cluster: ClusterInfo, manifests: dict[str, Manifest]
-) -> list[CheckResult]:
+def _storage_classes(environment: Environment, cluster: ClusterInfo, manifests: dict[str, Manifest]) -> list[StepCheck]:
     """Every class a release claims exists, or an earlier release of the deploy order creates it: a claim on a
     class that does not exist yet stays Pending, and Helm's --wait with it."""
     order = [r.name for r in environment.releases]
@@ -579,7 +573,7 @@ def _storage_classes(
                 status, detail = Status.PASS, "exists"
             else:
                 status, detail = Status.FAIL, "the cluster has no such class and no release creates it"
-            results.append(CheckResult(STEP, name, status, f"{detail}; claimed by {who}"))
+            results.append(StepCheck(STEP, name, status, f"{detail}; claimed by {who}"))
     return results
 
 
@@ -588,11 +582,11 @@ def _group_version(api: str) -> str:
     return "/".join(api.split("/")[:2])
 
 
-def _storage(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:
+def _storage(values: dict[str, Any], cluster: ClusterInfo) -> list[StepCheck]:
     results = []
     defaults = [name for name, default in cluster.storage_classes.items() if default]
     results.append(
-        CheckResult(
+        StepCheck(
             STEP,
             "default StorageClass",
             Status.PASS if defaults else Status.WARN,
@@ -604,7 +598,7 @@ def _storage(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:
             name = get(values, f"storage.classes.{key}.name")
             if name in cluster.storage_classes:
                 results.append(
-                    CheckResult(
+                    StepCheck(
                         STEP,
                         f"StorageClass {name}",
                         Status.WARN,
@@ -616,7 +610,7 @@ def _storage(values: dict[str, Any], cluster: ClusterInfo) -> list[CheckResult]:
         name = get(values, path)
         if name and name not in cluster.storage_classes:
             results.append(
-                CheckResult(
+                StepCheck(
                     STEP,
                     f"StorageClass {name}",
                     Status.FAIL,

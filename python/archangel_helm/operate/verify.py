@@ -13,8 +13,8 @@ from typing import Any
 
 from croniter import croniter
 
-from ..environments import Environment
-from .checks import CheckResult, Status, failed
+from archangel_helm.operate.checks import Status, StepCheck, failed
+from archangel_helm.plan.environments import Environment
 
 STEP = "verify"
 Get = Callable[[str], Any]  # GET a path of the Kubernetes API, returning parsed JSON (or text for proxies)
@@ -35,7 +35,7 @@ class Scope:
 
 
 def api_getter(api_client: Any) -> Get:
-    from .connect import get_json
+    from archangel_helm.operate.connect import get_json
 
     def get(path: str) -> Any:
         return get_json(api_client, path)
@@ -60,7 +60,7 @@ def _selector(release: str) -> str:
     return f"labelSelector=app.kubernetes.io%2Finstance%3D{release}"
 
 
-def check_rollouts(get: Get, namespace: str, release: str) -> list[CheckResult]:
+def check_rollouts(get: Get, namespace: str, release: str) -> list[StepCheck]:
     results = []
     for kind, path in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
         for obj in _items(get, f"/apis/apps/v1/namespaces/{namespace}/{path}?{_selector(release)}"):
@@ -76,9 +76,9 @@ def check_rollouts(get: Get, namespace: str, release: str) -> list[CheckResult]:
             detail = f"{ready}/{desired} ready, {updated} updated"
             if observed < generation:
                 detail += f"; generation {generation} not yet observed (controller at {observed})"
-            results.append(CheckResult(STEP, f"rollout {kind}/{name}", Status.PASS if ok else Status.FAIL, detail))
+            results.append(StepCheck(STEP, f"rollout {kind}/{name}", Status.PASS if ok else Status.FAIL, detail))
     if not results:
-        results.append(CheckResult(STEP, f"rollouts ({release})", Status.FAIL, "no Deployment or StatefulSet found"))
+        results.append(StepCheck(STEP, f"rollouts ({release})", Status.FAIL, "no Deployment or StatefulSet found"))
     return results
 
 
@@ -86,7 +86,7 @@ def check_rollouts(get: Get, namespace: str, release: str) -> list[CheckResult]:
 CNPG_HEALTHY = "Cluster in healthy state"  # CloudNativePG's status.phase (api/v1 cluster_types.go)
 
 
-def check_operator_objects(get: Get, namespace: str, release: str, scope: Scope = Scope()) -> list[CheckResult]:
+def check_operator_objects(get: Get, namespace: str, release: str, scope: Scope = Scope()) -> list[StepCheck]:
     """CloudNativePG Clusters in their healthy phase with every instance ready, and cert-manager Certificates
     Ready. A kind the cluster does not serve is not checked (the chart renders none without its API); on
     simulated nodes no operator runs, so each object is skipped with the reason."""
@@ -105,10 +105,10 @@ def check_operator_objects(get: Get, namespace: str, release: str, scope: Scope 
         for obj in objects:
             name = f"{kind}/{obj['metadata']['name']}"
             if not scope.runs_containers:
-                results.append(CheckResult(STEP, name, Status.SKIP, SIMULATED))
+                results.append(StepCheck(STEP, name, Status.SKIP, SIMULATED))
                 continue
             ok, detail = health(obj)
-            results.append(CheckResult(STEP, name, Status.PASS if ok else Status.FAIL, detail))
+            results.append(StepCheck(STEP, name, Status.PASS if ok else Status.FAIL, detail))
     return results
 
 
@@ -121,7 +121,7 @@ def wait_for_operator_objects(
     timeout_seconds: float,
     poll_seconds: float = 5,
     progress: Callable[[str], None] = print,
-) -> list[CheckResult]:
+) -> list[StepCheck]:
     """check_operator_objects until none fails or the time is up; the last results. Helm's --wait ends when the
     Deployments and StatefulSets are ready; a CloudNativePG Cluster is still creating its replicas then, and a
     Certificate may not be issued yet."""
@@ -158,7 +158,7 @@ def _certificate_health(obj: dict[str, Any]) -> tuple[bool, str]:
     return ready.get("status") == "True", detail
 
 
-def check_endpoints(get: Get, namespace: str, release: str) -> list[CheckResult]:
+def check_endpoints(get: Get, namespace: str, release: str) -> list[StepCheck]:
     results = []
     for service in _items(get, f"/api/v1/namespaces/{namespace}/services?{_selector(release)}"):
         name = service["metadata"]["name"]
@@ -171,25 +171,25 @@ def check_endpoints(get: Get, namespace: str, release: str) -> list[CheckResult]
         )
         ready = sum(1 for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready"))
         results.append(
-            CheckResult(
+            StepCheck(
                 STEP, f"endpoints Service/{name}", Status.PASS if ready else Status.FAIL, f"{ready} ready endpoint(s)"
             )
         )
     return results
 
 
-def check_health(get: Get, namespace: str, service: str, port: int, path: str) -> CheckResult:
+def check_health(get: Get, namespace: str, service: str, port: int, path: str) -> StepCheck:
     url = f"/api/v1/namespaces/{namespace}/services/http:{service}:{port}/proxy{path}"
     try:
         get(url)
     except Exception as error:  # any failure of the probe is the finding
-        return CheckResult(
+        return StepCheck(
             STEP, f"health {service}{path}", Status.FAIL, f"GET through the API proxy failed: {error_text(error)}"
         )
-    return CheckResult(STEP, f"health {service}{path}", Status.PASS, "answered 2xx")
+    return StepCheck(STEP, f"health {service}{path}", Status.PASS, "answered 2xx")
 
 
-def check_autoscalers(get: Get, namespace: str, release: str) -> list[CheckResult]:
+def check_autoscalers(get: Get, namespace: str, release: str) -> list[StepCheck]:
     results = []
     for hpa in _items(
         get, f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers?{_selector(release)}"
@@ -207,11 +207,11 @@ def check_autoscalers(get: Get, namespace: str, release: str) -> list[CheckResul
         )
         if not active:
             detail += f"; ScalingActive: {(conditions.get('ScalingActive') or {}).get('message', 'not reported')}"
-        results.append(CheckResult(STEP, f"HPA {name}", Status.PASS if ok else Status.FAIL, detail))
+        results.append(StepCheck(STEP, f"HPA {name}", Status.PASS if ok else Status.FAIL, detail))
     return results
 
 
-def check_disruption_budgets(get: Get, namespace: str, release: str, scope: Scope = Scope()) -> list[CheckResult]:
+def check_disruption_budgets(get: Get, namespace: str, release: str, scope: Scope = Scope()) -> list[StepCheck]:
     results = []
     for pdb in _items(get, f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets?{_selector(release)}"):
         status = pdb.get("status") or {}
@@ -220,12 +220,12 @@ def check_disruption_budgets(get: Get, namespace: str, release: str, scope: Scop
         if status.get("expectedPods") == 0:
             # A budget over pods that do not exist: an operator's (PgBouncer's) that it has not started.
             if not scope.runs_containers:
-                results.append(CheckResult(STEP, name, Status.SKIP, "selects no pods yet; " + SIMULATED))
+                results.append(StepCheck(STEP, name, Status.SKIP, "selects no pods yet; " + SIMULATED))
             else:
-                results.append(CheckResult(STEP, name, Status.FAIL, "selects no pods: the pods it protects do not run"))
+                results.append(StepCheck(STEP, name, Status.FAIL, "selects no pods: the pods it protects do not run"))
             continue
         results.append(
-            CheckResult(STEP, name, Status.PASS if allowed >= 1 else Status.FAIL, f"{allowed} disruption(s) allowed")
+            StepCheck(STEP, name, Status.PASS if allowed >= 1 else Status.FAIL, f"{allowed} disruption(s) allowed")
         )
     return results
 
@@ -266,26 +266,26 @@ def _hours_since(timestamp: Any, now: datetime) -> float:
     return (now - datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))).total_seconds() / 3600
 
 
-def _never_succeeded(name: str, spec: dict[str, Any], scheduled: Any, now: datetime) -> CheckResult:
+def _never_succeeded(name: str, spec: dict[str, Any], scheduled: Any, now: datetime) -> StepCheck:
     schedule = " ".join(filter(None, [spec.get("schedule"), spec.get("timeZone")]))
     if not scheduled:
-        return CheckResult(STEP, f"CronJob {name}", Status.PASS, f"scheduled ({schedule}), no run yet")
+        return StepCheck(STEP, f"CronJob {name}", Status.PASS, f"scheduled ({schedule}), no run yet")
     hours = _hours_since(scheduled, now)
     if hours <= GRACE_HOURS:  # the first run may still be going
-        return CheckResult(STEP, f"CronJob {name}", Status.PASS, f"first run started {hours:.1f} h ago ({schedule})")
-    return CheckResult(
+        return StepCheck(STEP, f"CronJob {name}", Status.PASS, f"first run started {hours:.1f} h ago ({schedule})")
+    return StepCheck(
         STEP, f"CronJob {name}", Status.FAIL, f"never succeeded; last run started {hours:.1f} h ago ({schedule})"
     )
 
 
-def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list[CheckResult]:
+def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list[StepCheck]:
     """Every CronJob of the release is scheduled, and its last success is no older than its period plus grace."""
     results = []
     for cronjob in _items(get, f"/apis/batch/v1/namespaces/{namespace}/cronjobs?{_selector(release)}"):
         name = cronjob["metadata"]["name"]
         spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
         if spec.get("suspend"):
-            results.append(CheckResult(STEP, f"CronJob {name}", Status.FAIL, "suspended"))
+            results.append(StepCheck(STEP, f"CronJob {name}", Status.FAIL, "suspended"))
             continue
         last = status.get("lastSuccessfulTime")
         if not last:
@@ -295,10 +295,10 @@ def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list
         try:
             limit = schedule_period_hours(str(spec.get("schedule", ""))) + GRACE_HOURS
         except ValueError as error:
-            results.append(CheckResult(STEP, f"CronJob {name}", Status.FAIL, str(error)))
+            results.append(StepCheck(STEP, f"CronJob {name}", Status.FAIL, str(error)))
             continue
         results.append(
-            CheckResult(
+            StepCheck(
                 STEP,
                 f"CronJob {name}",
                 Status.PASS if hours <= limit else Status.FAIL,
@@ -308,7 +308,7 @@ def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list
     return results
 
 
-def check_hooks(release: str, status: dict[str, Any]) -> list[CheckResult]:
+def check_hooks(release: str, status: dict[str, Any]) -> list[StepCheck]:
     """The release's Helm hooks as Helm recorded their last run (`helm status -o json`): the secrets hook and the
     backup configuration check must have succeeded. Test hooks (`helm test`) are not part of an install."""
     results = []
@@ -321,7 +321,7 @@ def check_hooks(release: str, status: dict[str, Any]) -> list[CheckResult]:
         if hook.get("kind") != "Job":
             continue  # RBAC and ConfigMaps of hooks have no outcome of their own
         ok = phase == "Succeeded"
-        results.append(CheckResult(STEP, name, Status.PASS if ok else Status.FAIL, f"last run: {phase} ({release})"))
+        results.append(StepCheck(STEP, name, Status.PASS if ok else Status.FAIL, f"last run: {phase} ({release})"))
     return results
 
 
@@ -337,22 +337,22 @@ def prometheus_duration_seconds(text: str) -> float:
     return sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
 
 
-def check_retention(flags: dict[str, Any]) -> CheckResult:
+def check_retention(flags: dict[str, Any]) -> StepCheck:
     """The TSDB keeps at least MIN_RETENTION_DAYS, read from the running Prometheus's own flags (both modes)."""
     data = flags.get("data") or {}
     value = str(data.get("storage.tsdb.retention.time") or data.get("storage.tsdb.retention") or "")
     try:
         days = prometheus_duration_seconds(value) / 86400
     except ValueError:
-        return CheckResult(STEP, "Prometheus retention", Status.FAIL, f"cannot read the retention flag ({value!r})")
+        return StepCheck(STEP, "Prometheus retention", Status.FAIL, f"cannot read the retention flag ({value!r})")
     size = data.get("storage.tsdb.retention.size", "0B")
     detail = f"{value} (size cap {size}); needs >= {MIN_RETENTION_DAYS}d"
-    return CheckResult(STEP, "Prometheus retention", Status.PASS if days >= MIN_RETENTION_DAYS else Status.FAIL, detail)
+    return StepCheck(STEP, "Prometheus retention", Status.PASS if days >= MIN_RETENTION_DAYS else Status.FAIL, detail)
 
 
-def check_prometheus(get: Get, environment: Environment, scope: Scope = Scope()) -> list[CheckResult]:
+def check_prometheus(get: Get, environment: Environment, scope: Scope = Scope()) -> list[StepCheck]:
     if not scope.runs_containers:
-        return [CheckResult(STEP, "Prometheus", Status.SKIP, SIMULATED)]
+        return [StepCheck(STEP, "Prometheus", Status.SKIP, SIMULATED)]
     spec = environment.verify
     service = f"http:{spec.prometheus_service}:{spec.prometheus_port}"
     base = f"/api/v1/namespaces/{spec.prometheus_namespace}/services/{service}/proxy"
@@ -361,9 +361,7 @@ def check_prometheus(get: Get, environment: Environment, scope: Scope = Scope())
         alerts = _json(get(f"{base}/api/v1/alerts"))
         flags = _json(get(f"{base}/api/v1/status/flags"))
     except Exception as error:  # an unreachable Prometheus is the finding
-        return [
-            CheckResult(STEP, "Prometheus", Status.FAIL, f"not reachable through the API proxy: {error_text(error)}")
-        ]
+        return [StepCheck(STEP, "Prometheus", Status.FAIL, f"not reachable through the API proxy: {error_text(error)}")]
     active = targets.get("data", {}).get("activeTargets", [])
     ours = [
         t for t in active if t.get("labels", {}).get("component") or "archangel" in t.get("labels", {}).get("job", "")
@@ -379,14 +377,14 @@ def check_prometheus(get: Get, environment: Environment, scope: Scope = Scope())
         if a.get("state") == "firing" and a.get("labels", {}).get("severity") == "critical"
     ]
     return [
-        CheckResult(
+        StepCheck(
             STEP,
             "Prometheus targets",
             Status.PASS if ours and not down else Status.FAIL,
             f"{len(ours) - len(down)}/{len(ours)} Archangel targets up"
             + (f"; down: {', '.join(down)}" if down else ""),
         ),
-        CheckResult(
+        StepCheck(
             STEP,
             "critical alerts",
             Status.FAIL if firing else Status.PASS,
@@ -403,13 +401,13 @@ def _json(data: Any) -> dict[str, Any]:
     return dict(data or {})
 
 
-def guarded(name: str, check: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+def guarded(name: str, check: Callable[[], list[StepCheck]]) -> list[StepCheck]:
     """Run one check; an API error (a 403 from narrow RBAC, a 404 for an API the cluster lacks) becomes a failed
     row naming what could not be read, so one unreadable kind does not hide the other checks."""
     try:
         return check()
     except Exception as error:
-        return [CheckResult(STEP, name, Status.FAIL, f"could not read: {error_text(error)}")]
+        return [StepCheck(STEP, name, Status.FAIL, f"could not read: {error_text(error)}")]
 
 
 def verify_release(
@@ -422,7 +420,7 @@ def verify_release(
     now: datetime | None = None,
     application: bool = True,
     scope: Scope = Scope(),
-) -> list[CheckResult]:
+) -> list[StepCheck]:
     """Every check of one release. The monitoring release has no autoscalers or backups: only rollouts,
     endpoints and disruption budgets apply to it (application=False)."""
     moment = now or datetime.now(UTC)
@@ -434,13 +432,13 @@ def verify_release(
         if scope.runs_containers:
             results += guarded(f"health {name}", lambda: [check_health(get, namespace, name, port, "/healthz/ready")])
         else:
-            results.append(CheckResult(STEP, f"health {name}/healthz/ready", Status.SKIP, SIMULATED))
+            results.append(StepCheck(STEP, f"health {name}/healthz/ready", Status.SKIP, SIMULATED))
     results += guarded(
         f"disruption budgets ({release})", lambda: check_disruption_budgets(get, namespace, release, scope)
     )
     if application and not scope.metrics_api:
         results.append(
-            CheckResult(
+            StepCheck(
                 STEP,
                 f"autoscalers ({release})",
                 Status.SKIP,

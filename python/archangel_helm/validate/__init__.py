@@ -8,12 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..chart import Chart, KubeVersion, format_kube_version, kube_version_bounds
-from ..errors import ConfigurationError
-from ..manifest import K8sObject, Manifest, name_of
-from . import kubernetes
-from .crds import CRD_DIR_ENV, CrdSchemas
-from .problems import Problem, problems_from_schema_errors
+from archangel_helm.core.chart import Chart, KubeVersion, format_kube_version, kube_version_bounds
+from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.core.manifest import K8sObject, Manifest, name_of
+from archangel_helm.validate import kubernetes
+from archangel_helm.validate.crds import CRD_DIR_ENV, CrdSchemas
+from archangel_helm.validate.problems import Problem, problems_from_schema_errors
 
 __all__ = [
     "CrdSchemas",
@@ -42,18 +42,18 @@ def supported_kube_versions(chart: Chart) -> tuple[KubeVersion, KubeVersion]:
 
 def default_crd_directories() -> list[Path]:
     """$ARCHANGEL_CRD_SCHEMAS (path list), else what `archangel-helm crds fetch` wrote, else nothing; and in
-    every case the CRDs of Go modules already in Go's module cache (cert-manager's: see gomodcrds)."""
-    from .. import gomodcrds
+    every case the CRDs of Go modules already in Go's module cache (cert-manager's: see crds.gomod)."""
+    from archangel_helm.crds import gomod
 
     configured = os.environ.get(CRD_DIR_ENV)
     if configured:
         chosen = [Path(entry) for entry in configured.split(os.pathsep) if entry]
     else:
-        from ..crdfetch import default_fetch_directory
+        from archangel_helm.crds.fetch import default_fetch_directory
 
         fetched = default_fetch_directory()
         chosen = [fetched] if holds_crd_files(fetched) else []
-    return chosen + [d for d in gomodcrds.directories() if d not in chosen]
+    return chosen + [d for d in gomod.directories() if d not in chosen]
 
 
 def holds_crd_files(directory: Path) -> bool:

@@ -20,8 +20,8 @@ from typing import Any
 import jsonschema
 from jsonschema import validators
 
-from .. import yamlio
-from ..errors import ConfigurationError
+from archangel_helm.core import yamlio
+from archangel_helm.core.errors import ConfigurationError
 
 CRD_DIR_ENV = "ARCHANGEL_CRD_SCHEMAS"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..manifest import K8sObject, Manifest, PodTemplate, labels_of, name_of
-from .operators import selectable_pod_templates
-from .problems import Problem
-from .selectors import matches, selected_pod_templates
+from archangel_helm.core.manifest import K8sObject, Manifest, PodTemplate, labels_of, name_of
+from archangel_helm.validate.operators import selectable_pod_templates
+from archangel_helm.validate.problems import Problem
+from archangel_helm.validate.selectors import matches, selected_pod_templates
 
 
 def _container_ports(template: PodTemplate) -> tuple[set[int], set[str]]:

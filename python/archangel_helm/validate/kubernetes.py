@@ -12,8 +12,8 @@ import jsonschema
 import jsonschema_rs
 from referencing import Registry, Resource
 
-from ..chart import KubeVersion, format_kube_version
-from ..errors import ConfigurationError
+from archangel_helm.core.chart import KubeVersion, format_kube_version
+from archangel_helm.core.errors import ConfigurationError
 
 _GROUP_PREFIX = re.compile(r"^([^./]*)(?:\.[^/]*)?/")
 

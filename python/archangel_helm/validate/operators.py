@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..manifest import K8sObject, Manifest, PodTemplate, name_of
+from archangel_helm.core.manifest import K8sObject, Manifest, PodTemplate, name_of
 
 CNPG_GROUP = "postgresql.cnpg.io/"
 CERT_MANAGER_GROUP = "cert-manager.io/"

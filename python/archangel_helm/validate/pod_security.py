@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..manifest import PodTemplate
-from .problems import Problem
+from archangel_helm.core.manifest import PodTemplate
+from archangel_helm.validate.problems import Problem
 
 RULE = "pod-security/restricted"
 ALLOWED_VOLUME_TYPES = {

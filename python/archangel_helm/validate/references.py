@@ -8,9 +8,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..manifest import Manifest, PodTemplate, labels_of, name_of
-from .operators import operator_secrets
-from .problems import Problem
+from archangel_helm.core.manifest import Manifest, PodTemplate, labels_of, name_of
+from archangel_helm.validate.operators import operator_secrets
+from archangel_helm.validate.problems import Problem
 
 GENERATED_SECRET_LABEL = "archangel.io/generated-secret"
 BUILTIN_PRIORITY_CLASSES = {"system-cluster-critical", "system-node-critical"}

@@ -17,17 +17,22 @@ from typing import Any
 
 import yaml
 
-from .. import yamlio
-from ..argo import hook_report, sync_waves
-from ..chart import Chart
-from ..errors import ConfigurationError
-from ..manifest import Manifest
-from .graph import check_graph, pods_without_default_deny
-from .pod_security import check_pod_security
-from .problems import Problem
-from .references import ExternalObjects, check_references
-from .values_usage import check_values_usage
-from .workload_rules import check_autoscalers, check_containers, check_names, check_pdbs_allow_disruption
+from archangel_helm.core import yamlio
+from archangel_helm.core.chart import Chart
+from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.core.manifest import Manifest
+from archangel_helm.validate.argo_hooks import hook_report, sync_waves
+from archangel_helm.validate.graph import check_graph, pods_without_default_deny
+from archangel_helm.validate.pod_security import check_pod_security
+from archangel_helm.validate.problems import Problem
+from archangel_helm.validate.references import ExternalObjects, check_references
+from archangel_helm.validate.schema_coverage import check_values_usage
+from archangel_helm.validate.workload_rules import (
+    check_autoscalers,
+    check_containers,
+    check_names,
+    check_pdbs_allow_disruption,
+)
 
 # Functions whose result differs between renders (random values, salts, keys, certificates, the clock) or needs
 # the live cluster. Sprig's *WithKey certificate functions take a fixed key but still draw a random serial number.
@@ -61,7 +66,7 @@ class Release:
 
 
 @dataclass(frozen=True)
-class Rule:
+class ReleaseRule:
     id: str
     summary: str
     check: Callable[[Release], list[Problem]]
@@ -181,48 +186,48 @@ def _sync_waves(release: Release) -> list[Problem]:
     return problems
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
+RULES: tuple[ReleaseRule, ...] = (
+    ReleaseRule(
         "graph",
         "selectors select, ports and targets named by Services, PDBs, policies, monitors and autoscalers exist",
         lambda r: _prefixed("graph", check_graph(r.manifest)),
     ),
-    Rule(
+    ReleaseRule(
         "references/exist",
         "ConfigMaps, Secrets, claims, ServiceAccounts and PriorityClasses pods name exist",
         lambda r: check_references(r.manifest, r.external),
     ),
-    Rule(
+    ReleaseRule(
         "availability/pdb-disruption",
         "every PDB leaves a voluntary disruption possible at minimum scale",
         lambda r: check_pdbs_allow_disruption(r.manifest),
     ),
-    Rule(
+    ReleaseRule(
         "autoscaling",
         "HPA min <= max; no replicas field where an autoscaler owns the workload",
         lambda r: _prefixed("autoscaling", check_autoscalers(r.manifest)),
     ),
-    Rule("pod-security/restricted", "every pod template meets Pod Security Standard restricted", _pod_security),
-    Rule(
+    ReleaseRule("pod-security/restricted", "every pod template meets Pod Security Standard restricted", _pod_security),
+    ReleaseRule(
         "containers",
         "resources on every container, probes on long-running ones, images pinned",
         lambda r: _prefixed("containers", check_containers(r.manifest)),
     ),
-    Rule(
+    ReleaseRule(
         "names/length",
         "names within 63 characters, 52 for CronJobs and StatefulSets",
         lambda r: check_names(r.manifest),
     ),
-    Rule("network/default-deny", "with NetworkPolicies, every pod is under a default deny", _default_deny),
-    Rule("gitops/deterministic", "two renders of the same inputs are byte-identical", _deterministic),
-    Rule(
+    ReleaseRule("network/default-deny", "with NetworkPolicies, every pod is under a default deny", _default_deny),
+    ReleaseRule("gitops/deterministic", "two renders of the same inputs are byte-identical", _deterministic),
+    ReleaseRule(
         "gitops/no-live-functions",
         "no lookup, random, salted-hash, encryption, key or time functions in templates",
         _template_functions,
     ),
-    Rule("gitops/hooks", "every Helm hook runs under Argo CD too (helm test hooks excepted)", _hooks),
-    Rule("gitops/sync-waves", "sync waves order storage, data, workloads, monitors", _sync_waves),
-    Rule(
+    ReleaseRule("gitops/hooks", "every Helm hook runs under Argo CD too (helm test hooks excepted)", _hooks),
+    ReleaseRule("gitops/sync-waves", "sync waves order storage, data, workloads, monitors", _sync_waves),
+    ReleaseRule(
         "schema",
         "every value is read and described by the schema; every value read is described",
         lambda r: _prefixed("schema", check_values_usage(r.chart)),
@@ -262,8 +267,8 @@ def load_waivers(path: Path) -> list[Waiver]:
 
 
 @dataclass
-class CheckResult:
-    rules: Sequence[Rule]
+class RuleFindings:
+    rules: Sequence[ReleaseRule]
     failures: list[Problem] = field(default_factory=list)
     waived: list[tuple[Problem, Waiver]] = field(default_factory=list)
     unused_waivers: list[Waiver] = field(default_factory=list)
@@ -298,10 +303,10 @@ def _family(rule_id: str) -> str:
 def run_checks(
     release: Release,
     waivers: Sequence[Waiver] = (),
-    rules: Sequence[Rule] = RULES,
+    rules: Sequence[ReleaseRule] = RULES,
     extra: Callable[[Release], list[Problem]] | None = None,
-) -> CheckResult:
-    result = CheckResult(rules)
+) -> RuleFindings:
+    result = RuleFindings(rules)
     problems = [p for rule in rules for p in rule.check(release)]
     if extra is not None:
         problems += extra(release)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..labelselector import matches, parse_selector
-from ..manifest import PodTemplate
+from archangel_helm.core.labelselector import matches, parse_selector
+from archangel_helm.core.manifest import PodTemplate
 
 __all__ = ["matches", "parse_selector", "selected_pod_templates"]
 

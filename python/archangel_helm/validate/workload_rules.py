@@ -7,10 +7,10 @@ import math
 import re
 from typing import Any
 
-from ..manifest import Manifest, PodTemplate, name_of
-from .operators import selectable_pod_templates
-from .problems import Problem
-from .selectors import selected_pod_templates
+from archangel_helm.core.manifest import Manifest, PodTemplate, name_of
+from archangel_helm.validate.operators import selectable_pod_templates
+from archangel_helm.validate.problems import Problem
+from archangel_helm.validate.selectors import selected_pod_templates
 
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}
 SUFFIXED = {"CronJob", "StatefulSet"}

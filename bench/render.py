@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from archangel_helm import Chart, find_helm, render
+from archangel_helm import Chart, find_helm
 from archangel_helm.plan.environments import load_environment
 from archangel_helm.validate import CrdSchemas, SchemaValidator, default_crd_directories, supported_kube_versions
 
@@ -59,6 +59,7 @@ def main() -> int:
     total_bare = total_full = 0.0
     for release in environment.releases:
         chart = Chart.load(release.chart)
+        inputs = environment.inputs(release)
         arguments = [
             "template",
             release.name,
@@ -68,8 +69,7 @@ def main() -> int:
             "--kube-version",
             environment.kube_version,
         ]
-        for file in release.values_files:
-            arguments += ["--values", str(file)]
+        arguments += inputs.values_args()
         for api in sorted(environment.api_versions):
             arguments += ["--api-versions", api]
         validator = SchemaValidator(supported_kube_versions(chart), crds)
@@ -77,17 +77,8 @@ def main() -> int:
         def bare(arguments: list[str] = arguments) -> object:
             return subprocess.run([helm.executable, *arguments], capture_output=True, check=True)
 
-        def full(release=release, validator=validator) -> object:  # type: ignore[no-untyped-def]
-            manifest = render(
-                release.chart,
-                release.values_files,
-                release=release.name,
-                namespace=release.namespace,
-                kube_version=environment.kube_version,
-                api_versions=environment.api_versions,
-                helm=helm,
-                cache=False,
-            )
+        def full(inputs=inputs, validator=validator) -> object:  # type: ignore[no-untyped-def]
+            manifest = inputs.render(helm=helm, cache=False)
             problems = validator.validate(manifest)
             assert not problems, problems
             return manifest

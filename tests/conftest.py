@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from archangel_helm import Manifest
+from archangel_helm.core.helm import Helm
 from archangel_helm.core.render_cache import CACHE_ENV
 from archangel_helm.plan.environments import Environment, load_environments
 from archangel_helm.plan.shipped import ShippedValues
-from archangel_helm.testing.plugin import RenderChart
 from archangel_helm.validate.crds import CRD_DIR_ENV
 from tests.support.local_cluster import group_of, mark_session, stop_if_ours
 from tests.support.project import PROJECT, SHARED_CRD_SCHEMAS, TEST_RENDER_CACHE
@@ -32,18 +32,11 @@ def environments() -> dict[str, Environment]:
 
 
 @pytest.fixture(scope="session")
-def render_shipped(render_chart: RenderChart) -> Callable[..., Manifest]:
+def render_shipped(helm: Helm) -> Callable[..., Manifest]:
     """render_shipped(shipped, set_values=None, **options): render a shipped values file as it is deployed."""
 
     def _render(shipped: ShippedValues, set_values: dict[str, Any] | None = None, **options: Any) -> Manifest:
-        settings: dict[str, Any] = {
-            "release": shipped.release,
-            "namespace": shipped.namespace,
-            "api_versions": shipped.api_versions,
-            "kube_version": shipped.kube_version,
-        }
-        settings.update(options)
-        return render_chart(shipped.chart, [shipped.values_file, *shipped.site_values], set_values, **settings)
+        return shipped.inputs.render(set_values, helm=helm, **options)
 
     return _render
 

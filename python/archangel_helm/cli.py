@@ -17,7 +17,8 @@ from archangel_helm.core.errors import ArchangelHelmError, ReleaseRenderErrors, 
 from archangel_helm.core.logsetup import logger
 from archangel_helm.core.manifest import Manifest
 from archangel_helm.core.output import write_objects
-from archangel_helm.core.render import default_cache, render
+from archangel_helm.core.release_inputs import DEFAULT_NAMESPACE, DEFAULT_RELEASE, ReleaseInputs
+from archangel_helm.core.render import default_cache
 from archangel_helm.crds import fetch as crds_fetch
 from archangel_helm.plan.environments import find_project_root, load_environment
 from archangel_helm.plan.release_plan import kube_version_labels, plan, plan_json, report
@@ -113,17 +114,21 @@ def _crds(directories: Sequence[Path]) -> CrdSchemas:
     return CrdSchemas.from_directories(*(directories or default_crd_directories()))
 
 
-def _render(args: argparse.Namespace) -> Manifest:
-    return render(
-        args.chart,
-        args.values_files,
-        release=args.release,
-        namespace=args.namespace,
-        kube_version=args.kube_version,
-        api_versions=args.api_versions,
-        set_flags=args.set_flags,
-        show_only=args.show_only,
+def _inputs(args: argparse.Namespace) -> ReleaseInputs:
+    """The command line's release: the chart, -f files in order, --set flags, release, namespace and cluster."""
+    return ReleaseInputs(
+        Path(args.chart),
+        tuple(map(Path, args.values_files)),
+        args.release or DEFAULT_RELEASE,
+        args.namespace or DEFAULT_NAMESPACE,
+        args.kube_version,
+        tuple(args.api_versions),
+        tuple(args.set_flags),
     )
+
+
+def _render(args: argparse.Namespace) -> Manifest:
+    return _inputs(args).render(show_only=args.show_only)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -142,7 +147,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         manifest = _render(args)
     except RenderError as error:
-        print(f"{chart.name}: render failed:\n{error.helm_message}")
+        print(f"{chart.name}: render failed:\n{error.helm_message}", file=sys.stderr)
         return EXIT_PROBLEMS
     problems = SchemaValidator(versions, _crds(args.crd_dir)).validate(manifest)
     if args.json:
@@ -180,28 +185,16 @@ def cmd_check(args: argparse.Namespace) -> int:
             "ServiceMonitor, VirtualService, HTTPRoute) are not rendered, so not checked; pass --env ENV",
             file=sys.stderr,
         )
-    args.release = args.release or "archangel"
-    args.namespace = args.namespace or "archangel"
+    inputs = _inputs(args)
     versions = supported_kube_versions(chart)
     try:
-        manifest = _render(args)
+        manifest = inputs.render(show_only=args.show_only)
     except RenderError as error:
-        print(f"{chart.name}: render failed:\n{error.helm_message}")
+        print(f"{chart.name}: render failed:\n{error.helm_message}", file=sys.stderr)
         return EXIT_PROBLEMS
 
     def rerender() -> str:
-        return render(
-            args.chart,
-            args.values_files,
-            None,
-            release=args.release,
-            namespace=args.namespace,
-            kube_version=args.kube_version,
-            api_versions=args.api_versions,
-            cache=False,
-            set_flags=args.set_flags,
-            show_only=args.show_only,
-        ).text
+        return inputs.render(cache=False, show_only=args.show_only).text
 
     validator = SchemaValidator(versions, _crds(args.crd_dir))
     release = Release(chart, manifest, rerender, ExternalObjects(set(args.external)))

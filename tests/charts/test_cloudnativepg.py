@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from archangel_helm import Chart, Manifest, RenderError
+from archangel_helm.core.helm import Helm
 from archangel_helm.plan.environments import Environment
-from archangel_helm.testing.plugin import RenderChart
 from archangel_helm.validate import CrdSchemas, SchemaValidator, supported_kube_versions
 from archangel_helm.validate.graph import check_graph
 from archangel_helm.validate.references import check_references
@@ -32,22 +32,15 @@ NOON = "2026-12-04T10:30:00Z"
 
 
 @pytest.fixture(scope="module")
-def render_cnpg(render_chart: RenderChart, environments: dict[str, Environment]) -> RenderEnv:
+def render_cnpg(helm: Helm, environments: dict[str, Environment]) -> RenderEnv:
     """Production with its example site values (cloudnativepg mode), on a cluster serving the operator's APIs or,
     with `apis`, only those."""
     env = environments["production"]
-    release = env.release_for_chart("archangel")
+    inputs = env.inputs("archangel").with_values(SITE)
 
     def _render(values: dict[str, Any] | None = None, apis: list[str] | None = None) -> Manifest:
-        return render_chart(
-            release.chart,
-            [*release.values_files, SITE],
-            {**CNPG, **(values or {})},
-            release=release.name,
-            namespace=release.namespace,
-            api_versions=[a for a in env.api_versions if a not in CNPG_APIS] + (CNPG_APIS if apis is None else apis),
-            kube_version=env.kube_version,
-        )
+        served = [a for a in env.api_versions if a not in CNPG_APIS] + (CNPG_APIS if apis is None else apis)
+        return inputs.render({**CNPG, **(values or {})}, helm=helm, api_versions=served)
 
     return _render
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from archangel_helm import Manifest, render
+from archangel_helm import Manifest
 from archangel_helm.core.manifest import name_of
 from archangel_helm.plan.environments import load_environment
 from tests.support.local_cluster import LocalCluster, cluster_values, service_account_kubeconfig
@@ -26,17 +26,9 @@ GENERATED = "archangel-generated"
 
 @pytest.fixture(scope="module")
 def production(clean_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Manifest:
-    environment = load_environment(PROJECT, "production").with_example_values()
-    release = environment.release("archangel")
+    inputs = load_environment(PROJECT, "production").with_example_values().inputs("archangel")
     work = tmp_path_factory.mktemp("rbac")
-    manifest = render(
-        release.chart,
-        [*release.values_files, cluster_values(clean_cluster, work)],
-        release=release.name,
-        namespace=NAMESPACE,
-        kube_version=environment.kube_version,
-        api_versions=environment.api_versions,
-    )
+    manifest = inputs.with_values(cluster_values(clean_cluster, work)).render(namespace=NAMESPACE)
     clean_cluster.kubectl("create", "namespace", NAMESPACE)
     clean_cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
     return manifest
@@ -139,16 +131,7 @@ def test_the_secrets_hook_identity_can_do_nothing_else(
 def staging(production: Manifest) -> Manifest:
     """Staging rendered into the same namespace (which `production` creates): builtin PostgreSQL and Qdrant and
     no cert-manager, so the hook makes the data tier's CA and server certificates."""
-    environment = load_environment(PROJECT, "staging").with_example_values()
-    release = environment.release("archangel")
-    return render(
-        release.chart,
-        list(release.values_files),
-        release=release.name,
-        namespace=NAMESPACE,
-        kube_version=environment.kube_version,
-        api_versions=environment.api_versions,
-    )
+    return load_environment(PROJECT, "staging").with_example_values().inputs("archangel").render(namespace=NAMESPACE)
 
 
 def test_the_secrets_hook_makes_the_data_tier_certificates_once_with_its_own_role(
@@ -231,20 +214,12 @@ def test_the_restore_job_runs_once_per_request_with_its_own_role_only(
     """The restore claims its request through the API as its own ServiceAccount: the first run holds it (here
     it then fails, no bucket being reachable, and records that), every later run restores nothing and exits 0,
     as an Argo CD re-sync or a changed template would run it again."""
-    environment = load_environment(PROJECT, "production").with_example_values()
-    release = environment.release("archangel")
+    inputs = load_environment(PROJECT, "production").with_example_values().inputs("archangel")
     restore_values = tmp_path / "restore.yaml"
     restore_values.write_text(
         "maintenance: {enabled: true}\nrestore: {enabled: true, requestId: inc-42, force: true}\n"
     )
-    manifest = render(
-        release.chart,
-        [*release.values_files, cluster_values(local_cluster, tmp_path), restore_values],
-        release=release.name,
-        namespace=NAMESPACE,
-        kube_version=environment.kube_version,
-        api_versions=environment.api_versions,
-    )
+    manifest = inputs.with_values(cluster_values(local_cluster, tmp_path), restore_values).render(namespace=NAMESPACE)
     apply(local_cluster, identity_objects(manifest, RESTORE))
     kubeconfig = service_account_kubeconfig(local_cluster, RESTORE, NAMESPACE, tmp_path)
     job = next(j for j in manifest.of_kind("Job") if j["metadata"]["name"].startswith(f"{REQUEST}-"))

@@ -32,7 +32,7 @@ NAMESPACE_DEFAULTS = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "def
 def install(clean_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     release = load_environment(PROJECT, "production").with_example_values().release(RELEASE)
     overlay = cluster_values(clean_cluster, tmp_path_factory.mktemp("rollback"))
-    values = [item for file in (*release.values_files, overlay) for item in ("-f", str(file))]
+    values = release.inputs().with_values(overlay).values_args()
     clean_cluster.kubectl("create", "namespace", NAMESPACE)
     clean_cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
     command = ["install", RELEASE, str(release.chart), "-n", NAMESPACE, *values, "--wait", "--timeout", "5m"]

@@ -28,13 +28,13 @@ TIMEOUT = 180
 @pytest.fixture(scope="module")
 def production(clean_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> LocalCluster:
     release = load_environment(PROJECT, "production").with_example_values().release("archangel")
-    files = [*release.values_files, cluster_values(clean_cluster, tmp_path_factory.mktemp("rollout"))]
+    inputs = release.inputs().with_values(cluster_values(clean_cluster, tmp_path_factory.mktemp("rollout")))
     clean_cluster.kubectl("create", "namespace", NAMESPACE)
     clean_cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
     for node in (spec.name for spec in default_nodes() if spec.index != 1):
         clean_cluster.kubectl("cordon", node)
     install = ["helm", "install", release.name, str(release.chart), "-n", NAMESPACE, "--wait", "--timeout", "5m"]
-    clean_cluster.run(*install, *(item for f in files for item in ("-f", str(f))))
+    clean_cluster.run(*install, *inputs.values_args())
     return clean_cluster
 
 

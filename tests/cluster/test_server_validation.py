@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from archangel_helm import Manifest, render
 from archangel_helm.plan.shipped import ShippedValues
 from tests.support.cluster_state import reset
 from tests.support.local_cluster import LocalCluster
@@ -31,14 +30,7 @@ def namespaces(clean_cluster: LocalCluster) -> Iterator[LocalCluster]:
 def test_the_api_server_accepts_every_object(namespaces: LocalCluster, shipped: ShippedValues) -> None:
     if not namespaces.has_crds:
         pytest.skip("no CRD manifests were installed in the local cluster: custom resources would be refused")
-    manifest: Manifest = render(
-        shipped.chart,
-        [shipped.values_file, *shipped.site_values],
-        release=shipped.release,
-        namespace=shipped.namespace,
-        kube_version=shipped.kube_version,
-        api_versions=shipped.api_versions,
-    )
+    manifest = shipped.render()
     documents = [obj for obj in manifest.objects if obj["kind"] != "Namespace"]  # created above, for real
     for obj in documents:
         if obj["kind"] not in CLUSTER_SCOPED:
@@ -80,15 +72,7 @@ def test_the_api_server_accepts_the_point_in_time_recovery_cluster(namespaces: L
         pytest.skip("no CRD manifests were installed in the local cluster: custom resources would be refused")
     (production,) = [s for s in SHIPPED_VALUES if s.values_file.name == "production.yaml"]
     for target in ({"targetTime": "2026-12-04T10:30:00Z"}, {"targetLSN": "0/3000060"}):
-        manifest = render(
-            production.chart,
-            [production.values_file, *production.site_values],
-            {"database.cloudnativepg.recovery": {"enabled": True, **target}},
-            release=production.release,
-            namespace=production.namespace,
-            kube_version=production.kube_version,
-            api_versions=production.api_versions,
-        )
+        manifest = production.inputs.render({"database.cloudnativepg.recovery": {"enabled": True, **target}})
         recovery = manifest.get("Cluster", f"{production.release}-pg-recovery")
         recovery["metadata"]["namespace"] = production.namespace
         result = namespaces.try_run(

@@ -59,7 +59,7 @@ def values(clean_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
     directory = tmp_path_factory.mktemp("upgrade")
     overlay = cluster_values(clean_cluster, directory)
     overlay.write_text(overlay.read_text() + "core:\n  minReadySeconds: 0\nagents:\n  minReadySeconds: 0\n")
-    return [item for file in (*release.values_files, overlay) for item in ("-f", str(file))]
+    return release.inputs().with_values(overlay).values_args()
 
 
 @pytest.fixture(scope="module")

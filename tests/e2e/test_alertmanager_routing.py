@@ -16,9 +16,9 @@ import pytest
 import requests
 import yaml
 
-from archangel_helm import Manifest
+from archangel_helm.core.helm import Helm
+from archangel_helm.core.release_inputs import ReleaseInputs
 from archangel_helm.plan.environments import Environment
-from archangel_helm.testing.plugin import RenderChart
 from tests.support.monitoring import (
     ALL_RECEIVERS,
     CI_DIR,
@@ -77,7 +77,7 @@ def receivers() -> Iterator[LocalHTTPServer]:
 
 @pytest.fixture(scope="module")
 def alertmanager(
-    render_chart: RenderChart,
+    helm: Helm,
     environments: dict[str, Environment],
     receivers: LocalHTTPServer,
     tmp_path_factory: pytest.TempPathFactory,
@@ -86,15 +86,11 @@ def alertmanager(
     values = yaml.safe_load(yaml.safe_dump(ALL_RECEIVERS))
     values["alerting"]["receivers"]["email"]["enabled"] = False  # no SMTP server here; amtool tests its routing
     production = environments["production"]
-    manifest: Manifest = render_chart(
-        MONITORING_CHART,
-        [CI_DIR / "standalone-values.yaml"],
-        values,
-        release=RELEASE,
-        namespace=NAMESPACE,
-        api_versions=production.api_versions,
-        kube_version=production.kube_version,
+    standalone = (CI_DIR / "standalone-values.yaml",)
+    inputs = ReleaseInputs(
+        MONITORING_CHART, standalone, RELEASE, NAMESPACE, production.kube_version, production.api_versions
     )
+    manifest = inputs.render(values, helm=helm)
     directory = tmp_path_factory.mktemp("alertmanager")
     secrets = directory / "secrets"
     secrets.mkdir()

@@ -17,11 +17,9 @@ import pytest
 
 from archangel_helm.core import yamlio
 from archangel_helm.core.helm import find_helm
-from archangel_helm.core.values_layering import merged_values
 from archangel_helm.operate.cluster import OPTIONAL_APIS
 from archangel_helm.operate.preflight import FEATURES, Feature
 from archangel_helm.plan.environments import load_environment
-from archangel_helm.plan.release_plan import render_release
 from archangel_helm.validate import CrdSchemas
 from tests.support.kube_emulator import KubeEmulator
 from tests.support.project import PROJECT
@@ -180,8 +178,7 @@ async def test_preflight_table_lists_every_optional_api(kube: KubeEmulator, tmp_
 
 
 def production_values(chart: str) -> dict[str, Any]:
-    release = load_environment(PROJECT, "production").release_for_chart(chart)
-    return merged_values(release.chart, [*release.values_files, *release.example_values_files])
+    return load_environment(PROJECT, "production").with_example_values().inputs(chart).merged_values()
 
 
 ENABLED_FEATURES = [f for f in FEATURES if f.enabled(production_values(f.chart))]
@@ -321,7 +318,7 @@ def recording_helm(
     real = find_helm().executable
     production = load_environment(PROJECT, "production").with_example_values()
     for release in production.releases:  # `helm status` returns the manifest Helm stored: the render, hooks apart
-        manifest = render_release(release, production.kube_version, production.api_versions)
+        manifest = production.inputs(release).render()
         stored = [obj for obj in manifest.objects if "helm.sh/hook" not in obj["metadata"].get("annotations", {})]
         (tmp_path / f"manifest-{release.name}.yaml").write_text("---\n".join(yamlio.dump(obj) for obj in stored))
     script = tmp_path / "helm"

@@ -21,10 +21,11 @@ import yaml
 
 from archangel_helm import Manifest
 from archangel_helm.backup import metrics as backup_metrics
+from archangel_helm.core.helm import Helm
+from archangel_helm.core.release_inputs import ReleaseInputs
 from archangel_helm.monitoring import healthcheck
 from archangel_helm.monitoring.healthcheck import Check
 from archangel_helm.plan.environments import Environment
-from archangel_helm.testing.plugin import RenderChart
 from tests.support.monitoring import (
     CI_DIR,
     NAMESPACE,
@@ -155,17 +156,14 @@ class PrometheusServer:
 
 
 @pytest.fixture(scope="module")
-def rendered(render_chart: RenderChart, environments: dict[str, Environment]) -> Manifest:
+def rendered(helm: Helm, environments: dict[str, Environment]) -> Manifest:
     """Standalone mode as chart-testing installs it."""
     production = environments["production"]
-    return render_chart(
-        MONITORING_CHART,
-        [CI_DIR / "standalone-values.yaml"],
-        release=RELEASE,
-        namespace=NAMESPACE,
-        api_versions=production.api_versions,
-        kube_version=production.kube_version,
+    standalone = (CI_DIR / "standalone-values.yaml",)
+    inputs = ReleaseInputs(
+        MONITORING_CHART, standalone, RELEASE, NAMESPACE, production.kube_version, production.api_versions
     )
+    return inputs.render(helm=helm)
 
 
 @pytest.fixture(scope="module")

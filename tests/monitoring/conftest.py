@@ -3,33 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from archangel_helm import Manifest
+from archangel_helm.core.helm import Helm
+from archangel_helm.core.release_inputs import ReleaseInputs
 from archangel_helm.plan.environments import Environment
-from archangel_helm.testing.plugin import RenderChart
 from tests.support.monitoring import ALL_RECEIVERS, CI_DIR, NAMESPACE, RELEASE, RenderMonitoring
 from tests.support.project import MONITORING_CHART, with_site_values
 
 
 @pytest.fixture(scope="session")
-def render_monitoring(render_chart: RenderChart, environments: dict[str, Environment]) -> RenderMonitoring:
+def render_monitoring(helm: Helm, environments: dict[str, Environment]) -> RenderMonitoring:
     """render_monitoring(set_values=None, values_files=(), **options): the chart with production's API set."""
     production = environments["production"]
 
     def _render(
         set_values: dict[str, Any] | None = None, values_files: tuple[str, ...] = (), **options: Any
     ) -> Manifest:
-        settings: dict[str, Any] = {
-            "release": RELEASE,
-            "namespace": NAMESPACE,
-            "api_versions": production.api_versions,
-            "kube_version": production.kube_version,
-        }
-        settings.update(options)
-        return render_chart(MONITORING_CHART, with_site_values(values_files), set_values, **settings)
+        files = tuple(map(Path, with_site_values(values_files)))
+        inputs = ReleaseInputs(
+            MONITORING_CHART, files, RELEASE, NAMESPACE, production.kube_version, production.api_versions
+        )
+        return inputs.render(set_values, helm=helm, **options)
 
     return _render
 

@@ -32,16 +32,7 @@ def broken() -> Manifest:
 
 @pytest.fixture(scope="module")
 def production() -> Manifest:
-    env = load_environment(PROJECT, "production").with_example_values()
-    release = env.release("archangel")
-    return render(
-        release.chart,
-        release.values_files,
-        release=release.name,
-        namespace=release.namespace,
-        kube_version=env.kube_version,
-        api_versions=env.api_versions,
-    )
+    return load_environment(PROJECT, "production").with_example_values().inputs("archangel").render()
 
 
 def deployment(manifest: Manifest) -> a.Documents:

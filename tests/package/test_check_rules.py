@@ -484,8 +484,9 @@ def test_check_junit_is_unchanged_by_the_hooks(tmp_path: Path) -> None:
 
 @pytest.fixture
 def render_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The keyword arguments of every render `check` makes (the real render still runs)."""
-    import archangel_helm.cli
+    """The keyword arguments of every render `check` makes (the real render still runs): ReleaseInputs.render
+    calls the render core's render, which is recorded."""
+    import archangel_helm.core.render
 
     calls: list[dict[str, Any]] = []
 
@@ -493,7 +494,7 @@ def render_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         calls.append({**kwargs, "values_files": [str(f) for f in args[1]]})
         return render(*args, **kwargs)
 
-    monkeypatch.setattr(archangel_helm.cli, "render", recording)
+    monkeypatch.setattr(archangel_helm.core.render, "render", recording)
     return calls
 
 
@@ -537,10 +538,11 @@ def test_check_env_without_values_files_uses_the_environments(
 
 def test_check_env_without_site_values_names_each_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(APP_CHART), "--env", "staging", "--project", str(PROJECT)]) == 1
-    out = capsys.readouterr().out
-    assert "this release needs values only your site knows" in out
+    captured = capsys.readouterr()
+    assert captured.out == ""  # a failed render is an error message, on stderr
+    assert "this release needs values only your site knows" in captured.err
     for value in ("ingress.hosts", "networkPolicy.kubeAPIServer.cidrs", "backup.s3.bucket"):
-        assert f"  - {value}: " in out
+        assert f"  - {value}: " in captured.err
 
 
 def test_check_explicit_flags_win_over_the_environment(render_calls: list[dict[str, Any]]) -> None:

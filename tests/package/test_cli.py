@@ -159,7 +159,9 @@ def test_validate_json_output(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_validate_reports_a_failing_render_as_a_problem(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(WORKLOADS), "--set", "failMe=true"]) == 1
-    assert "failMe: the fixture chart was asked to fail" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout is for the report; a render failure is an error, on stderr
+    assert "failMe: the fixture chart was asked to fail" in captured.err
 
 
 def test_bad_usage_exits_2_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:

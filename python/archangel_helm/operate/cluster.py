@@ -6,8 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from archangel_helm.core.release_inputs import ReleaseInputs
+    from archangel_helm.plan.environments import ReleaseSpec
 
 # The optional APIs the charts can use, and what each is called in reports.
 OPTIONAL_APIS: dict[str, str] = {
@@ -61,6 +65,15 @@ class ClusterInfo:
 
     def serves(self, api: str) -> bool:
         return api in self.api_versions
+
+    @property
+    def kube_version(self) -> str:
+        """The version `helm install` sees as .Capabilities.KubeVersion (major.minor.0)."""
+        return ".".join(map(str, self.version)) + ".0"
+
+    def release_inputs(self, release: ReleaseSpec) -> ReleaseInputs:
+        """The release as it renders on this cluster: its values files, this version and the APIs served."""
+        return release.inputs(self.kube_version, tuple(sorted(self.api_versions)))
 
     @property
     def runs_containers(self) -> bool:

@@ -133,6 +133,7 @@ def _helm_status(name: str, namespace: str, args: argparse.Namespace) -> str:
     from pyhelm3 import Client
     from pyhelm3.errors import Error as HelmError
     from pyhelm3.errors import ReleaseNotFoundError
+    from pyhelm3.models import ReleaseRevision
 
     quiet_pyhelm3()
     client = Client(
@@ -141,7 +142,7 @@ def _helm_status(name: str, namespace: str, args: argparse.Namespace) -> str:
         kubecontext=args.context,
     )
 
-    async def current() -> Any:
+    async def current() -> ReleaseRevision:
         return await client.get_current_revision(name, namespace=namespace)
 
     try:
@@ -149,8 +150,7 @@ def _helm_status(name: str, namespace: str, args: argparse.Namespace) -> str:
     except ReleaseNotFoundError:
         return "not installed"
     except HelmError as error:
-        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else str(error)
-        return "helm status failed: " + (stderr.strip().splitlines() or ["?"])[-1]
+        return "helm status failed: " + (error.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
     return f"revision {revision.revision} {revision.status.value} ({revision.updated})"
 
 

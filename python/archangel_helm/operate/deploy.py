@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archangel_helm.core.chart import Chart, format_kube_version
 from archangel_helm.core.helm import Helm
 from archangel_helm.core.manifest import Manifest
-from archangel_helm.core.values_layering import layered_values
 from archangel_helm.operate import verify
 from archangel_helm.operate.checks import Status, StepCheck, failed, table
 from archangel_helm.operate.cluster import ClusterInfo, discover
@@ -24,9 +23,12 @@ from archangel_helm.operate.deploy_report import DeployReport
 from archangel_helm.operate.immutable import ImmutableChange, immutable_changes
 from archangel_helm.operate.preflight import run_preflight
 from archangel_helm.plan.environments import Environment, ReleaseSpec
-from archangel_helm.plan.release_plan import render_release
 from archangel_helm.validate import SchemaValidator, default_crd_directories, supported_kube_versions
 from archangel_helm.validate.crds import CrdSchemas
+
+if TYPE_CHECKING:
+    from pyhelm3 import Client  # imported where used: pyhelm3 pulls pydantic, which plan and check do not need
+    from pyhelm3.errors import Error as HelmError
 
 PROGRESS_SECONDS = 5.0
 
@@ -48,21 +50,9 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def overlay_values(release: ReleaseSpec) -> dict[str, Any]:
-    """The environment's values files layered as `helm -f ... -f ...` layers them (Helm adds the chart's
-    defaults itself): pyhelm3 takes one document, and would join lists if given several."""
-    return layered_values(release.values_files)
-
-
-def _helm_message(error: Any) -> str:
+def _helm_message(error: HelmError) -> str:
     """Helm's own words from a pyhelm3 error (its stderr), or the error itself."""
-    stderr = getattr(error, "stderr", None)
-    text = stderr.decode(errors="replace").strip() if isinstance(stderr, bytes) else str(error)
-    return text or str(error) or type(error).__name__
-
-
-def cluster_kube_version(cluster: ClusterInfo) -> str:
-    return ".".join(map(str, cluster.version)) + ".0"
+    return error.stderr.decode(errors="replace").strip() or str(error) or type(error).__name__
 
 
 def core_service(environment: Environment, cluster: ClusterInfo) -> dict[str, tuple[str, int]]:
@@ -71,7 +61,7 @@ def core_service(environment: Environment, cluster: ClusterInfo) -> dict[str, tu
     for release in environment.releases:
         if release.chart.name != "archangel":
             continue
-        manifest = render_release(release, cluster_kube_version(cluster), sorted(cluster.api_versions))
+        manifest = cluster.release_inputs(release).render()
         for service in manifest.of_kind("Service"):
             labels = service["metadata"].get("labels", {})
             if labels.get("app.kubernetes.io/component") == "core" and service["spec"].get("type") == "ClusterIP":
@@ -137,13 +127,12 @@ class Deployer:
         capabilities), changing nothing."""
         from pyhelm3.errors import Error as HelmError
 
-        kube_version = cluster_kube_version(cluster)
         crds = CrdSchemas.from_directories(*[d for d in default_crd_directories() if d.is_dir()])
         client = self._client()
         problems_found: list[str] = []
         for release in self.environment.releases:
             chart = Chart.load(release.chart)
-            manifest = render_release(release, kube_version, sorted(cluster.api_versions))
+            manifest = cluster.release_inputs(release).render()
             problems = SchemaValidator(supported_kube_versions(chart), crds).validate(manifest)
             refused = await self._refused_changes(client, release, manifest)
             objects = dict(sorted(manifest.kinds().items()))
@@ -151,7 +140,7 @@ class Deployer:
             try:
                 helm_chart = await client.get_chart(release.chart)
                 await client.install_or_upgrade_release(
-                    release.name, helm_chart, overlay_values(release), namespace=release.namespace, dry_run=True
+                    release.name, helm_chart, release.inputs().values(), namespace=release.namespace, dry_run=True
                 )
                 helm_detail, helm_ok = (
                     f"helm would {'upgrade revision ' + str(previous) if previous else 'install'}",
@@ -186,7 +175,7 @@ class Deployer:
         self.report.next_steps = [f"run `archangel-helm deploy {self.environment.name}` to apply"]
         return self.report
 
-    def _client(self) -> Any:
+    def _client(self) -> Client:
         from pyhelm3 import Client
 
         quiet_pyhelm3()
@@ -197,15 +186,15 @@ class Deployer:
             default_timeout=self.options.timeout,
         )
 
-    async def _current_revision(self, client: Any, release: ReleaseSpec) -> int | None:
+    async def _current_revision(self, client: Client, release: ReleaseSpec) -> int | None:
         from pyhelm3.errors import ReleaseNotFoundError
 
         try:
-            return int((await client.get_current_revision(release.name, namespace=release.namespace)).revision)
+            return (await client.get_current_revision(release.name, namespace=release.namespace)).revision
         except ReleaseNotFoundError:
             return None
 
-    async def _refused_changes(self, client: Any, release: ReleaseSpec, rendered: Manifest) -> list[ImmutableChange]:
+    async def _refused_changes(self, client: Client, release: ReleaseSpec, rendered: Manifest) -> list[ImmutableChange]:
         """What the API server would refuse in this upgrade, from the objects Helm recorded for the installed
         revision; none for a first install."""
         from pyhelm3.errors import ReleaseNotFoundError
@@ -232,9 +221,7 @@ class Deployer:
         client = self._client()
         chart = await client.get_chart(release.chart)
         previous = await self._current_revision(client, release)
-        refused = await self._refused_changes(
-            client, release, render_release(release, cluster_kube_version(cluster), sorted(cluster.api_versions))
-        )
+        refused = await self._refused_changes(client, release, cluster.release_inputs(release).render())
         if refused:
             return self._stop_on_refused(release, refused)
         action = "upgrading" if previous else "installing"
@@ -246,7 +233,7 @@ class Deployer:
             revision = await client.install_or_upgrade_release(
                 release.name,
                 chart,
-                overlay_values(release),
+                release.inputs().values(),
                 namespace=release.namespace,
                 create_namespace=True,
                 wait=True,
@@ -278,7 +265,7 @@ class Deployer:
         stopped = await self._wait_for_operators(get, release, cluster, previous)
         if stopped is not None:
             return stopped
-        manifest = render_release(release, cluster_kube_version(cluster), sorted(cluster.api_versions))
+        manifest = cluster.release_inputs(release).render()
         self.report.releases[release.name] = {
             "chart": f"{chart.metadata.name}-{chart.metadata.version}",
             "namespace": release.namespace,
@@ -348,7 +335,7 @@ class Deployer:
                 application=release.chart.name == "archangel",
                 scope=scope,
             )
-            results += await asyncio.to_thread(self._hook_results, release, scope)
+            results += await self._hook_results(release, scope)
         results += await asyncio.to_thread(verify.check_prometheus, get, self.environment, scope)
         self.report.checks += results
         self.print("\nVerification\n" + table(results))
@@ -367,48 +354,48 @@ class Deployer:
         ]
         return self.report
 
-    def _hook_results(self, release: ReleaseSpec, scope: verify.Scope) -> list[StepCheck]:
-        """What Helm recorded about the release's hooks (the secrets hook, the backup configuration check)."""
-        args = ["status", release.name, "--namespace", release.namespace, "--output", "json"]
-        if self.options.kubeconfig:
-            args += ["--kubeconfig", self.options.kubeconfig]
-        if self.options.context:
-            args += ["--kube-context", self.options.context]
-        done = self.helm.run(args, timeout=60)
-        if done.returncode != 0:
-            message = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return [StepCheck(verify.STEP, f"release {release.name}", Status.FAIL, f"helm status: {message}")]
+    async def _hook_results(self, release: ReleaseSpec, scope: verify.Scope) -> list[StepCheck]:
+        """What Helm recorded about the release and its hooks (the secrets hook, the backup configuration check),
+        read through pyhelm3's typed revision (`helm status -o json` underneath)."""
+        from pyhelm3.errors import Error as HelmError
+        from pyhelm3.models import ReleaseRevisionStatus
+
+        name = f"release {release.name}"
         try:
-            status = json.loads(done.stdout)
-        except ValueError:
-            return [StepCheck(verify.STEP, f"release {release.name}", Status.FAIL, "helm status: not JSON")]
-        state = (status.get("info") or {}).get("status", "?")
-        metadata = (status.get("chart") or {}).get("metadata") or {}
-        chart = f"{metadata.get('name', '?')} {metadata.get('version', '?')}"
-        self.report.versions.setdefault(release.name, f"{chart}, app {metadata.get('appVersion', '?')}")
+            revision = await self._client().get_current_revision(release.name, namespace=release.namespace)
+            metadata = await revision.chart_metadata()
+            hooks = list(await revision.hooks())
+            resources = list(await revision.resources())
+        except HelmError as error:
+            return [StepCheck(verify.STEP, name, Status.FAIL, f"helm status: {_helm_message(error).splitlines()[-1]}")]
+        except (ValueError, KeyError) as error:  # pydantic's ValidationError is a ValueError
+            return [StepCheck(verify.STEP, name, Status.FAIL, f"helm status: not what pyhelm3 reads ({error})")]
+        chart = f"{metadata.name} {metadata.version}"
+        self.report.versions.setdefault(release.name, f"{chart}, app {metadata.app_version or '?'}")
         recorded = self.report.releases.setdefault(
             release.name,
             {
-                "chart": f"{metadata.get('name', '?')}-{metadata.get('version', '?')}",
+                "chart": f"{metadata.name}-{metadata.version}",
                 "namespace": release.namespace,
-                "revision": status.get("version", "-"),
+                "revision": revision.revision,
             },
         )
-        if "objects" not in recorded and status.get("manifest"):
+        if "objects" not in recorded and resources:
             # What the deployed revision holds (hooks apart), as Helm stored it: verify renders nothing itself.
-            recorded["objects"] = dict(sorted(Manifest.parse(status["manifest"]).kinds().items()))
+            recorded["objects"] = dict(sorted(Counter(str(obj.get("kind")) for obj in resources if obj).items()))
+        deployed = revision.status is ReleaseRevisionStatus.DEPLOYED
         results = [
             StepCheck(
                 verify.STEP,
-                f"release {release.name}",
-                Status.PASS if state == "deployed" else Status.FAIL,
-                f"revision {status.get('version', '?')} {state}",
+                name,
+                Status.PASS if deployed else Status.FAIL,
+                f"revision {revision.revision} {revision.status.value}",
             )
         ]
-        hooks = verify.check_hooks(release.name, status)
+        checked = verify.check_hooks(release.name, hooks)
         if not scope.runs_containers:  # the Job "completed" because the simulator said so, not because it ran
-            hooks = [replace(h, status=Status.SKIP, detail=f"{h.detail}; {verify.SIMULATED}") for h in hooks]
-        return results + hooks
+            checked = [replace(h, status=Status.SKIP, detail=f"{h.detail}; {verify.SIMULATED}") for h in checked]
+        return results + checked
 
     def _rollbacks(self) -> list[str]:
         """How to undo each release this run changed: back to its previous revision, or out again if it is new."""

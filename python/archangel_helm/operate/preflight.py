@@ -13,12 +13,11 @@ from archangel_helm.core.chart import Chart, format_kube_version, kube_version_b
 from archangel_helm.core.errors import RenderError
 from archangel_helm.core.helm import MINIMUM_HELM, Helm
 from archangel_helm.core.manifest import Manifest, PodTemplate, name_of
-from archangel_helm.core.values_layering import get, merged_values
+from archangel_helm.core.values_layering import get
 from archangel_helm.operate.checks import Status, StepCheck
 from archangel_helm.operate.cluster import OPTIONAL_APIS, ClusterInfo
 from archangel_helm.plan.capacity import autoscaler_ranges
 from archangel_helm.plan.environments import Environment
-from archangel_helm.plan.release_plan import render_release
 from archangel_helm.validate.operators import operator_workloads
 from archangel_helm.validate.selectors import matches
 
@@ -226,7 +225,7 @@ def run_preflight(
         results += _spread(manifests, cluster)
         results += _ingress_custom_headers(manifests)
     for release in environment.releases:
-        values = merged_values(release.chart, release.values_files)
+        values = release.inputs().merged_values()
         results += _namespace(release.namespace, cluster, values if release.chart.name == "archangel" else None)
         results += _features(release.chart.name, values, release.values_files[-1].name, cluster, allow_missing)
         if release.chart.name == "archangel":
@@ -493,11 +492,10 @@ def storage_claims(manifest: Manifest) -> list[tuple[str, str | None]]:
 
 def _render_releases(environment: Environment, cluster: ClusterInfo) -> dict[str, Manifest] | StepCheck:
     """Each release as it would install on this cluster (its version and served APIs), or the failure."""
-    kube_version = ".".join(map(str, cluster.version)) + ".0"
     manifests: dict[str, Manifest] = {}
     for spec in environment.releases:
         try:
-            manifests[spec.name] = render_release(spec, kube_version, sorted(cluster.api_versions))
+            manifests[spec.name] = cluster.release_inputs(spec).render()
         except RenderError as error:
             message = error.helm_message.splitlines()[-1] if error.helm_message else str(error)
             return StepCheck(STEP, f"render {spec.name}", Status.FAIL, f"cannot render for this cluster: {message}")

@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
 from archangel_helm.operate.checks import Status, StepCheck, failed
 from archangel_helm.plan.environments import Environment
+
+if TYPE_CHECKING:
+    from pyhelm3.models import Hook
 
 STEP = "verify"
 Get = Callable[[str], Any]  # GET a path of the Kubernetes API, returning parsed JSON (or text for proxies)
@@ -308,20 +311,20 @@ def check_backups(get: Get, namespace: str, release: str, now: datetime) -> list
     return results
 
 
-def check_hooks(release: str, status: dict[str, Any]) -> list[StepCheck]:
-    """The release's Helm hooks as Helm recorded their last run (`helm status -o json`): the secrets hook and the
-    backup configuration check must have succeeded. Test hooks (`helm test`) are not part of an install."""
+def check_hooks(release: str, hooks: Iterable[Hook]) -> list[StepCheck]:
+    """The release's Helm hooks as Helm recorded their last run (pyhelm3's typed hooks, from `helm status`): the
+    secrets hook and the backup configuration check must have succeeded. Test hooks (`helm test`) are not part
+    of an install; RBAC and ConfigMaps of hooks have no outcome of their own."""
+    from pyhelm3.models import HookEvent, HookPhase
+
     results = []
-    for hook in status.get("hooks") or []:
-        events = hook.get("events") or []
-        if all(str(e).startswith("test") for e in events) and events:
+    for hook in hooks:
+        if hook.kind != "Job" or (hook.events and all(e is HookEvent.TEST for e in hook.events)):
             continue
-        phase = (hook.get("last_run") or {}).get("phase") or "never run"
-        name = f"hook {hook.get('kind', '?')}/{hook.get('name', '?')}"
-        if hook.get("kind") != "Job":
-            continue  # RBAC and ConfigMaps of hooks have no outcome of their own
-        ok = phase == "Succeeded"
-        results.append(StepCheck(STEP, name, Status.PASS if ok else Status.FAIL, f"last run: {phase} ({release})"))
+        phase = "never run" if hook.phase is HookPhase.UNKNOWN else hook.phase.value
+        ok = hook.phase is HookPhase.SUCCEEDED
+        detail = f"last run: {phase} ({release})"
+        results.append(StepCheck(STEP, f"hook Job/{hook.name}", Status.PASS if ok else Status.FAIL, detail))
     return results
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from archangel_helm.core import yamlio
 from archangel_helm.core.errors import ConfigurationError
+from archangel_helm.core.release_inputs import ReleaseInputs
 
 ENVIRONMENTS_FILE = "environments.yaml"
 
@@ -21,6 +22,11 @@ class ReleaseSpec:
     # Example site values (documentation placeholders for what only the site knows): what `plan`, `check`, the
     # goldens and the tests render with; never what `deploy` installs unless asked (--example-values).
     example_values_files: tuple[Path, ...] = ()
+
+    def inputs(self, kube_version: str | None = None, api_versions: tuple[str, ...] = ()) -> ReleaseInputs:
+        """This release as Helm renders or installs it (its values files in order), for a cluster of this
+        version and APIs."""
+        return ReleaseInputs(self.chart, self.values_files, self.name, self.namespace, kube_version, api_versions)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,14 @@ class Environment:
     def with_example_values(self) -> Environment:
         """The environment with each release's example site values after its own files."""
         return self.with_extra_values({r.name: r.example_values_files for r in self.releases})
+
+    def inputs(self, release: ReleaseSpec | str) -> ReleaseInputs:
+        """A release (or the release of a chart, by the chart's name) as this environment deploys it: its values
+        files in order, its release name and namespace, the environment's Kubernetes version and APIs."""
+        if isinstance(release, str):
+            names = {r.name for r in self.releases}
+            release = self.release(release) if release in names else self.release_for_chart(release)
+        return release.inputs(self.kube_version or None, self.api_versions)
 
     def release_for_chart(self, chart_name: str) -> ReleaseSpec:
         for release in self.releases:

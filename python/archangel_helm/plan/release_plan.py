@@ -15,9 +15,8 @@ from archangel_helm.core.errors import ReleaseRenderErrors, RenderError
 from archangel_helm.core.manifest import Manifest
 from archangel_helm.core.output import table, write_objects
 from archangel_helm.core.quantity import format_bytes, format_cpu
-from archangel_helm.core.render import render
 from archangel_helm.plan.capacity import ReleaseCapacity, Resources, release_capacity
-from archangel_helm.plan.environments import Environment, ReleaseSpec
+from archangel_helm.plan.environments import Environment
 from archangel_helm.validate import CrdSchemas, Problem, SchemaValidator, supported_kube_versions
 
 
@@ -35,18 +34,6 @@ class PlanResult:
         return not self.problems
 
 
-def render_release(release: ReleaseSpec, kube_version: str | None, api_versions: Sequence[str]) -> Manifest:
-    """One release of an environment rendered as it would install on a cluster of that version and APIs."""
-    return render(
-        release.chart,
-        release.values_files,
-        release=release.name,
-        namespace=release.namespace,
-        kube_version=kube_version,
-        api_versions=api_versions,
-    )
-
-
 def plan(
     environment: Environment, crds: CrdSchemas, output: Path | None, *, missing_crd_schemas: str = "error"
 ) -> PlanResult:
@@ -59,9 +46,7 @@ def plan(
     failures: dict[str, RenderError] = {}
     for release in environment.releases:  # every release first, so one run names every missing value
         try:
-            manifests[release.name] = render_release(
-                release, environment.kube_version or None, environment.api_versions
-            )
+            manifests[release.name] = environment.inputs(release).render()
         except RenderError as error:
             failures[release.name] = error
     if failures:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archangel_helm.core.release_inputs import ReleaseInputs
 from archangel_helm.plan.environments import load_environments
 
 if TYPE_CHECKING:
@@ -36,22 +37,16 @@ class ShippedValues:
         """The values file relative to the project, e.g. values/production.yaml."""
         return self.values_file.relative_to(self.project).as_posix()
 
+    @property
+    def inputs(self) -> ReleaseInputs:
+        """This values file (then its example site values) with the release, namespace and cluster it is deployed
+        with."""
+        files = (self.values_file, *self.site_values)
+        return ReleaseInputs(self.chart, files, self.release, self.namespace, self.kube_version, self.api_versions)
+
     def render(self, *, helm: Helm | None = None, cache: RenderCache | bool | None = True) -> Manifest:
         """Render this values file with the inputs it is deployed with."""
-        from archangel_helm.core.render import (
-            render,  # render imports the helm machinery; the inventory alone does not need it
-        )
-
-        return render(
-            self.chart,
-            [self.values_file, *self.site_values],
-            release=self.release,
-            namespace=self.namespace,
-            kube_version=self.kube_version,
-            api_versions=self.api_versions,
-            helm=helm,
-            cache=cache,
-        )
+        return self.inputs.render(helm=helm, cache=cache)
 
     @property
     def golden_path(self) -> Path:

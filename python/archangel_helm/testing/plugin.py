@@ -213,22 +213,14 @@ def environments(pytestconfig: pytest.Config) -> dict[str, Environment]:
 
 
 @pytest.fixture(scope="session")
-def render_env(environments: dict[str, Environment], render_chart: RenderChart) -> Callable[..., Manifest]:
+def render_env(environments: dict[str, Environment], helm: Helm) -> Callable[..., Manifest]:
     """render_env("production", "archangel", set_values=None, **options): one chart as the environment deploys
     it: its release's values files in their order, its release name and namespace, its Kubernetes version and
-    the APIs its clusters serve. Options override any of those (as render() takes them)."""
+    the APIs its clusters serve (`Environment.inputs`, as plan, check and deploy take it). Options override any
+    of those (release=, kube_version=, ...) or are render()'s own."""
 
     def _render(environment: str, chart: str, set_values: dict[str, Any] | None = None, **options: Any) -> Manifest:
-        env = environments[environment]
-        release = env.release_for_chart(chart)
-        settings: dict[str, Any] = {
-            "release": release.name,
-            "namespace": release.namespace,
-            "api_versions": env.api_versions,
-            "kube_version": env.kube_version,
-        }
-        settings.update(options)
-        return render_chart(release.chart, list(release.values_files), set_values, **settings)
+        return environments[environment].inputs(chart).render(set_values, helm=helm, **options)
 
     return _render
 

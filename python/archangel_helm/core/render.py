@@ -1,4 +1,10 @@
-"""Render a chart with `helm template` and return its objects, cached on everything that shapes the output."""
+"""Render a chart with `helm template` and return its objects, cached on everything that shapes the output.
+
+Rendering runs the helm binary itself, not pyhelm3 (which deploy uses to install): pyhelm3's template call has
+no --kube-version, --api-versions, --show-only or --set-string/--set-json/--set-file, and a render for a chart
+test must say which cluster it renders for. Installs and hook results go through pyhelm3's typed API
+(operate/deploy.py; typings/pyhelm3 keeps mypy on those calls).
+"""
 
 from __future__ import annotations
 

@@ -7,58 +7,56 @@ softly (losing a zone that happened to hold two of them leaves one serving)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from archangel_helm import Manifest
+from archangel_helm.testing import assertions as a
 
-ZONE, HOST = "topology.kubernetes.io/zone", "kubernetes.io/hostname"
+HOST = "kubernetes.io/hostname"
+# The zone constraint of a topologySpreadConstraints list; a list without one fails naming the keys there.
+ZONE_SPREAD = 'topologySpreadConstraints[?topologyKey=="topology.kubernetes.io/zone"]'
+HARD = {"maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule"}
+REQUIRED_HOSTS = "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].topologyKey"
+ONE_AT_A_TIME = "spec.maxUnavailable"
 
 
-def zone_spread(spread: list[dict[str, Any]]) -> dict[str, Any]:
-    (zone,) = [c for c in spread if c["topologyKey"] == ZONE]
-    return zone
-
-
-def required_hosts(affinity: dict[str, Any]) -> list[str]:
-    terms = affinity.get("podAntiAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", [])
-    return [t["topologyKey"] for t in terms]
+def one(manifest: Manifest, kind: str, name: str) -> a.Documents:
+    return a.select(manifest, kind=kind, name=name, match_many=False)
 
 
 def test_the_database_instances_one_per_node_and_zone(production: Manifest) -> None:
-    spec = production.get("Cluster", "archangel-postgresql")["spec"]
-    assert spec["instances"] == 3
-    assert spec["affinity"]["podAntiAffinityType"] == "required"
-    assert spec["affinity"]["topologyKey"] == HOST
-    spread = zone_spread(spec["topologySpreadConstraints"])
-    assert (spread["maxSkew"], spread["whenUnsatisfiable"]) == (1, "DoNotSchedule")
+    cluster = one(production, "Cluster", "archangel-postgresql")
+    a.equal(cluster, "spec.instances", 3)
+    a.is_subset(cluster, "spec.affinity", {"podAntiAffinityType": "required", "topologyKey": HOST})
+    a.is_subset(cluster, f"spec.{ZONE_SPREAD}", HARD)
     # A zone lost: the other two instances are the quorum (one synchronous standby confirms each commit).
-    assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required"}
+    a.equal(cluster, "spec.postgresql.synchronous", {"method": "any", "number": 1, "dataDurability": "required"})
 
 
 def test_pgbouncer_two_in_two_zones(production: Manifest) -> None:
-    spec = production.get("Pooler", "archangel-pgbouncer")["spec"]
-    assert spec["instances"] >= 2
-    spread = zone_spread(spec["template"]["spec"]["topologySpreadConstraints"])
-    assert (spread["maxSkew"], spread["whenUnsatisfiable"]) == (1, "DoNotSchedule")
-    assert production.get("PodDisruptionBudget", "archangel-pgbouncer")["spec"]["maxUnavailable"] == 1
+    pooler = one(production, "Pooler", "archangel-pgbouncer")
+    a.greater_or_equal(pooler, "spec.instances", 2)
+    a.is_subset(pooler, f"spec.template.spec.{ZONE_SPREAD}", HARD)
+    a.equal(one(production, "PodDisruptionBudget", "archangel-pgbouncer"), ONE_AT_A_TIME, 1)
 
 
 def test_qdrant_one_node_per_node_and_zone_each_shard_twice(production: Manifest) -> None:
-    statefulset = production.get("StatefulSet", "archangel-qdrant")
-    pod = statefulset["spec"]["template"]["spec"]
-    assert statefulset["spec"]["replicas"] == 3
-    assert required_hosts(pod["affinity"]) == [HOST]
-    spread = zone_spread(pod["topologySpreadConstraints"])
-    assert (spread["maxSkew"], spread["whenUnsatisfiable"]) == (1, "DoNotSchedule")
-    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert env["QDRANT__STORAGE__COLLECTION__REPLICATION_FACTOR"] == "2"
-    assert production.get("PodDisruptionBudget", "archangel-qdrant")["spec"]["maxUnavailable"] == 1
+    qdrant = one(production, "StatefulSet", "archangel-qdrant")
+    a.equal(qdrant, "spec.replicas", 3)
+    a.length_equal(
+        qdrant, "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution", 1
+    )
+    a.equal(qdrant, f"spec.template.spec.{REQUIRED_HOSTS}", HOST)
+    a.is_subset(qdrant, f"spec.template.spec.{ZONE_SPREAD}", HARD)
+    env = 'spec.template.spec.containers[0].env[?name=="QDRANT__STORAGE__COLLECTION__REPLICATION_FACTOR"].value'
+    a.equal(qdrant, env, "2")
+    a.equal(one(production, "PodDisruptionBudget", "archangel-qdrant"), ONE_AT_A_TIME, 1)
 
 
 def test_core_three_on_three_nodes_spread_over_zones(production: Manifest) -> None:
-    deployment = production.get("Deployment", "archangel-core")
-    pod = deployment["spec"]["template"]["spec"]
-    assert deployment["spec"]["replicas"] == 3
-    assert required_hosts(pod["affinity"]) == [HOST]
-    assert zone_spread(pod["topologySpreadConstraints"])["maxSkew"] == 1
-    assert production.get("PodDisruptionBudget", "archangel-core")["spec"]["maxUnavailable"] == 1
+    core = one(production, "Deployment", "archangel-core")
+    a.equal(core, "spec.replicas", 3)
+    a.length_equal(
+        core, "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution", 1
+    )
+    a.equal(core, f"spec.template.spec.{REQUIRED_HOSTS}", HOST)
+    a.equal(core, f"spec.template.spec.{ZONE_SPREAD}.maxSkew", 1)
+    a.equal(one(production, "PodDisruptionBudget", "archangel-core"), ONE_AT_A_TIME, 1)

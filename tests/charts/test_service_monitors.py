@@ -10,6 +10,7 @@ import pytest
 
 from archangel_helm import Manifest
 from archangel_helm.core.manifest import labels_of
+from archangel_helm.testing import assertions as a
 from archangel_helm.validate.graph import check_pod_monitors, check_service_monitors
 from tests.charts.test_data_tier import BUILTIN
 
@@ -34,21 +35,24 @@ def test_one_monitor_per_component(
     render_env: RenderEnv, values: dict[str, Any], service_monitored: set[str], pod_monitored: set[str]
 ) -> None:
     manifest = render_env("production", "archangel", values)
-    monitors = {m["metadata"]["name"]: m for m in manifest.of_kind("ServiceMonitor")}
-    assert set(monitors) == {f"archangel-{component}" for component in service_monitored}
-    for monitor in monitors.values():
-        assert labels_of(monitor)["release"] == "kube-prometheus-stack"
-        assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["archangel"]}
-    pod_monitors = {m["metadata"]["name"]: m for m in manifest.of_kind("PodMonitor")}
-    assert set(pod_monitors) == {f"archangel-{component}" for component in pod_monitored}
+    monitors = a.select(manifest, kind="ServiceMonitor")
+    assert {m["metadata"]["name"] for m in monitors} == {f"archangel-{component}" for component in service_monitored}
+    a.equal(monitors, "metadata.labels.release", "kube-prometheus-stack")
+    a.equal(monitors, "spec.namespaceSelector", {"matchNames": ["archangel"]})
+    pod_monitors = a.select(manifest, kind="PodMonitor", allow_empty=True)
+    assert {m["metadata"]["name"] for m in pod_monitors} == {f"archangel-{component}" for component in pod_monitored}
+    a.equal(pod_monitors, "metadata.labels.release", "kube-prometheus-stack")
+    # No namespaceSelector: a PodMonitor looks in its own namespace only, the release's.
+    a.equal(pod_monitors, "metadata.namespace", "archangel")
+    a.exists(pod_monitors, "spec.namespaceSelector", negate=True)
+    a.length_equal(pod_monitors, "spec.podMetricsEndpoints", 1)
     for component in pod_monitored:
-        monitor = pod_monitors[f"archangel-{component}"]
-        assert labels_of(monitor)["release"] == "kube-prometheus-stack"
-        # No namespaceSelector: a PodMonitor looks in its own namespace only, the release's.
-        assert (monitor["metadata"]["namespace"], "namespaceSelector" in monitor["spec"]) == ("archangel", False)
-        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-        relabel = {r["targetLabel"]: r.get("replacement") for r in endpoint["relabelings"]}
+        monitor = a.select(pod_monitors, name=f"archangel-{component}", match_many=False)
         # component="postgresql" as the builtin exporter's series: the monitoring chart's rules select on it
+        relabel = {
+            r["targetLabel"]: r.get("replacement")
+            for r in a.value_at(monitor.objects[0], "spec.podMetricsEndpoints[0].relabelings")
+        }
         assert relabel == {"component": component, "release": "archangel"}
 
 
@@ -64,12 +68,14 @@ def test_every_monitor_port_exists_on_the_service_it_selects(production: Manifes
 
 
 def test_qdrant_is_scraped_with_its_api_key(production: Manifest) -> None:
-    (endpoint,) = production.get("ServiceMonitor", "archangel-qdrant")["spec"]["endpoints"]
-    assert endpoint["port"] == "http"
-    assert endpoint["authorization"] == {
-        "type": "Bearer",
-        "credentials": {"name": "archangel-generated", "key": "qdrant-api-key"},
-    }
+    qdrant = a.select(production, kind="ServiceMonitor", name="archangel-qdrant", match_many=False)
+    a.length_equal(qdrant, "spec.endpoints", 1)
+    a.equal(qdrant, "spec.endpoints[0].port", "http")
+    a.equal(
+        qdrant,
+        "spec.endpoints[0].authorization",
+        {"type": "Bearer", "credentials": {"name": "archangel-generated", "key": "qdrant-api-key"}},
+    )
 
 
 @pytest.mark.parametrize(

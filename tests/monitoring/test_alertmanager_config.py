@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from archangel_helm import Manifest, RenderError
+from archangel_helm import Manifest
+from archangel_helm.testing import assertions as a
 from tests.support.monitoring import ALL_RECEIVERS, RenderMonitoring, binary, config_of, run
 
 ALERTMANAGER = "archangel-monitoring-alertmanager"
@@ -286,6 +287,4 @@ BAD_ROUTING: list[tuple[dict[str, Any], str]] = [
 def test_bad_routing_is_refused_naming_the_value(
     values: dict[str, Any], message: str, mode: str, render_monitoring: RenderMonitoring
 ) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_monitoring({"mode": mode, **values})
-    assert message in caught.value.helm_message
+    a.failed_template(lambda: render_monitoring({"mode": mode, **values}), message=message)

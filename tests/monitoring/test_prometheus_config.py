@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from archangel_helm import Manifest, RenderError
+from archangel_helm import Manifest
+from archangel_helm.testing import assertions as a
 from tests.support.monitoring import RULES_DIR, RenderMonitoring, binary, config_of, run
 
 PROMETHEUS = "archangel-monitoring-prometheus"
@@ -279,12 +280,13 @@ def test_the_operators_pods_are_scraped_with_the_labels_their_pod_monitors_give(
         *((f"archangel-postgresql-{n}", "postgresql", "10.0.0.2:metrics") for n in (1, 2, 3)),
     ]
     assert {target["release"] for target in scraped} == {"archangel"}
-    for monitor in app.of_kind("PodMonitor"):
-        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-        assert endpoint["port"] == "metrics"
-        given = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
-        assert given["component"] in {target["component"] for target in scraped}
-        assert given["release"] == "archangel"
+    pod_monitors = a.select(app, kind="PodMonitor")
+    a.length_equal(pod_monitors, "spec.podMetricsEndpoints", 1)
+    a.equal(pod_monitors, "spec.podMetricsEndpoints[0].port", "metrics")
+    a.equal(pod_monitors, 'spec.podMetricsEndpoints[0].relabelings[?targetLabel=="release"].replacement', "archangel")
+    components = 'spec.podMetricsEndpoints[0].relabelings[?targetLabel=="component"].replacement'
+    scraped_components = sorted({target["component"] for target in scraped})
+    a.match_regex(pod_monitors, components, "^(" + "|".join(map(re.escape, scraped_components)) + ")$")
 
 
 def test_qdrant_is_scraped_over_verified_https(standalone: Manifest, render_env: Callable[..., Manifest]) -> None:
@@ -307,11 +309,10 @@ def test_qdrant_is_scraped_over_verified_https(standalone: Manifest, render_env:
 
 
 def test_qdrant_tls_without_its_ca_is_refused(render_monitoring: RenderMonitoring) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_monitoring(
-            {"mode": "standalone", "prometheus": {"scrape": {"qdrant": {"tls": {"caSecret": {"name": ""}}}}}}
-        )
-    assert "prometheus.scrape.qdrant.tls.caSecret.name is required" in caught.value.helm_message
+    no_ca = {"mode": "standalone", "prometheus": {"scrape": {"qdrant": {"tls": {"caSecret": {"name": ""}}}}}}
+    a.failed_template(
+        lambda: render_monitoring(no_ca), message="prometheus.scrape.qdrant.tls.caSecret.name is required"
+    )
 
 
 # The server ---------------------------------------------------------------------------------------------------
@@ -342,15 +343,12 @@ def test_config_and_rules_are_mounted_where_prometheus_reads_them(defaults: Mani
 
 
 def test_the_size_cap_must_leave_room_on_the_volume(render_monitoring: RenderMonitoring) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_monitoring({"mode": "standalone", "prometheus": {"retentionSize": "48GB"}})
-    assert "prometheus.retentionSize 48GB does not fit prometheus.persistence.size 50Gi" in caught.value.helm_message
-    assert render_monitoring(
-        {
-            "mode": "standalone",
-            "prometheus": {"retentionSize": "1TB", "persistence": {"size": "2Ti", "storageClassName": ""}},
-        }
+    a.failed_template(
+        lambda: render_monitoring({"mode": "standalone", "prometheus": {"retentionSize": "48GB"}}),
+        message="prometheus.retentionSize 48GB does not fit prometheus.persistence.size 50Gi",
     )
+    roomy = {"retentionSize": "1TB", "persistence": {"size": "2Ti", "storageClassName": ""}}
+    a.renders(lambda: render_monitoring({"mode": "standalone", "prometheus": roomy}))
 
 
 def test_discovery_rbac_is_read_only(defaults: Manifest) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from archangel_helm import Manifest, RenderError
+from archangel_helm import Manifest
 from archangel_helm.core.manifest import annotations_of, labels_of
 from archangel_helm.hooks.secrets import parse_spec
 from archangel_helm.monitoring.healthcheck import parse_check
+from archangel_helm.testing import assertions as a
 from archangel_helm.validate.graph import check_graph, pods_without_default_deny
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.selectors import matches
@@ -303,21 +304,21 @@ def test_health_check_schedule(production: Manifest) -> None:
 
 
 def test_health_check_needs_somewhere_to_report(render_monitoring: RenderMonitoring) -> None:
-    from archangel_helm import RenderError
 
-    with pytest.raises(RenderError) as caught:
-        render_monitoring({"pushgateway": {"enabled": False}})
-    assert "healthcheck.enabled needs a Pushgateway to report to" in caught.value.helm_message
+    a.failed_template(
+        lambda: render_monitoring({"pushgateway": {"enabled": False}}),
+        message="healthcheck.enabled needs a Pushgateway to report to",
+    )
     manifest = render_monitoring({"pushgateway": {"enabled": False, "externalURL": "http://pgw.example:9091"}})
     assert "--pushgateway=http://pgw.example:9091" in _healthcheck_args(manifest)
 
 
 def test_extra_checks_may_not_shadow_built_in_ones(render_monitoring: RenderMonitoring) -> None:
-    from archangel_helm import RenderError
 
-    with pytest.raises(RenderError) as caught:
-        render_monitoring({"healthcheck": {"extraChecks": [{"name": "core", "url": "http://x/"}]}})
-    assert '"core" is a built-in check name' in caught.value.helm_message
+    a.failed_template(
+        lambda: render_monitoring({"healthcheck": {"extraChecks": [{"name": "core", "url": "http://x/"}]}}),
+        message='"core" is a built-in check name',
+    )
 
 
 # High availability ------------------------------------------------------------------------------------------------
@@ -369,8 +370,10 @@ def test_one_replica_gets_no_preset_and_hard_requires_separate_nodes(
 
 
 def test_several_grafanas_need_a_shared_database(render_monitoring: RenderMonitoring) -> None:
-    with pytest.raises(RenderError, match=r"grafana\.replicas is 2 with grafana\.database\.type sqlite3"):
-        render_monitoring({"mode": "standalone", "grafana": {"replicas": 2}}, ())
+    a.failed_template(
+        lambda: render_monitoring({"mode": "standalone", "grafana": {"replicas": 2}}, ()),
+        pattern=r"grafana\.replicas is 2 with grafana\.database\.type sqlite3",
+    )
     manifest = render_monitoring({"mode": "standalone", **GRAFANA_DATABASE}, ())
     template = next(t for t in manifest.pod_templates() if t.owner_name == "archangel-monitoring-grafana")
     env = {e["name"]: e.get("value") for e in template.containers()[0]["env"]}
@@ -388,5 +391,7 @@ def test_several_grafanas_need_a_shared_database(render_monitoring: RenderMonito
 @pytest.mark.parametrize("missing", ["host", "existingSecret", "cidrs"])
 def test_a_shared_grafana_database_names_what_is_missing(render_monitoring: RenderMonitoring, missing: str) -> None:
     database = {**GRAFANA_DATABASE["grafana"]["database"], missing: [] if missing == "cidrs" else ""}
-    with pytest.raises(RenderError, match=f"grafana.database.type is postgres: set grafana.database.{missing}"):
-        render_monitoring({"mode": "standalone", "grafana": {"replicas": 2, "database": database}}, ())
+    a.failed_template(
+        lambda: render_monitoring({"mode": "standalone", "grafana": {"replicas": 2, "database": database}}, ()),
+        message=f"grafana.database.type is postgres: set grafana.database.{missing}",
+    )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from archangel_helm.core.paths import value_at
 from archangel_helm.testing.assertions.documents import contains_document, has_documents, is_api_version, is_kind
-from archangel_helm.testing.assertions.rendering import failed_template, failed_values_schema, renders
+from archangel_helm.testing.assertions.rendering import RenderAttempt, failed_template, failed_values_schema, renders
 from archangel_helm.testing.assertions.schema import is_valid_schema
 from archangel_helm.testing.assertions.selection import Documents, documents, select
 from archangel_helm.testing.assertions.snapshots import UPDATE_SNAPSHOTS_ENV, Snapshot, match_snapshot
@@ -49,6 +49,7 @@ from archangel_helm.testing.assertions.values import (
 __all__ = [
     "UPDATE_SNAPSHOTS_ENV",
     "Documents",
+    "RenderAttempt",
     "Snapshot",
     "contains",
     "contains_document",

@@ -18,12 +18,8 @@ REQUIRED_HOSTS = "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuring
 ONE_AT_A_TIME = "spec.maxUnavailable"
 
 
-def one(manifest: Manifest, kind: str, name: str) -> a.Documents:
-    return a.select(manifest, kind=kind, name=name, match_many=False)
-
-
 def test_the_database_instances_one_per_node_and_zone(production: Manifest) -> None:
-    cluster = one(production, "Cluster", "archangel-postgresql")
+    cluster = a.one(production, "Cluster", "archangel-postgresql")
     a.equal(cluster, "spec.instances", 3)
     a.is_subset(cluster, "spec.affinity", {"podAntiAffinityType": "required", "topologyKey": HOST})
     a.is_subset(cluster, f"spec.{ZONE_SPREAD}", HARD)
@@ -32,14 +28,14 @@ def test_the_database_instances_one_per_node_and_zone(production: Manifest) -> N
 
 
 def test_pgbouncer_two_in_two_zones(production: Manifest) -> None:
-    pooler = one(production, "Pooler", "archangel-pgbouncer")
+    pooler = a.one(production, "Pooler", "archangel-pgbouncer")
     a.greater_or_equal(pooler, "spec.instances", 2)
     a.is_subset(pooler, f"spec.template.spec.{ZONE_SPREAD}", HARD)
-    a.equal(one(production, "PodDisruptionBudget", "archangel-pgbouncer"), ONE_AT_A_TIME, 1)
+    a.equal(a.one(production, "PodDisruptionBudget", "archangel-pgbouncer"), ONE_AT_A_TIME, 1)
 
 
 def test_qdrant_one_node_per_node_and_zone_each_shard_twice(production: Manifest) -> None:
-    qdrant = one(production, "StatefulSet", "archangel-qdrant")
+    qdrant = a.one(production, "StatefulSet", "archangel-qdrant")
     a.equal(qdrant, "spec.replicas", 3)
     a.length_equal(
         qdrant, "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution", 1
@@ -48,15 +44,15 @@ def test_qdrant_one_node_per_node_and_zone_each_shard_twice(production: Manifest
     a.is_subset(qdrant, f"spec.template.spec.{ZONE_SPREAD}", HARD)
     env = 'spec.template.spec.containers[0].env[?name=="QDRANT__STORAGE__COLLECTION__REPLICATION_FACTOR"].value'
     a.equal(qdrant, env, "2")
-    a.equal(one(production, "PodDisruptionBudget", "archangel-qdrant"), ONE_AT_A_TIME, 1)
+    a.equal(a.one(production, "PodDisruptionBudget", "archangel-qdrant"), ONE_AT_A_TIME, 1)
 
 
 def test_core_three_on_three_nodes_spread_over_zones(production: Manifest) -> None:
-    core = one(production, "Deployment", "archangel-core")
+    core = a.one(production, "Deployment", "archangel-core")
     a.equal(core, "spec.replicas", 3)
     a.length_equal(
         core, "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution", 1
     )
     a.equal(core, f"spec.template.spec.{REQUIRED_HOSTS}", HOST)
     a.equal(core, f"spec.template.spec.{ZONE_SPREAD}.maxSkew", 1)
-    a.equal(one(production, "PodDisruptionBudget", "archangel-core"), ONE_AT_A_TIME, 1)
+    a.equal(a.one(production, "PodDisruptionBudget", "archangel-core"), ONE_AT_A_TIME, 1)

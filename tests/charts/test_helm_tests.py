@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import socket
 import socketserver
 import subprocess
@@ -17,8 +18,9 @@ from typing import Any, ClassVar
 import pytest
 
 from archangel_helm import Chart, Manifest
-from archangel_helm.core.manifest import PodTemplate, annotations_of, labels_of
+from archangel_helm.core.manifest import PodTemplate, annotations_of
 from archangel_helm.plan.shipped import ShippedValues
+from archangel_helm.testing import assertions as a
 from archangel_helm.validate.argo_hooks import hook_report
 from archangel_helm.validate.pod_security import check_pod_security
 from archangel_helm.validate.rules import RULES, Release
@@ -30,10 +32,21 @@ from tests.support.project import APP_CHART, SHIPPED_VALUES
 RenderEnv = Callable[..., Manifest]
 TOOLS = "ghcr.io/archangel-ai/archangel-tools:0.1.0"
 HOOKS_RULE = next(rule for rule in RULES if rule.id == "gitops/hooks")
+TEST_HOOK = {'metadata.annotations["helm.sh/hook"]': "test"}
 
 
 def helm_test_pods(manifest: Manifest) -> list[dict[str, Any]]:
     return [o for o in manifest.hooks() if annotations_of(o)["helm.sh/hook"] == "test"]
+
+
+def helm_test(manifest: Manifest) -> a.Documents:
+    """The release's one `helm test` hook: a selection that fails naming what is there if there is none (or two)."""
+    return a.select(manifest, where=TEST_HOOK, match_many=False)
+
+
+def env_var(name: str) -> str:
+    """The path to an environment variable's value in the test pod's container (every entry so named)."""
+    return f'spec.containers[0].env[?name=="{name}"].value'
 
 
 def helm_test_template(manifest: Manifest) -> PodTemplate:
@@ -46,21 +59,21 @@ def test_every_shipped_release_has_one_locked_down_helm_test_pod(
     shipped: ShippedValues, render_shipped: Callable[..., Manifest]
 ) -> None:
     manifest = render_shipped(shipped)
-    (pod,) = helm_test_pods(manifest)
-    assert pod["kind"] == "Pod"
-    assert pod["metadata"]["name"].endswith("-helm-test")
-    assert annotations_of(pod)["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
-    assert labels_of(pod)["archangel.io/helm-test"] == "true"
-    spec = pod["spec"]
-    assert spec["restartPolicy"] == "Never"
-    assert spec["automountServiceAccountToken"] is False
-    assert spec["activeDeadlineSeconds"] <= 300
-    (container,) = spec["containers"]
-    assert container["image"].split("/", 1)[1].startswith("archangel-ai/archangel-tools:")
-    assert container["command"] == ["python", "-c"]
-    resources = container["resources"]
-    assert {"cpu", "memory"} <= set(resources["requests"])
-    assert "memory" in resources["limits"]
+    test = helm_test(manifest)
+    a.is_kind(test, "Pod")
+    a.match_regex(test, "metadata.name", r"-helm-test\Z")
+    a.equal(test, 'metadata.annotations["helm.sh/hook-delete-policy"]', "before-hook-creation,hook-succeeded")
+    a.equal(test, 'metadata.labels["archangel.io/helm-test"]', "true")
+    a.equal(test, "spec.restartPolicy", "Never")
+    a.equal(test, "spec.automountServiceAccountToken", False)
+    a.is_type(test, "spec.activeDeadlineSeconds", int)
+    a.less_or_equal(test, "spec.activeDeadlineSeconds", 300)
+    a.length_equal(test, "spec.containers", 1)
+    a.match_regex(test, "spec.containers[0].image", r"^[^/]*/archangel-ai/archangel-tools:")  # from any registry
+    a.equal(test, "spec.containers[0].command", ["python", "-c"])
+    a.exists(test, "spec.containers[0].resources.requests.cpu")
+    a.exists(test, "spec.containers[0].resources.requests.memory")
+    a.exists(test, "spec.containers[0].resources.limits.memory")
     assert check_pod_security(helm_test_template(manifest)) == []
 
 
@@ -77,30 +90,31 @@ def test_the_application_test_checks_core_postgresql_and_qdrant_through_their_se
     render_env: RenderEnv, values: dict[str, Any], postgresql: str
 ) -> None:
     manifest = render_env("production", "archangel", values)
-    (container,) = helm_test_pods(manifest)[0]["spec"]["containers"]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert container["image"].split("@")[0] == TOOLS
-    core = manifest.get("Service", "archangel-core")
-    (http,) = [p for p in core["spec"]["ports"] if p["name"] == "http"]
-    assert env["CORE_URL"] == f"http://archangel-core.archangel.svc:{http['port']}/healthz/ready"
-    assert (env["PG_HOST"], env["PG_PORT"]) == (f"{postgresql}.archangel.svc", "5432")
+    test = helm_test(manifest)
+    a.length_equal(test, "spec.containers", 1)
+    a.match_regex(test, "spec.containers[0].image", rf"^{re.escape(TOOLS)}(@|\Z)")  # pinned by digest or not
+    http = a.value_at(manifest.get("Service", "archangel-core"), 'spec.ports[?name=="http"].port')
+    a.equal(test, env_var("CORE_URL"), f"http://archangel-core.archangel.svc:{http}/healthz/ready")
+    a.equal(test, env_var("PG_HOST"), f"{postgresql}.archangel.svc")
+    a.equal(test, env_var("PG_PORT"), "5432")
     core_env = env_of(template_of(manifest, "Deployment", "archangel-core").containers()[0])
-    assert (env["PG_HOST"], env["PG_PORT"]) == (core_env["DATABASE_HOST"], core_env["DATABASE_PORT"])  # what core uses
+    a.equal(test, env_var("PG_HOST"), core_env["DATABASE_HOST"])  # what core uses
+    a.equal(test, env_var("PG_PORT"), core_env["DATABASE_PORT"])
     assert allowed(manifest, "archangel-helm-test", postgresql, 5432)
-    assert env["QDRANT_URL"] == "https://archangel-qdrant.archangel.svc:6333"
-    assert env["QDRANT_READYZ"] == "true"
+    a.equal(test, env_var("QDRANT_URL"), "https://archangel-qdrant.archangel.svc:6333")
+    a.equal(test, env_var("QDRANT_READYZ"), "true")
     # The readiness check verifies Qdrant's certificate; PostgreSQL must offer TLS in both modes.
-    assert env["QDRANT_CA_CERT_FILE"] == "/etc/archangel/vectorstore-ca/ca.crt"
-    assert env["PG_TLS"] == "true"
+    a.equal(test, env_var("QDRANT_CA_CERT_FILE"), "/etc/archangel/vectorstore-ca/ca.crt")
+    a.equal(test, env_var("PG_TLS"), "true")
     # production is in the mesh: the sidecar starts first and is stopped at the end, so the pod completes
-    assert env["STOP_ISTIO_SIDECAR"] == "true"
-    assert "holdApplicationUntilProxyStarts" in annotations_of(helm_test_pods(manifest)[0])["proxy.istio.io/config"]
+    a.equal(test, env_var("STOP_ISTIO_SIDECAR"), "true")
+    a.match_regex(test, 'metadata.annotations["proxy.istio.io/config"]', "holdApplicationUntilProxyStarts")
 
 
 def test_outside_the_mesh_the_test_leaves_istio_alone(render_env: RenderEnv) -> None:
-    (pod,) = helm_test_pods(render_env("staging", "archangel"))
-    assert "proxy.istio.io/config" not in annotations_of(pod)
-    assert {"name": "STOP_ISTIO_SIDECAR", "value": "false"} in pod["spec"]["containers"][0]["env"]
+    test = helm_test(render_env("staging", "archangel"))
+    a.exists(test, 'metadata.annotations["proxy.istio.io/config"]', negate=True)
+    a.contains(test, "spec.containers[0].env", {"name": "STOP_ISTIO_SIDECAR", "value": "false"})
 
 
 def test_an_external_data_tier_is_checked_for_connections_only(render_env: RenderEnv) -> None:
@@ -114,9 +128,11 @@ def test_an_external_data_tier_is_checked_for_connections_only(render_env: Rende
             "vectorStore.external": {"enabled": True, "url": "https://q.example:6333"},
         },
     )
-    env = {e["name"]: e["value"] for e in helm_test_pods(manifest)[0]["spec"]["containers"][0]["env"]}
-    assert (env["PG_HOST"], env["PG_PORT"], env["QDRANT_URL"]) == ("pg.example", "6432", "https://q.example:6333")
-    assert env["QDRANT_READYZ"] == "false"
+    test = helm_test(manifest)
+    a.equal(test, env_var("PG_HOST"), "pg.example")
+    a.equal(test, env_var("PG_PORT"), "6432")
+    a.equal(test, env_var("QDRANT_URL"), "https://q.example:6333")
+    a.equal(test, env_var("QDRANT_READYZ"), "false")
 
 
 @pytest.mark.parametrize(
@@ -139,12 +155,16 @@ def test_the_monitoring_test_reaches_exactly_the_servers_it_checks(
 
 
 def test_the_monitoring_test_probes_each_server_the_release_runs(render_env: RenderEnv) -> None:
-    (pod,) = helm_test_pods(render_env("production", "archangel-monitoring"))
-    assert pod["spec"]["containers"][0]["args"][1:] == [
+    def probes(manifest: Manifest) -> list[str]:
+        """The URLs the test's script checks: its arguments after the script."""
+        (test,) = helm_test(manifest)
+        return list(a.value_at(test, "spec.containers[0].args")[1:])
+
+    assert probes(render_env("production", "archangel-monitoring")) == [
         "http://archangel-monitoring-pushgateway.monitoring.svc:9091/-/ready"
     ]
     standalone = render_env("production", "archangel-monitoring", {"mode": "standalone"})
-    assert helm_test_pods(standalone)[0]["spec"]["containers"][0]["args"][1:] == [
+    assert probes(standalone) == [
         "http://archangel-monitoring-pushgateway.monitoring.svc:9091/-/ready",
         "http://archangel-monitoring-prometheus.monitoring.svc:9090/-/ready",
         "http://archangel-monitoring-alertmanager.monitoring.svc:9093/-/ready",
@@ -152,8 +172,8 @@ def test_the_monitoring_test_probes_each_server_the_release_runs(render_env: Ren
     nothing = render_env(
         "production", "archangel-monitoring", {"pushgateway.enabled": False, "healthcheck.enabled": False}
     )
-    assert helm_test_pods(nothing) == []
-    assert nothing.find("NetworkPolicy", "archangel-monitoring-helm-test") is None
+    a.has_documents(a.select(nothing, where=TEST_HOOK, allow_empty=True), 0)
+    a.contains_document(nothing, "NetworkPolicy", name="archangel-monitoring-helm-test", negate=True)
 
 
 # --- how Argo CD and `archangel-helm check` see it ------------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from archangel_helm import Manifest, RenderError
+from archangel_helm import Manifest
 from archangel_helm.core.manifest import PodTemplate
+from archangel_helm.testing import assertions as a
 from archangel_helm.validate.selectors import matches, selected_pod_templates
 from tests.charts.test_data_tier import BUILTIN
 
@@ -23,42 +24,48 @@ def production(render_env: RenderEnv) -> Manifest:
 
 
 def test_virtual_service_retries_posts_only_when_core_never_saw_them(production: Manifest) -> None:
-    spec = production.get("VirtualService", "archangel-core")["spec"]
-    assert spec["hosts"] == [CORE_HOST]
-    idempotent, default = spec["http"]
-    assert idempotent["match"] == [{"method": {"regex": "^(GET|HEAD|OPTIONS)$"}}]
-    assert idempotent["retries"]["retryOn"] == "connect-failure,refused-stream,reset,gateway-error"
-    assert "match" not in default
-    assert default["retries"] == {"attempts": 2, "perTryTimeout": "10s", "retryOn": "connect-failure,refused-stream"}
-    for route in spec["http"]:
-        assert route["timeout"] == "30s"
-        assert route["route"] == [{"destination": {"host": CORE_HOST, "port": {"number": 80}}}]
-        assert "fault" not in route
+    service = a.one(production, "VirtualService", "archangel-core")
+    a.equal(service, "spec.hosts", [CORE_HOST])
+    a.length_equal(service, "spec.http", 2)
+    idempotent, default = "spec.http[0]", "spec.http[1]"
+    a.equal(service, f"{idempotent}.match", [{"method": {"regex": "^(GET|HEAD|OPTIONS)$"}}])
+    a.equal(service, f"{idempotent}.retries.retryOn", "connect-failure,refused-stream,reset,gateway-error")
+    a.exists(service, f"{default}.match", negate=True)
+    retries = {"attempts": 2, "perTryTimeout": "10s", "retryOn": "connect-failure,refused-stream"}
+    a.equal(service, f"{default}.retries", retries)
+    a.equal(service, "spec.http[*].timeout", "30s")
+    a.equal(service, "spec.http[*].route", [{"destination": {"host": CORE_HOST, "port": {"number": 80}}}])
+    a.exists(service, "spec.http[*].fault", negate=True)
 
 
 @pytest.mark.parametrize("unsafe", ["5xx", "reset", "gateway-error", "retriable-4xx"])
 def test_unsafe_retry_conditions_for_posts_are_refused(render_env: RenderEnv, unsafe: str) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_env("production", "archangel", {"istio.virtualService.retries.retryOn": f"connect-failure,{unsafe}"})
-    assert (
-        f'istio.virtualService.retries.retryOn contains "{unsafe}", which can retry a POST' in caught.value.helm_message
+    a.failed_template(
+        lambda: render_env(
+            "production", "archangel", {"istio.virtualService.retries.retryOn": f"connect-failure,{unsafe}"}
+        ),
+        message=f'istio.virtualService.retries.retryOn contains "{unsafe}", which can retry a POST',
     )
 
 
 def test_destination_rule_balances_and_ejects_failing_pods(production: Manifest) -> None:
-    policy = production.get("DestinationRule", "archangel-core")["spec"]["trafficPolicy"]
-    assert policy["loadBalancer"] == {"simple": "LEAST_REQUEST"}
-    assert policy["connectionPool"]["tcp"] == {"maxConnections": 1000, "connectTimeout": "5s"}
-    assert policy["connectionPool"]["http"]["http2MaxRequests"] == 1000
-    assert policy["outlierDetection"] == {
-        "consecutive5xxErrors": 5,
-        "consecutiveGatewayErrors": 3,
-        "interval": "10s",
-        "baseEjectionTime": "30s",
-        "maxEjectionPercent": 34,
-        "minHealthPercent": 50,
-    }
-    assert policy["tls"] == {"mode": "ISTIO_MUTUAL"}
+    rule = a.one(production, "DestinationRule", "archangel-core")
+    a.equal(rule, "spec.trafficPolicy.loadBalancer", {"simple": "LEAST_REQUEST"})
+    a.equal(rule, "spec.trafficPolicy.connectionPool.tcp", {"maxConnections": 1000, "connectTimeout": "5s"})
+    a.equal(rule, "spec.trafficPolicy.connectionPool.http.http2MaxRequests", 1000)
+    a.equal(
+        rule,
+        "spec.trafficPolicy.outlierDetection",
+        {
+            "consecutive5xxErrors": 5,
+            "consecutiveGatewayErrors": 3,
+            "interval": "10s",
+            "baseEjectionTime": "30s",
+            "maxEjectionPercent": 34,
+            "minHealthPercent": 50,
+        },
+    )
+    a.equal(rule, "spec.trafficPolicy.tls", {"mode": "ISTIO_MUTUAL"})
 
 
 # --- mutual TLS: STRICT, except for the ports plain-text clients use ------------------------------------------
@@ -160,8 +167,7 @@ def test_qdrant_metrics_on_its_rest_port_are_scrapeable(production: Manifest) ->
 
 
 def test_every_workload_that_accepts_connections_has_exactly_one_strict_policy(production: Manifest) -> None:
-    policies = production.of_kind("PeerAuthentication")
-    assert all(p["spec"]["mtls"] == {"mode": "STRICT"} for p in policies)
+    a.equal(a.select(production, kind="PeerAuthentication"), "spec.mtls", {"mode": "STRICT"})
     for template in production.pod_templates():
         selected = [p["metadata"]["name"] for p in workload_policies(production, template)]
         if template.owner_kind in ("Deployment", "StatefulSet"):
@@ -237,12 +243,11 @@ def test_core_http_is_permissive_when_traffic_reaches_the_pods_without_a_sidecar
 
 def test_extra_permissive_ports_apply_to_every_workload(render_env: RenderEnv) -> None:
     manifest = render_env("production", "archangel", {"istio.peerAuthentication.permissivePorts": [15020]})
-    for policy in manifest.of_kind("PeerAuthentication"):
-        assert policy["spec"]["portLevelMtls"]["15020"] == {"mode": "PERMISSIVE"}
+    a.equal(a.select(manifest, kind="PeerAuthentication"), 'spec.portLevelMtls["15020"]', {"mode": "PERMISSIVE"})
 
 
 def test_no_fault_injection_in_production(production: Manifest) -> None:
-    assert production.find("VirtualService", "archangel-core-chaos") is None
+    a.contains_document(production, "VirtualService", name="archangel-core-chaos", negate=True)
 
 
 def test_chaos_virtual_service_is_separate_and_replaces_the_main_one(render_env: RenderEnv) -> None:
@@ -258,36 +263,43 @@ def test_chaos_virtual_service_is_separate_and_replaces_the_main_one(render_env:
             },
         },
     )
-    assert manifest.find("VirtualService", "archangel-core") is None
-    (route,) = manifest.get("VirtualService", "archangel-core-chaos")["spec"]["http"]
-    assert route["fault"] == {
+    a.contains_document(manifest, "VirtualService", name="archangel-core", negate=True)
+    chaos = a.one(manifest, "VirtualService", "archangel-core-chaos")
+    a.length_equal(chaos, "spec.http", 1)
+    fault = {
         "delay": {"percentage": {"value": 10}, "fixedDelay": "3s"},
         "abort": {"percentage": {"value": 5}, "httpStatus": 503},
     }
+    a.equal(chaos, "spec.http[0].fault", fault)
 
 
 def test_chaos_next_to_the_main_virtual_service_is_refused(render_env: RenderEnv) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_env("production", "archangel", {"istio.chaos.enabled": True})
-    assert "istio.chaos.enabled and istio.virtualService.enabled are both true" in caught.value.helm_message
+    a.failed_template(
+        lambda: render_env("production", "archangel", {"istio.chaos.enabled": True}),
+        message="istio.chaos.enabled and istio.virtualService.enabled are both true",
+    )
 
 
 def test_istio_objects_render_only_where_istio_is_served(render_env: RenderEnv, environments: Any) -> None:
-    apis = [a for a in environments["production"].api_versions if "istio.io" not in a]
+    apis = [api for api in environments["production"].api_versions if "istio.io" not in api]
     manifest = render_env("production", "archangel", api_versions=apis)
-    assert [o for o in manifest if "istio.io" in o["apiVersion"]] == []
+    a.match_regex(manifest, "apiVersion", r"istio\.io", negate=True)
 
 
 def test_mutual_tls_without_injection_is_refused(render_env: RenderEnv) -> None:
     """PeerAuthentication and ISTIO_MUTUAL do nothing on pods without sidecars: the chart refuses them then."""
-    with pytest.raises(RenderError, match=r"istio\.peerAuthentication\.enabled renders mutual TLS"):
-        render_env("production", "archangel", {"istio.injection.enabled": False})
-    with pytest.raises(RenderError, match=r"istio\.destinationRule\.enabled renders mutual TLS"):
-        render_env(
+    a.failed_template(
+        lambda: render_env("production", "archangel", {"istio.injection.enabled": False}),
+        pattern=r"istio\.peerAuthentication\.enabled renders mutual TLS",
+    )
+    a.failed_template(
+        lambda: render_env(
             "production",
             "archangel",
             {"istio": {"injection": {"enabled": False}, "peerAuthentication": {"enabled": False}}},
-        )
+        ),
+        pattern=r"istio\.destinationRule\.enabled renders mutual TLS",
+    )
     by_namespace = render_env(
         "production", "archangel", {"istio": {"injection": {"enabled": False, "managedByNamespace": True}}}
     )

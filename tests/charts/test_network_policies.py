@@ -12,6 +12,7 @@ from archangel_helm import Manifest
 from archangel_helm.core.manifest import name_of
 from archangel_helm.core.values_layering import merged_values
 from archangel_helm.plan.shipped import ShippedValues
+from archangel_helm.testing import assertions as a
 from archangel_helm.validate.graph import check_network_policies, is_default_deny, pods_without_default_deny
 from archangel_helm.validate.operators import selectable_pod_templates
 from archangel_helm.validate.selectors import matches
@@ -108,12 +109,14 @@ def test_only_the_paths_archangel_uses_are_open(
 
 
 def test_dns_is_open_to_every_pod(production: Manifest) -> None:
+    dns = a.one(production, "NetworkPolicy", "archangel-allow-dns")
+    a.length_equal(dns, "spec.egress", 1)
+    kube_system = {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
+    a.equal(dns, "spec.egress[0].to[0].namespaceSelector", kube_system)
+    a.equal(dns, "spec.egress[0].to[0].podSelector", {"matchLabels": {"k8s-app": "kube-dns"}})
     policy = production.get("NetworkPolicy", "archangel-allow-dns")["spec"]
-    (rule,) = policy["egress"]
-    assert rule["to"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
-    assert rule["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
-    assert {(p["port"], p["protocol"]) for p in rule["ports"]} == {(53, "UDP"), (53, "TCP")}
-    assert production.get("NetworkPolicy", "archangel-default-deny")["spec"]["podSelector"] == policy["podSelector"]
+    assert {(p["port"], p["protocol"]) for p in policy["egress"][0]["ports"]} == {(53, "UDP"), (53, "TCP")}
+    a.equal(a.one(production, "NetworkPolicy", "archangel-default-deny"), "spec.podSelector", policy["podSelector"])
 
 
 def test_prometheus_may_scrape_every_metrics_port(production: Manifest) -> None:
@@ -150,11 +153,12 @@ def test_the_ingress_controller_or_the_gateway_reaches_only_core_http(
     render_env: RenderEnv, entry: str, peer: dict[str, Any]
 ) -> None:
     production = render_env("production", "archangel", None if entry == "ingress" else entry_point(entry))
+    core = a.one(production, "NetworkPolicy", "archangel-core")
     rule = production.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
     controllers = [p for p in rule["from"] if "namespaceSelector" in p]
     assert controllers == [peer]
-    assert not [p for p in rule["from"] if "ipBlock" in p]  # no load balancer's sources: not an entry point
-    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    a.exists(core, "spec.ingress[0].from[*].ipBlock", negate=True)  # no load balancer's sources: not an entry point
+    a.equal(core, "spec.ingress[0].ports", [{"port": 8080, "protocol": "TCP"}])
     for name, policy in ((name_of(p), p["spec"]) for p in production.of_kind("NetworkPolicy")):
         if name != "archangel-core":
             peers = [peer for r in policy.get("ingress") or [] for peer in r.get("from") or []]
@@ -189,8 +193,7 @@ GATEWAY_POD = {"gateway.envoyproxy.io/owning-gateway-name": "public"}
 
 def test_the_gateway_reaches_core_without_the_load_balancer(render_env: RenderEnv) -> None:
     manifest = render_env("production", "archangel", entry_point("gateway"))
-    rule = manifest.get("NetworkPolicy", "archangel-core")["spec"]["ingress"][0]
-    assert not [peer for peer in rule["from"] if "ipBlock" in peer]
+    a.exists(a.one(manifest, "NetworkPolicy", "archangel-core"), "spec.ingress[0].from[*].ipBlock", negate=True)
     assert admits(manifest, "archangel-core", 8080, "gateway-system", GATEWAY_POD)
     assert not admits(manifest, "archangel-core", 8080, "somewhere-else", GATEWAY_POD)
     assert not admits(manifest, "archangel-agents", 8080, "gateway-system", GATEWAY_POD)
@@ -217,9 +220,9 @@ def test_every_parent_namespace_is_admitted_and_a_missing_one_is_the_releases(re
 
 
 def test_no_gateway_peer_without_the_httproute(render_env: RenderEnv, environments: Any) -> None:
-    apis = [a for a in environments["production"].api_versions if not a.startswith("gateway.networking.k8s.io")]
+    apis = [api for api in environments["production"].api_versions if not api.startswith("gateway.networking.k8s.io")]
     manifest = render_env("production", "archangel", entry_point("gateway"), api_versions=apis)
-    assert manifest.find("HTTPRoute", "archangel-core") is None
+    a.contains_document(manifest, "HTTPRoute", name="archangel-core", negate=True)
     assert not admits(manifest, "archangel-core", 8080, "gateway-system", {})
     off = render_env("production", "archangel")
     assert not admits(off, "archangel-core", 8080, "gateway-system", {})
@@ -270,9 +273,9 @@ def test_the_load_balancer_rule_excepts_the_cluster(render_env: RenderEnv) -> No
 
 @pytest.mark.parametrize("environment", ["production", "staging"])
 def test_jobs_reach_only_the_api_servers_endpoints(render_env: RenderEnv, environment: str) -> None:
-    policy = render_env(environment, "archangel").get("NetworkPolicy", "archangel-kube-api-clients")["spec"]
-    (rule,) = policy["egress"]
-    assert rule["to"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
+    policy = a.one(render_env(environment, "archangel"), "NetworkPolicy", "archangel-kube-api-clients")
+    a.length_equal(policy, "spec.egress", 1)
+    a.equal(policy, "spec.egress[0].to", [{"ipBlock": {"cidr": "10.1.0.0/24"}}])
 
 
 def test_each_address_family_excepts_its_own_cluster_ranges(render_env: RenderEnv) -> None:
@@ -304,16 +307,18 @@ def test_without_cluster_ranges_the_install_notes_warn() -> None:
 
 
 def test_only_kube_api_clients_reach_the_api_server(production: Manifest) -> None:
+    api_clients = a.one(production, "NetworkPolicy", "archangel-kube-api-clients")
+    a.equal(api_clients, 'spec.podSelector.matchLabels["archangel.io/kube-api-client"]', "true")
     policy = production.get("NetworkPolicy", "archangel-kube-api-clients")["spec"]
-    assert policy["podSelector"]["matchLabels"]["archangel.io/kube-api-client"] == "true"
     clients = {t.ref for t in production.pod_templates() if matches(policy["podSelector"], t.labels)}
     assert clients == {"Job/archangel-secrets-hook", "CronJob/archangel-volume-snapshots"}
     assert {p["port"] for p in policy["egress"][0]["ports"]} == {443, 6443}
 
 
 def test_sidecars_reach_istiod_in_production(production: Manifest) -> None:
-    (rule,) = production.get("NetworkPolicy", "archangel-allow-istiod")["spec"]["egress"]
-    assert rule["ports"] == [{"port": 15012, "protocol": "TCP"}]
+    istiod = a.one(production, "NetworkPolicy", "archangel-allow-istiod")
+    a.length_equal(istiod, "spec.egress", 1)
+    a.equal(istiod, "spec.egress[0].ports", [{"port": 15012, "protocol": "TCP"}])
 
 
 def test_external_data_tier_opens_its_ports_not_pods(render_env: RenderEnv) -> None:
@@ -327,9 +332,12 @@ def test_external_data_tier_opens_its_ports_not_pods(render_env: RenderEnv) -> N
             "vectorStore.external": {"enabled": True, "url": "https://q.example:6333"},
         },
     )
-    assert manifest.find("NetworkPolicy", "archangel-postgresql") is None
-    egress = manifest.get("NetworkPolicy", "archangel-core")["spec"]["egress"]
-    assert {"ports": [{"port": 6432, "protocol": "TCP"}]} in egress
+    a.contains_document(manifest, "NetworkPolicy", name="archangel-postgresql", negate=True)
+    a.contains(
+        a.one(manifest, "NetworkPolicy", "archangel-core"),
+        "spec.egress",
+        {"ports": [{"port": 6432, "protocol": "TCP"}]},
+    )
     assert check_network_policies(manifest) == []
 
 
@@ -342,8 +350,8 @@ def test_user_policies_are_added(render_env: RenderEnv) -> None:
     manifest = render_env(
         "production", "archangel", {"networkPolicy.extraPolicies": [{"name": "agents-https", "spec": spec}]}
     )
-    assert manifest.get("NetworkPolicy", "archangel-agents-https")["spec"] == spec
+    a.equal(a.one(manifest, "NetworkPolicy", "archangel-agents-https"), "spec", spec)
 
 
 def test_policies_can_be_turned_off(render_env: RenderEnv) -> None:
-    assert render_env("production", "archangel", {"networkPolicy.enabled": False}).of_kind("NetworkPolicy") == []
+    a.has_documents(render_env("production", "archangel", {"networkPolicy.enabled": False}), 0, kind="NetworkPolicy")

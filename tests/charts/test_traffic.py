@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from archangel_helm import Manifest, RenderError
+from archangel_helm import Manifest
 from archangel_helm.core.manifest import annotations_of
 from archangel_helm.testing import assertions as a
 from archangel_helm.validate.graph import check_services
@@ -19,6 +19,7 @@ from tests.support.project import PROJECT
 
 RenderEnv = Callable[..., Manifest]
 HTTPROUTE_API = "gateway.networking.k8s.io/v1/HTTPRoute"
+AWS_LB = "service.beta.kubernetes.io/aws-load-balancer"
 HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
@@ -89,42 +90,41 @@ def test_production_has_one_public_entry_point_whichever_it_is(render_env: Rende
 def test_a_second_public_entry_point_is_refused_by_the_schema(
     render_env: RenderEnv, values: dict[str, Any], field: str, allowed: str
 ) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_env("production", "archangel", values)
-    violation = a.failed_values_schema(caught.value, field, "const")
+    violation = a.failed_values_schema(lambda: render_env("production", "archangel", values), field, "const")
     assert violation.message.rstrip("'\"").endswith(allowed), violation.message  # Helm 4 quotes '', Helm 3 ""
 
 
 def test_an_internal_load_balancer_beside_the_ingress_is_allowed(render_env: RenderEnv) -> None:
     manifest = render_env("production", "archangel", {"loadBalancer": {"enabled": True, "aws": {"scheme": "internal"}}})
     assert public_entry_points(manifest) == ["Ingress/archangel-core"]
-    assert manifest.get("Service", "archangel-core-public")["spec"]["type"] == "LoadBalancer"
+    a.equal(a.one(manifest, "Service", "archangel-core-public"), "spec.type", "LoadBalancer")
 
 
 # --- load balancer ---------------------------------------------------------------------------------------------
 
 
 def test_the_nlb_entry_point_exposes_core_with_tls(nlb: Manifest) -> None:
-    production = nlb
-    service = production.get("Service", "archangel-core-public")
-    spec = service["spec"]
-    assert spec["type"] == "LoadBalancer"
-    assert spec["loadBalancerClass"] == "service.k8s.aws/nlb"
-    assert spec["externalTrafficPolicy"] == "Local"
-    assert spec["ports"] == [{"name": "https", "port": 443, "targetPort": "http", "protocol": "TCP"}]
-    annotations = annotations_of(service)
+    service = a.one(nlb, "Service", "archangel-core-public")
+    a.equal(service, "spec.type", "LoadBalancer")
+    a.equal(service, "spec.loadBalancerClass", "service.k8s.aws/nlb")
+    a.equal(service, "spec.externalTrafficPolicy", "Local")
+    a.equal(service, "spec.ports", [{"name": "https", "port": 443, "targetPort": "http", "protocol": "TCP"}])
     # TLS ends at the NLB: an internet-facing listener never carries the API in plain text.
-    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
-    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"].startswith("arn:aws:acm:")
-    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-ports"] == "443"
-    assert annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
-    assert (
-        annotations["service.beta.kubernetes.io/aws-load-balancer-attributes"]
-        == "load_balancing.cross_zone.enabled=true"
+    a.is_subset(
+        service,
+        "metadata.annotations",
+        {
+            f"{AWS_LB}-scheme": "internet-facing",
+            f"{AWS_LB}-ssl-ports": "443",
+            f"{AWS_LB}-nlb-target-type": "ip",
+            f"{AWS_LB}-attributes": "load_balancing.cross_zone.enabled=true",
+            f"{AWS_LB}-healthcheck-path": "/healthz/ready",
+            f"{AWS_LB}-healthcheck-port": "8080",
+        },
     )
-    assert annotations["service.beta.kubernetes.io/aws-load-balancer-healthcheck-path"] == "/healthz/ready"
-    assert annotations["service.beta.kubernetes.io/aws-load-balancer-healthcheck-port"] == "8080"
-    (selected,) = selected_pod_templates(spec["selector"], production.pod_templates(), plain=True)
+    a.match_regex(service, f'metadata.annotations["{AWS_LB}-ssl-cert"]', r"^arn:aws:acm:")
+    selector = nlb.get("Service", "archangel-core-public")["spec"]["selector"]
+    (selected,) = selected_pod_templates(selector, nlb.pod_templates(), plain=True)
     assert selected.ref == "Deployment/archangel-core"
 
 
@@ -144,69 +144,77 @@ def test_session_affinity_and_source_ranges(render_env: RenderEnv) -> None:
             },
         ),
     )
-    service = manifest.get("Service", "archangel-core-public")
-    assert service["spec"]["sessionAffinity"] == "ClientIP"
-    assert service["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 600}}
-    assert service["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
-    assert not any(k.startswith("service.beta.kubernetes.io/aws") for k in annotations_of(service))
-    assert annotations_of(service)["example.com/lb"] == "x"
+    service = a.one(manifest, "Service", "archangel-core-public")
+    a.equal(service, "spec.sessionAffinity", "ClientIP")
+    a.equal(service, "spec.sessionAffinityConfig", {"clientIP": {"timeoutSeconds": 600}})
+    a.equal(service, "spec.loadBalancerSourceRanges", ["203.0.113.0/24"])
+    annotations = annotations_of(manifest.get("Service", "archangel-core-public"))
+    assert not any(k.startswith("service.beta.kubernetes.io/aws") for k in annotations)
+    a.equal(service, 'metadata.annotations["example.com/lb"]', "x")
     # The NetworkPolicy lets exactly those sources reach core's HTTP port.
-    policy = manifest.get("NetworkPolicy", "archangel-core")
-    assert {"ipBlock": {"cidr": "203.0.113.0/24"}} in policy["spec"]["ingress"][0]["from"]
+    policy = a.one(manifest, "NetworkPolicy", "archangel-core")
+    a.contains(policy, "spec.ingress[0].from", {"ipBlock": {"cidr": "203.0.113.0/24"}})
 
 
 def test_an_internet_facing_nlb_without_tls_is_refused(render_env: RenderEnv) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_env(
+    a.failed_template(
+        lambda: render_env(
             "production",
             "archangel",
             merged(entry_point("nlb"), {"loadBalancer": {"aws": {"tls": {"certificateArn": ""}}}}),
-        )
-    assert "  - loadBalancer.aws.tls.certificateArn: the ACM certificate of the internet-facing NLB" in (
-        caught.value.helm_message
+        ),
+        message="  - loadBalancer.aws.tls.certificateArn: the ACM certificate of the internet-facing NLB",
     )
     internal = render_env(
         "production",
         "archangel",
         merged(entry_point("nlb"), {"loadBalancer": {"aws": {"tls": {"certificateArn": ""}, "scheme": "internal"}}}),
     )
-    assert internal.get("Service", "archangel-core-public")["spec"]["ports"][0]["name"] == "http"
+    a.equal(a.one(internal, "Service", "archangel-core-public"), "spec.ports[0].name", "http")
 
 
 def test_no_public_service_unless_enabled(render_env: RenderEnv) -> None:
-    assert render_env("staging", "archangel").find("Service", "archangel-core-public") is None
+    a.contains_document(render_env("staging", "archangel"), "Service", name="archangel-core-public", negate=True)
 
 
 # --- Ingress ---------------------------------------------------------------------------------------------------
 
 
 def test_production_ingress_has_tls_rate_limits_and_security_headers(production: Manifest) -> None:
-    ingress = production.get("Ingress", "archangel-core")
-    spec = ingress["spec"]
-    assert spec["ingressClassName"] == "nginx"
-    assert spec["tls"] == [{"hosts": ["api.archangel.example.com"], "secretName": "archangel-api-tls"}]
-    (rule,) = spec["rules"]
-    assert rule["host"] == "api.archangel.example.com"
-    assert rule["http"]["paths"][0]["backend"] == {"service": {"name": "archangel-core", "port": {"name": "http"}}}
-    annotations = annotations_of(ingress)
-    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
-    assert annotations["nginx.ingress.kubernetes.io/limit-rps"] == "50"
-    assert annotations["nginx.ingress.kubernetes.io/limit-connections"] == "20"
-    assert annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] == "5"
-    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
-    assert not any("snippet" in key for key in annotations)
+    ingress = a.one(production, "Ingress", "archangel-core")
+    a.equal(ingress, "spec.ingressClassName", "nginx")
+    a.equal(ingress, "spec.tls", [{"hosts": ["api.archangel.example.com"], "secretName": "archangel-api-tls"}])
+    a.length_equal(ingress, "spec.rules", 1)
+    a.equal(ingress, "spec.rules[0].host", "api.archangel.example.com")
+    backend = {"service": {"name": "archangel-core", "port": {"name": "http"}}}
+    a.equal(ingress, "spec.rules[0].http.paths[0].backend", backend)
+    a.is_subset(
+        ingress,
+        "metadata.annotations",
+        {
+            "cert-manager.io/cluster-issuer": "letsencrypt-prod",
+            "nginx.ingress.kubernetes.io/limit-rps": "50",
+            "nginx.ingress.kubernetes.io/limit-connections": "20",
+            "nginx.ingress.kubernetes.io/limit-burst-multiplier": "5",
+            "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+        },
+    )
+    assert not any("snippet" in key for key in annotations_of(production.get("Ingress", "archangel-core")))
     # ingress-nginx's custom-headers are opt-in: without the controller's allow-list they mean 503 everywhere.
-    assert "nginx.ingress.kubernetes.io/custom-headers" not in annotations
-    assert production.find("ConfigMap", "archangel-security-headers") is None
+    a.exists(ingress, 'metadata.annotations["nginx.ingress.kubernetes.io/custom-headers"]', negate=True)
+    a.contains_document(production, "ConfigMap", name="archangel-security-headers", negate=True)
 
 
 def test_ingress_nginx_custom_headers_are_opt_in_and_the_notes_give_the_controller_setting(
     render_env: RenderEnv,
 ) -> None:
     manifest = render_env("production", "archangel", {"ingress.nginx.customHeaders.enabled": True})
-    annotations = annotations_of(manifest.get("Ingress", "archangel-core"))
-    assert annotations["nginx.ingress.kubernetes.io/custom-headers"] == "archangel/archangel-security-headers"
-    assert manifest.get("ConfigMap", "archangel-security-headers")["data"] == HEADERS
+    a.equal(
+        a.one(manifest, "Ingress", "archangel-core"),
+        'metadata.annotations["nginx.ingress.kubernetes.io/custom-headers"]',
+        "archangel/archangel-security-headers",
+    )
+    a.equal(a.one(manifest, "ConfigMap", "archangel-security-headers"), "data", HEADERS)
     production = ["-f", str(PROJECT / "values" / "production.yaml")]
     production += ["-f", str(PROJECT / "values" / "examples" / "production-site.yaml")]
     line = f'global-allowed-response-headers: "{",".join(sorted(HEADERS))}"'
@@ -215,9 +223,9 @@ def test_ingress_nginx_custom_headers_are_opt_in_and_the_notes_give_the_controll
 
 
 def test_ingress_backend_port_exists_on_the_service(production: Manifest) -> None:
-    backend = production.get("Ingress", "archangel-core")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    service = production.get("Service", backend["name"])
-    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    ingress = production.get("Ingress", "archangel-core")
+    backend = a.value_at(ingress, "spec.rules[0].http.paths[0].backend.service")
+    a.contains(a.one(production, "Service", backend["name"]), "spec.ports", {"name": backend["port"]["name"]}, any=True)
     assert check_services(production) == []
 
 
@@ -231,10 +239,10 @@ def test_extra_security_headers_and_an_issuer(render_env: RenderEnv) -> None:
             "ingress.tls.certManager": {"issuer": "internal-ca", "clusterIssuer": ""},
         },
     )
-    assert manifest.get("ConfigMap", "archangel-security-headers")["data"]["Permissions-Policy"] == "camera=()"
-    annotations = annotations_of(manifest.get("Ingress", "archangel-core"))
-    assert annotations["cert-manager.io/issuer"] == "internal-ca"
-    assert "cert-manager.io/cluster-issuer" not in annotations
+    a.equal(a.one(manifest, "ConfigMap", "archangel-security-headers"), 'data["Permissions-Policy"]', "camera=()")
+    ingress = a.one(manifest, "Ingress", "archangel-core")
+    a.equal(ingress, 'metadata.annotations["cert-manager.io/issuer"]', "internal-ca")
+    a.exists(ingress, 'metadata.annotations["cert-manager.io/cluster-issuer"]', negate=True)
 
 
 def test_ingress_with_an_existing_certificate_and_no_controller_annotations(render_env: RenderEnv) -> None:
@@ -243,10 +251,10 @@ def test_ingress_with_an_existing_certificate_and_no_controller_annotations(rend
         "archangel",
         {"ingress": {"className": "traefik", "nginx": {"enabled": False}, "tls": {"certManager": {"enabled": False}}}},
     )
-    ingress = manifest.get("Ingress", "archangel-core")
-    assert ingress["spec"]["ingressClassName"] == "traefik"
-    assert not any(k.startswith(("nginx.", "cert-manager.")) for k in annotations_of(ingress))
-    assert manifest.find("ConfigMap", "archangel-security-headers") is None
+    a.equal(a.one(manifest, "Ingress", "archangel-core"), "spec.ingressClassName", "traefik")
+    annotations = annotations_of(manifest.get("Ingress", "archangel-core"))
+    assert not any(k.startswith(("nginx.", "cert-manager.")) for k in annotations)
+    a.contains_document(manifest, "ConfigMap", name="archangel-security-headers", negate=True)
 
 
 @pytest.mark.parametrize(
@@ -264,48 +272,51 @@ def test_ingress_with_an_existing_certificate_and_no_controller_annotations(rend
     ],
 )
 def test_routes_that_point_at_nothing_are_refused(render_env: RenderEnv, values: dict[str, Any], message: str) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_env("production", "archangel", values)
-    assert message in caught.value.helm_message
+    a.failed_template(lambda: render_env("production", "archangel", values), message=message)
 
 
 def test_ingress_paths_are_checked_by_the_schema(render_env: RenderEnv) -> None:
-    with pytest.raises(RenderError) as caught:
-        render_env(
-            "production",
-            "archangel",
-            {"ingress.hosts": [{"host": "Bad_Host", "paths": [{"path": "/", "pathType": "Prefix"}]}]},
-        )
-    assert a.failed_values_schema(caught.value, "ingress/hosts/0/host", "pattern")
+    hosts = [{"host": "Bad_Host", "paths": [{"path": "/", "pathType": "Prefix"}]}]
+    a.failed_values_schema(
+        lambda: render_env("production", "archangel", {"ingress.hosts": hosts}), "ingress/hosts/0/host", "pattern"
+    )
 
 
 # --- Gateway API -------------------------------------------------------------------------------------------------
 
 
 def test_the_gateway_entry_point_routes_with_headers_and_timeouts(gateway: Manifest) -> None:
-    route = gateway.get("HTTPRoute", "archangel-core")["spec"]
-    assert route["parentRefs"] == [{"name": "public", "namespace": "gateway-system", "sectionName": "https"}]
-    assert route["hostnames"] == ["api.archangel.example.com"]
-    (rule,) = route["rules"]
-    assert rule["backendRefs"] == [{"name": "archangel-core", "port": 80}]
-    assert rule["timeouts"] == {"request": "60s", "backendRequest": "55s"}
-    (headers,) = rule["filters"]
-    assert headers["type"] == "ResponseHeaderModifier"
-    assert {h["name"]: h["value"] for h in headers["responseHeaderModifier"]["set"]} == HEADERS
+    route = a.one(gateway, "HTTPRoute", "archangel-core")
+    a.equal(route, "spec.parentRefs", [{"name": "public", "namespace": "gateway-system", "sectionName": "https"}])
+    a.equal(route, "spec.hostnames", ["api.archangel.example.com"])
+    a.length_equal(route, "spec.rules", 1)
+    a.equal(route, "spec.rules[0].backendRefs", [{"name": "archangel-core", "port": 80}])
+    a.equal(route, "spec.rules[0].timeouts", {"request": "60s", "backendRequest": "55s"})
+    a.length_equal(route, "spec.rules[0].filters", 1)
+    a.equal(route, "spec.rules[0].filters[0].type", "ResponseHeaderModifier")
+    headers = a.value_at(
+        gateway.get("HTTPRoute", "archangel-core"), "spec.rules[0].filters[0].responseHeaderModifier.set"
+    )
+    assert {h["name"]: h["value"] for h in headers} == HEADERS
 
 
 def test_plain_http_redirects_to_https(gateway: Manifest) -> None:
-    redirect = gateway.get("HTTPRoute", "archangel-core-https-redirect")["spec"]
-    assert redirect["parentRefs"][0]["sectionName"] == "http"
-    assert redirect["rules"] == [
-        {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
-    ]
+    redirect = a.one(gateway, "HTTPRoute", "archangel-core-https-redirect")
+    a.equal(redirect, "spec.parentRefs[0].sectionName", "http")
+    a.equal(
+        redirect,
+        "spec.rules",
+        [{"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
+    )
 
 
 def test_httproute_only_where_the_gateway_api_is_served(render_env: RenderEnv, environments: Any) -> None:
-    apis = [a for a in environments["production"].api_versions if a != HTTPROUTE_API]
-    assert render_env("production", "archangel", entry_point("gateway"), api_versions=apis).of_kind("HTTPRoute") == []
-    annotations = annotations_of(
-        render_env("production", "archangel", entry_point("gateway")).get("HTTPRoute", "archangel-core")
+    apis = [api for api in environments["production"].api_versions if api != HTTPROUTE_API]
+    a.has_documents(
+        render_env("production", "archangel", entry_point("gateway"), api_versions=apis), 0, kind="HTTPRoute"
     )
-    assert annotations["argocd.argoproj.io/sync-options"] == "SkipDryRunOnMissingResource=true"
+    a.equal(
+        a.one(render_env("production", "archangel", entry_point("gateway")), "HTTPRoute", "archangel-core"),
+        'metadata.annotations["argocd.argoproj.io/sync-options"]',
+        "SkipDryRunOnMissingResource=true",
+    )

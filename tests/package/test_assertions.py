@@ -516,6 +516,7 @@ def test_one_negation_style_every_opposite_is_negate_true() -> None:
         "has_documents",
         "documents",
         "select",
+        "one",
         "failed_template",
         "failed_values_schema",
         "renders",
@@ -524,3 +525,12 @@ def test_one_negation_style_every_opposite_is_negate_true() -> None:
     }
     functions = {name for name in a.__all__ if inspect.isfunction(getattr(a, name))}
     assert functions - no_opposite == takes_negate
+
+
+def test_one_selects_exactly_one_document_or_fails_listing_what_is_there(good: Manifest) -> None:
+    assert len(a.one(good, "Deployment", "archangel-web")) == 1
+    with pytest.raises(AssertionError, match=r"select\(kind='Deployment', name='archangel-webb'\) matched no document"):
+        a.one(good, "Deployment", "archangel-webb")
+    twice = [*good.objects, *good.objects]
+    with pytest.raises(AssertionError, match=r"matched 2 documents, expected one"):
+        a.one(twice, "Deployment", "archangel-web")

@@ -31,7 +31,7 @@ from archangel_helm.core.paths import value_at
 from archangel_helm.testing.assertions.documents import contains_document, has_documents, is_api_version, is_kind
 from archangel_helm.testing.assertions.rendering import RenderAttempt, failed_template, failed_values_schema, renders
 from archangel_helm.testing.assertions.schema import is_valid_schema
-from archangel_helm.testing.assertions.selection import Documents, documents, select
+from archangel_helm.testing.assertions.selection import Documents, documents, one, select
 from archangel_helm.testing.assertions.snapshots import UPDATE_SNAPSHOTS_ENV, Snapshot, match_snapshot
 from archangel_helm.testing.assertions.values import (
     contains,
@@ -70,6 +70,7 @@ __all__ = [
     "less_or_equal",
     "match_regex",
     "match_snapshot",
+    "one",
     "renders",
     "select",
     "value_at",

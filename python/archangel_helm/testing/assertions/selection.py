@@ -88,6 +88,13 @@ def select(
     return Documents(objects, sources, f"select({described})", allow_empty)
 
 
+def one(target: Target, kind: str, name: str, **criteria: Any) -> Documents:
+    """The one document of this kind and name (and any other `select` criteria): a selection that fails at once,
+    listing what is there, when it matches none or more than one."""
+    __tracebackhide__ = True
+    return select(target, kind=kind, name=name, match_many=False, **criteria)
+
+
 @dataclass(frozen=True)
 class Criteria:
     """What `select` matches on; None means "any"."""
